@@ -1,0 +1,21 @@
+# SSL-SSAW reproducibility pipeline: the one DAG (dvc.yaml stages call into it).
+#
+#   snakemake --cores all                        embedded default, every table and figure
+#   snakemake --cores all prepare                data only
+#   snakemake --cores all --config profile=paper the real datasets (see README)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.prepare.input,

@@ -1,0 +1,5 @@
+import sys
+
+from qbslt.cli import main
+
+sys.exit(main())

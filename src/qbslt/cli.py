@@ -1,0 +1,167 @@
+"""The ``qbslt`` command line. Each subcommand is a thin wrapper over one package function;
+Snakemake rules call these, and so can a user.
+
+Config: rules pass exactly the config subtree a step needs as JSON (``--cfg``), so Snakemake's
+params rerun-trigger reruns only the steps whose settings changed. By hand, ``--params
+params.yaml [--profile P]`` loads and validates the file instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from qbslt.errors import QbsltError
+
+log = logging.getLogger("qbslt")
+
+
+def _subtree(args, *keys: str) -> dict:
+    """Config subtree for a step: ``--cfg`` JSON if given, else resolved ``--params`` at ``keys``."""
+    if getattr(args, "cfg", None):
+        return json.loads(args.cfg)
+    from qbslt import config
+
+    tree = config.load(args.params, getattr(args, "profile", None))
+    for key in keys:
+        tree = tree[key]
+    return tree
+
+
+def _add_cfg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cfg", help="config subtree as JSON (what the Snakemake rules pass)")
+    parser.add_argument("--params", default="params.yaml", help="params file when --cfg is not given")
+    parser.add_argument("--profile", choices=["embedded", "paper"], help="override params.yaml's profile")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def cmd_validate_params(args) -> int:
+    from qbslt import config
+
+    tree = config.load(args.params, args.profile)
+    print(f"{args.params}: valid (profile {tree['profile']})")
+    return 0
+
+
+def cmd_check_annotations(args) -> int:
+    from qbslt.data.check import check_files
+
+    summary = check_files(args.dataset, [Path(p) for p in args.files])
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from qbslt.data.synth.generate import generate_dataset
+
+    data_cfg = _subtree(args, "data")
+    generate_dataset(args.dataset, Path(args.out), data_cfg["synthetic"], tuple(data_cfg["frame_size"]),
+                     threads=args.threads, progress=not args.no_progress)
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from qbslt.data.fetch import fetch_dataset
+
+    fetch_dataset(args.dataset, _subtree(args, "data", "sources"), Path(args.out), progress=not args.no_progress)
+    return 0
+
+
+def cmd_extract_frames(args) -> int:
+    from qbslt.data.frames import write_store
+    from qbslt.data.sources import RawDataset
+
+    raw = RawDataset.from_manifest(args.manifest)
+    size = tuple(_subtree(args, "data", "frame_size")) if not args.size else tuple(args.size)
+    index = write_store(raw.video_sources(args.split), Path(args.out_npy), Path(args.out_index), size,
+                        threads=args.threads, progress=not args.no_progress, desc=f"{raw.dataset}/{args.split}")
+    log.info("%s/%s: %d videos, %d frames at %dx%d", raw.dataset, args.split, len(index),
+             int(index["length"].sum()), *size)
+    return 0
+
+
+def cmd_join(args) -> int:
+    from qbslt.data.frames import read_index
+    from qbslt.data.join import join_split, write_examples, write_report
+    from qbslt.data.sources import RawDataset
+
+    raw = RawDataset.from_manifest(args.manifest)
+    report = {"dataset": raw.dataset, "splits": {}}
+    for split in ("train", "dev", "test"):
+        table, entry = join_split(raw, split, read_index(Path(args.frames_dir) / f"{split}.index.tsv"))
+        write_examples(table, Path(args.out_dir) / f"{split}.tsv")
+        report["splits"][split] = entry
+        log.info("%s/%s: %d annotated, %d kept, %d dropped", raw.dataset, split, entry["annotated"],
+                 entry["kept"], entry["dropped"])
+    write_report(raw.dataset, report, Path(args.report_json), Path(args.report_md))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qbslt", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate-params", help="validate params.yaml against its schema")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--profile", choices=["embedded", "paper"])
+    p.set_defaults(func=cmd_validate_params)
+
+    p = sub.add_parser("check-annotations", help="parse annotation files, print a JSON summary")
+    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_check_annotations)
+
+    p = sub.add_parser("generate", help="generate an embedded synthetic dataset in the official layout")
+    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("fetch", help="download / locate a real dataset and its QA files (paper profile)")
+    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("extract-frames", help="decode one split's frames into a memory-mappable store")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--split", required=True, choices=["train", "dev", "test"])
+    p.add_argument("--out-npy", required=True)
+    p.add_argument("--out-index", required=True)
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_extract_frames)
+
+    p = sub.add_parser("join", help="join QA annotations, corpus and frames into example tables + report")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--frames-dir", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--report-json", required=True)
+    p.add_argument("--report-md", required=True)
+    p.set_defaults(func=cmd_join)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except QbsltError as exc:
+        print(f"qbslt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Load, validate and resolve ``params.yaml``.
+
+The resolved config is the base tree with ``overrides.<profile>`` merged on top. Validation
+runs twice: the raw file (so a typo inside ``overrides`` is caught with its path too) and the
+merged tree. Unknown keys always fail: the schema sets ``additionalProperties: false`` and we
+never fill defaults, so what runs is exactly what the file says.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from qbslt.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+PROFILES = ("embedded", "paper")
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "<root>"
+
+
+def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml") -> None:
+    """Raise ConfigError naming the key path of the first (deepest) schema violation."""
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(tree), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
+    if not errors:
+        return
+    err = jsonschema.exceptions.best_match(errors)
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        key = _key_path(path + extra[:1])
+        raise ConfigError(f"{source}: unknown key '{key}' (allowed here: "
+                          f"{', '.join(sorted(err.schema.get('properties', {})))})")
+    if err.validator == "required":
+        raise ConfigError(f"{source}: missing key under '{_key_path(path)}': {err.message}")
+    raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}")
+
+
+def _check_override_keys(base: Any, override: Any, path: list) -> None:
+    if not isinstance(override, dict):
+        return
+    if not isinstance(base, dict):
+        raise ConfigError(f"key '{_key_path(path)}' is not a mapping in the base config")
+    for key, value in override.items():
+        if key not in base:
+            raise ConfigError(f"unknown key '{_key_path(path + [key])}' "
+                              f"(no such key '{_key_path(path[2:] + [key])}' in the base config)")
+        _check_override_keys(base[key], value, path + [key])
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return a copy of ``base`` with ``override`` merged in (mappings recursively, the rest replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") -> dict:
+    """Validate ``raw`` params and return the tree for ``profile`` (default: ``raw['profile']``)."""
+    if profile is not None:
+        raw = {**raw, "profile": profile}
+    schema = load_schema()
+    validate(raw, schema, source)
+    active = raw["profile"]
+    base = {k: v for k, v in raw.items() if k != "overrides"}
+    overrides = raw.get("overrides", {}).get(active, {}) or {}
+    try:
+        _check_override_keys(base, overrides, ["overrides", active])
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    merged = deep_merge(base, overrides)
+    merged["overrides"] = raw.get("overrides", {})
+    validate(merged, schema, source=f"{source} (profile {active})")
+    return merged
+
+
+def load(path: Path | str = "params.yaml", profile: str | None = None) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return resolve(raw, profile, source=str(path))
+
+
+def config_hash(tree: Any) -> str:
+    """Stable short hash of a JSON-serialisable config subtree."""
+    blob = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Data foundation: annotation parsers, embedded dataset generator, downloads, frames, join."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: tokenizer, batches, frozen-backbone features, the two stages, metrics."""

@@ -1,0 +1,57 @@
+"""Text tokenizers.
+
+Embedded profile: a word-level tokenizer trained on the training split with the Hugging Face
+``tokenizers`` library (PHOENIX: lower-cased words and punctuation; CSL: single characters),
+wrapped as a ``PreTrainedTokenizerFast`` so the model code sees the same API as with mBART's.
+Paper profile: the pretrained tokenizer of ``facebook/mbart-large-cc25`` /
+``bert-base-multilingual-cased`` loaded from a local path or the hub.
+
+Special tokens (ids fixed by their order, mBART-like): ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2,
+``<unk>`` 3, ``<mask>`` 4, ``<q>`` 5 — ``<q>`` separates the question from the translation in
+the SSL decoder sequence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<q>"]
+QUESTION_SEP = "<q>"
+
+
+def for_tokenizer(text: str, level: str) -> str:
+    """Text as the tokenizer sees it: CSL ('char') is split into single characters."""
+    if level == "char":
+        return " ".join(ch for ch in text if not ch.isspace())
+    return text
+
+
+def train_word_tokenizer(texts: Iterable[str], level: str, min_frequency: int = 1) -> PreTrainedTokenizerFast:
+    """Word-level (or, for level='char', character-level) tokenizer over ``texts``."""
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
+    tokenizer.train_from_iterator((for_tokenizer(t, level) for t in texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", pad_token="<pad>",
+                                   eos_token="</s>", unk_token="<unk>", mask_token="<mask>",
+                                   additional_special_tokens=[QUESTION_SEP])
+
+
+def load_tokenizer(path: str | Path):
+    """A tokenizer saved by ``save_pretrained`` (ours or a pretrained model's)."""
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def encode(tokenizer, texts: list[str], level: str) -> list[list[int]]:
+    """Token ids without special tokens."""
+    return tokenizer([for_tokenizer(t, level) for t in texts], add_special_tokens=False)["input_ids"]
+
+
+def decode(tokenizer, ids: list[int]) -> str:
+    """Ids → whitespace-joined tokens (the evaluation form: words, or characters for CSL)."""
+    return " ".join(tokenizer.convert_ids_to_tokens([i for i in ids if i not in tokenizer.all_special_ids]))

@@ -1,0 +1,81 @@
+import copy
+
+import pytest
+import yaml
+
+from qbslt import config
+from qbslt.errors import ConfigError
+
+from conftest import REPO
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repository_params_are_valid(raw):
+    resolved = config.resolve(raw)
+    assert resolved["profile"] == "embedded"
+    assert resolved["data"]["frame_size"] == raw["data"]["frame_size"]
+
+
+def test_paper_profile_applies_overrides(raw):
+    resolved = config.resolve(raw, profile="paper")
+    assert resolved["profile"] == "paper"
+    assert resolved["data"]["frame_size"] == raw["overrides"]["paper"]["data"]["frame_size"]
+    assert raw["data"]["frame_size"] != resolved["data"]["frame_size"]  # base not mutated
+
+
+@pytest.mark.parametrize("path, message", [
+    (["data", "frame_sise"], "unknown key 'data.frame_sise'"),
+    (["data", "synthetic", "render", "noise"], "unknown key 'data.synthetic.render.noise'"),
+    (["typo_top"], "unknown key 'typo_top'"),
+])
+def test_unknown_key_names_its_path(raw, path, message):
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = 1
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        config.resolve(raw)
+
+
+def test_ill_typed_key_names_its_path(raw):
+    raw["data"]["synthetic"]["phoenix"]["train"] = "many"
+    with pytest.raises(ConfigError, match=r"data\.synthetic\.phoenix\.train"):
+        config.resolve(raw)
+
+
+def test_bad_profile_value(raw):
+    raw["profile"] = "cluster"
+    with pytest.raises(ConfigError, match="profile"):
+        config.resolve(raw)
+
+
+def test_unknown_key_inside_override_fails(raw):
+    raw["overrides"]["paper"]["data"]["frame_sizes"] = [1, 2]
+    with pytest.raises(ConfigError, match=r"overrides\.paper\.data\.frame_sizes"):
+        config.resolve(raw, profile="paper")
+
+
+def test_missing_key_is_not_defaulted(raw):
+    del raw["data"]["synthetic"]["seed"]
+    with pytest.raises(ConfigError, match="seed"):
+        config.resolve(raw)
+
+
+def test_load_reports_file_name(tmp_path, raw):
+    bad = copy.deepcopy(raw)
+    bad["data"]["oops"] = True
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=r"custom\.yaml: unknown key 'data\.oops'"):
+        config.load(path)
+    with pytest.raises(ConfigError, match="file not found"):
+        config.load(tmp_path / "missing.yaml")
+
+
+def test_config_hash_is_order_independent():
+    assert config.config_hash({"a": 1, "b": [1, 2]}) == config.config_hash({"b": [1, 2], "a": 1})
+    assert config.config_hash({"a": 1}) != config.config_hash({"a": 2})

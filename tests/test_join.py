@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from qbslt.cli import main
+from qbslt.data import layout
+from qbslt.data.join import question_overlap, read_examples
+
+
+def _frames(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((12, 10, 3), i, np.uint8)).save(folder / layout.phoenix_frame_name(i))
+
+
+def _phoenix(tmp_path):
+    base = tmp_path / "raw"
+    root, qa_dir = layout.embedded_roots("phoenix", base)
+    header = "name|video|start|end|speaker|orth|translation"
+    corpus = {"a": ("Signer01", "REGEN NORD", "im norden regnet es"),
+              "b": ("Signer02", "SONNE SUED", "im süden scheint die sonne"),
+              "c": ("Signer01", "NEBEL", "es ist neblig"),
+              "d": ("Signer03", "WIND", "es ist windig"),
+              "e": ("Signer02", "SCHNEE", "es schneit")}
+    for split in layout.SPLITS:
+        lines = [header] + [f"{n}|{n}/*.png|-1|-1|{s}|{o}|{t}" for n, (s, o, t) in corpus.items()]
+        path = layout.phoenix_corpus_path(root, split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        for name in "abde":
+            _frames(layout.phoenix_frames_dir(root, split, name), 3)
+        layout.phoenix_frames_dir(root, split, "c").mkdir(parents=True)  # exists, no frames
+        qa = [f"{split}/a im norden regnet es%Regnet es im Norden?%REGEN NORD",
+              f"{split}/a im norden regnet es%Regnet es im Norden?%REGEN NORD",  # duplicate name
+              f"{split}/b im süden scheint die sonne%%SONNE SUED",  # empty question
+              f"{split}/zz es ist kalt%Wie kalt?%KALT",  # unknown video
+              f"{split}/c es ist neblig%Ist es neblig?%NEBEL",  # no frames
+              f"{split}/d es ist stürmisch%Wie ist der Wind?%WIND",  # translation mismatch
+              f"{split}/e es schneit%Wie wird das Wetter?%SCHNEE"]
+        layout.qa_path(qa_dir, split).parent.mkdir(parents=True, exist_ok=True)
+        layout.qa_path(qa_dir, split).write_text("\n".join(qa))
+    (base / "manifest.json").write_text(json.dumps({"dataset": "phoenix", "root": str(root.relative_to(base)),
+                                                    "qa_dir": "qa"}))
+    return base
+
+
+def _run_prepare(tmp_path, base):
+    frames = tmp_path / "frames"
+    for split in layout.SPLITS:
+        assert main(["extract-frames", "--manifest", str(base / "manifest.json"), "--split", split, "--size", "6", "5",
+                     "--out-npy", str(frames / f"{split}.npy"), "--out-index", str(frames / f"{split}.index.tsv"),
+                     "--no-progress"]) == 0
+    out = tmp_path / "examples"
+    assert main(["join", "--manifest", str(base / "manifest.json"), "--frames-dir", str(frames),
+                 "--out-dir", str(out), "--report-json", str(tmp_path / "report.json"),
+                 "--report-md", str(tmp_path / "report.md")]) == 0
+    return out, json.loads((tmp_path / "report.json").read_text())
+
+
+def test_phoenix_join_drops_with_reasons(tmp_path):
+    out, report = _run_prepare(tmp_path, _phoenix(tmp_path))
+    entry = report["splits"]["dev"]
+    assert (entry["annotated"], entry["kept"], entry["dropped"]) == (7, 2, 5)
+    assert entry["dropped_by_reason"] == {"duplicate name": 1, "empty question": 1, "unknown video": 1,
+                                          "no frames": 1, "translation mismatch": 1}
+    assert [d["source"].rsplit(":", 1)[1] for d in entry["dropped_rows"]] == ["2", "3", "4", "5", "6"]
+    table = read_examples(out / "dev.tsv")
+    assert list(table["name"]) == ["a", "e"]
+    assert list(table["signer"]) == ["Signer01", "Signer02"]
+    assert list(table["num_frames"]) == [3, 3] and list(table["frame_offset"]) == [0, 9]
+    # "im norden regnet es" vs "Regnet es im Norden?": all 4 words; "es schneit" vs unrelated: 0
+    assert entry["mean_question_overlap"] == 0.5
+    md = (tmp_path / "report.md").read_text()
+    assert "translation mismatch" in md and "| dev | 7 | 2 | 5 |" in md
+
+
+def test_csl_join(tmp_path):
+    base = tmp_path / "raw"
+    root, qa_dir = layout.embedded_roots("csl", base)
+    split_file = layout.csl_split_path(root)
+    split_file.parent.mkdir(parents=True)
+    split_file.write_text("name|split\nS1_P0001_T00|train\nS2_P0002_T00|dev\nS3_P0003_T00|test\n")
+    for name in ("S1_P0001_T00", "S2_P0002_T00", "S3_P0003_T00"):
+        folder = layout.csl_frames_dir(root, name)
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / layout.csl_frame_name(i))
+    qa_dir.mkdir()
+    rows = {"train": ["000001|S1_P0001_T00|2|我 去|我 去 医 院 。|我 去 医院 。|你 去 哪里？|"],
+            "dev": ["000002|S2_P0002_T00|2|他 来|他 来 了 。|他 来 了 。|谁 来 了？|",
+                    "000003|S9_P0009_T00|2|他 来|他 来 了 。|他 来 了 。|谁 来 了？|"],
+            "test": ["000004|S3_P0003_T00|2|他 来|他 来 了 。|他 来 了 。||"]}
+    for split, lines in rows.items():
+        layout.qa_path(qa_dir, split).write_text("\n".join(lines))
+    (base / "manifest.json").write_text(json.dumps({"dataset": "csl", "root": "CSL-Daily", "qa_dir": "qa"}))
+    out, report = _run_prepare(tmp_path, base)
+    assert report["splits"]["train"]["kept"] == 1
+    # words 我 去 医院 (。 removed) vs question 你 去 哪里: one of three
+    assert report["splits"]["train"]["mean_question_overlap"] == 0.3333
+    assert report["splits"]["dev"]["dropped_by_reason"]["unknown video"] == 1
+    assert report["splits"]["test"]["dropped_by_reason"]["empty question"] == 1
+    assert read_examples(out / "train.tsv")["signer"].tolist() == ["P0001"]
+
+
+def test_question_overlap():
+    assert question_overlap("fällt schnee", "Fällt Schnee?") == 1.0
+    assert question_overlap("a b c d", "x b") == 0.25
+    assert question_overlap("", "x") == 0.0

@@ -1,0 +1,96 @@
+# Data foundation: raw data (generated or real) -> frame stores -> joined examples + report.
+
+
+rule generate_embedded:
+    """Synthetic PHOENIX-/CSL-like QB-SLT data in the official on-disk layouts."""
+    output:
+        manifest="data/embedded/raw/{dataset}/manifest.json",
+    params:
+        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("synthetic", "frame_size")}),
+        out=lambda w, output: os.path.dirname(output.manifest),
+    log:
+        "logs/generate_embedded/{dataset}.log",
+    benchmark:
+        "results/benchmarks/generate_embedded/{dataset}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m qbslt generate --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
+        " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule fetch_real:
+    """Real data (paper profile): PHOENIX-2014T download or given tree, CSL-Daily check, QA files."""
+    output:
+        manifest="data/paper/raw/{dataset}/manifest.json",
+    params:
+        cfg=lambda w: as_json(CFG["data"]["sources"]),
+        out=lambda w, output: os.path.dirname(output.manifest),
+    log:
+        "logs/fetch_real/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch_real/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m qbslt fetch --dataset {wildcards.dataset} --out {params.out} --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule extract_frames:
+    """One memory-mappable uint8 frame store per dataset and split."""
+    input:
+        manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
+    output:
+        npy=f"{DATA}/frames/{{dataset}}/{{split}}.npy",
+        index=f"{DATA}/frames/{{dataset}}/{{split}}.index.tsv",
+    params:
+        size=lambda w: "{} {}".format(*CFG["data"]["frame_size"]),
+    log:
+        "logs/extract_frames/{dataset}_{split}.log",
+    benchmark:
+        "results/benchmarks/extract_frames/{dataset}_{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m qbslt extract-frames --manifest {input.manifest} --split {wildcards.split} --size {params.size}"
+        " --out-npy {output.npy} --out-index {output.index} --threads {threads} --no-progress > {log} 2>&1"
+
+
+rule join_questions:
+    """QA + corpus/split file + frames -> example tables and the data report."""
+    input:
+        manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
+        index=expand(f"{DATA}/frames/{{{{dataset}}}}/{{split}}.index.tsv", split=SPLITS),
+    output:
+        examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
+        report_json="results/data/{dataset}/report.json",
+        report_md="results/data/{dataset}/report.md",
+    params:
+        frames_dir=lambda w, input: os.path.dirname(input.index[0]),
+        out_dir=lambda w, output: os.path.dirname(output.examples[0]),
+    log:
+        "logs/join_questions/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m qbslt join --manifest {input.manifest} --frames-dir {params.frames_dir} --out-dir {params.out_dir}"
+        " --report-json {output.report_json} --report-md {output.report_md} > {log} 2>&1"
+
+
+rule prepare:
+    """Target: validated, joined, frame-extracted examples of every dataset of the profile."""
+    input:
+        expand("results/data/{dataset}/report.json", dataset=DATASETS),
+        expand("results/data/{dataset}/report.md", dataset=DATASETS),
