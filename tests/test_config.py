@@ -79,3 +79,36 @@ def test_load_reports_file_name(tmp_path, raw):
 def test_config_hash_is_order_independent():
     assert config.config_hash({"a": 1, "b": [1, 2]}) == config.config_hash({"b": [1, 2], "a": 1})
     assert config.config_hash({"a": 1}) != config.config_hash({"a": 2})
+
+
+def test_variant_override_with_unknown_key_fails(raw):
+    raw["experiment"]["variants"]["ssl_tcn"] = {"model": {"fusoin": "tcn"}}
+    with pytest.raises(ConfigError, match=r"experiment\.variants\.ssl_tcn\.model\.fusoin"):
+        config.resolve(raw)
+
+
+def test_variant_override_with_bad_value_fails(raw):
+    raw["experiment"]["variants"]["ssl_tcn"] = {"model": {"fusion": "gru"}}
+    with pytest.raises(ConfigError, match=r"variant ssl_tcn.*model\.fusion"):
+        config.resolve(raw)
+
+
+def test_dataset_lists_known_variants(raw):
+    raw["experiment"]["datasets"]["csl"] = ["ssl_ssaw", "nope"]
+    with pytest.raises(ConfigError, match="unknown variant 'nope'"):
+        config.resolve(raw)
+
+
+def test_optimiser_typo_fails(raw):
+    raw["train"]["stage2"]["epoch"] = 3
+    with pytest.raises(ConfigError, match=r"train\.stage2"):
+        config.resolve(raw)
+
+
+def test_variant_config_merges_overrides(raw):
+    resolved = config.resolve(raw)
+    tcn = config.variant_config(resolved, "ssl_tcn")
+    assert tcn["model"]["fusion"] == "tcn" and tcn["model"]["ssl"] is True
+    assert config.variant_config(resolved, "gfslt_vlp")["model"]["inputs"] == "sign"
+    assert config.dataset_variants(resolved, "phoenix") == list(raw["experiment"]["variants"])
+    assert config.dataset_variants(resolved, "csl") == ["gfslt_vlp", "qb_concat", "ssl_ssaw"]

@@ -101,6 +101,73 @@ def cmd_join(args) -> int:
     return 0
 
 
+# --- model ---------------------------------------------------------------------------------
+
+def cmd_tokenizer(args) -> int:
+    from qbslt.training.runs import LEVELS
+    from qbslt.training.tokenizer import build_tokenizer
+
+    model = _subtree(args, "model")
+    pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
+    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out))
+    return 0
+
+
+def cmd_features(args) -> int:
+    from qbslt.training.features import write_features
+    from qbslt.training.loop import resolve_device
+
+    model = _subtree(args, "model")
+    shape = write_features(Path(args.frames), Path(args.out), args.backbone, model["backbone_pretrained"],
+                           device=str(resolve_device(args.device)), progress=not args.no_progress)
+    log.info("%s features of %s: %s", args.backbone, args.frames, shape)
+    return 0
+
+
+def _run_inputs(args):
+    from qbslt.training.runs import RunInputs
+
+    return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
+                     decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer))
+
+
+def cmd_pretrain(args) -> int:
+    from qbslt.training.runs import run_stage1
+
+    run_stage1(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from qbslt.training.runs import run_stage2
+
+    out = {"metrics": Path(args.metrics), "predictions": Path(args.predictions), "ssaw": Path(args.ssaw),
+           "model": Path(args.model_dir)}
+    run_stage2(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.stage1) if args.stage1 else None, out,
+               Path(args.checkpoint_dir), args.variant)
+    return 0
+
+
+def _variant_cfg(args) -> dict:
+    if args.cfg:
+        return json.loads(args.cfg)
+    from qbslt import config
+
+    return config.variant_config(config.load(args.params, args.profile), args.variant)
+
+
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    parser.add_argument("--variant", default="ssl_ssaw")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples-dir", required=True)
+    parser.add_argument("--features-dir", required=True)
+    parser.add_argument("--decoder-tokenizer", required=True)
+    parser.add_argument("--text-tokenizer", required=True)
+    parser.add_argument("--checkpoint-dir", required=True)
+    _add_cfg(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qbslt", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -149,6 +216,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-json", required=True)
     p.add_argument("--report-md", required=True)
     p.set_defaults(func=cmd_join)
+
+    p = sub.add_parser("tokenizer", help="train (embedded) or fetch (paper) the tokenizer of a text model")
+    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--text-model", required=True, choices=["mbart", "mbert"])
+    p.add_argument("--train-examples", required=True)
+    p.add_argument("--out", required=True)
+    _add_cfg(p)
+    p.set_defaults(func=cmd_tokenizer)
+
+    p = sub.add_parser("features", help="per-frame features of a frozen backbone for one frame store")
+    p.add_argument("--backbone", required=True, choices=["resnet18", "shufflenet_v2_x1_0"])
+    p.add_argument("--frames", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("pretrain", help="stage 1: shared feature space (Eq. 1-2)")
+    _add_run(p)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train", help="stage 2: translation of one variant and seed, then evaluation")
+    _add_run(p)
+    p.add_argument("--stage1", help="stage-1 model.safetensors to start from")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--ssaw", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -91,7 +91,37 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     merged = deep_merge(base, overrides)
     merged["overrides"] = raw.get("overrides", {})
     validate(merged, schema, source=f"{source} (profile {active})")
+    _check_experiment(merged, schema, source)
     return merged
+
+
+def _check_experiment(tree: dict, schema: dict, source: str) -> None:
+    """Every variant override names existing keys and yields a valid config; lists name variants."""
+    variants = tree["experiment"]["variants"]
+    for name, override in variants.items():
+        try:
+            _check_override_keys({"model": tree["model"], "train": tree["train"]}, override,
+                                 ["experiment", "variants", name])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        validate(deep_merge(tree, override), schema, source=f"{source} (variant {name})")
+    for dataset, chosen in tree["experiment"]["datasets"].items():
+        for name in ([] if chosen == "all" else chosen):
+            if name not in variants:
+                raise ConfigError(f"{source}: key 'experiment.datasets.{dataset}': unknown variant '{name}' "
+                                  f"(defined: {', '.join(variants)})")
+
+
+def dataset_variants(tree: dict, dataset: str) -> list[str]:
+    """Variants the experiment runs on ``dataset`` (none if the dataset is not listed)."""
+    chosen = tree["experiment"]["datasets"].get(dataset, [])
+    return list(tree["experiment"]["variants"]) if chosen == "all" else list(chosen)
+
+
+def variant_config(tree: dict, name: str) -> dict:
+    """{'model', 'train', 'eval'} of variant ``name``: the base values with its overrides merged."""
+    base = {"model": tree["model"], "train": tree["train"], "eval": tree["eval"]}
+    return deep_merge(base, tree["experiment"]["variants"][name])
 
 
 def load(path: Path | str = "params.yaml", profile: str | None = None) -> dict:
@@ -112,3 +142,19 @@ def config_hash(tree: Any) -> str:
     """Stable short hash of a JSON-serialisable config subtree."""
     blob = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+STAGE2_ONLY_MODEL_KEYS = ("fusion", "inputs", "ssl")
+
+
+def stage1_config(variant_cfg: dict) -> dict:
+    """The part of a variant's config stage 1 depends on: variants that agree on it share stage 1."""
+    model = {k: v for k, v in variant_cfg["model"].items() if k not in STAGE2_ONLY_MODEL_KEYS}
+    train = {k: v for k, v in variant_cfg["train"].items() if k != "stage2"}
+    return {"model": model, "train": train}
+
+
+def stage1_key(variant_cfg: dict) -> str:
+    """Readable, collision-free name of a stage-1 run: backbone-textmodel-alignment-hash."""
+    m = variant_cfg["model"]
+    return f"{m['backbone']}-{m['text_model']}-{m['alignment']}-{config_hash(stage1_config(variant_cfg))[:8]}"

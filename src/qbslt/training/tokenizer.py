@@ -55,3 +55,19 @@ def encode(tokenizer, texts: list[str], level: str) -> list[list[int]]:
 def decode(tokenizer, ids: list[int]) -> str:
     """Ids → whitespace-joined tokens (the evaluation form: words, or characters for CSL)."""
     return " ".join(tokenizer.convert_ids_to_tokens([i for i in ids if i not in tokenizer.all_special_ids]))
+
+
+def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | None, out_dir: Path | str) -> None:
+    """Write the tokenizer of one (dataset, text model) to ``out_dir``.
+
+    Without a pretrained path: a word/character-level tokenizer trained on the training
+    split's translations and questions. With one: that model's tokenizer, saved locally.
+    """
+    import pandas as pd
+
+    if pretrained:
+        tokenizer = AutoTokenizer.from_pretrained(pretrained)
+    else:
+        examples = pd.read_csv(train_examples, sep="\t", dtype=str, keep_default_na=False)
+        tokenizer = train_word_tokenizer(list(examples["translation"]) + list(examples["question"]), level)
+    tokenizer.save_pretrained(str(out_dir))

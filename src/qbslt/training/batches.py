@@ -1,0 +1,120 @@
+"""Examples → padded tensor batches in the model's batch contract.
+
+An ``ExampleSet`` holds one split: per-frame features (or raw frames) sliced from the store
+written once per (dataset, backbone), and the pre-tokenised texts. Everything is tokenised once
+at construction; a batch is only padding. Batch keys (see qbslt.model.modeling_qbslt):
+
+    video            float [B, T, D] frame features  (uint8 [B, T, H, W, 3] raw frames)
+    video_mask       bool  [B, T]
+    question_ids     long  [B, Lq]   text-model tokenizer, no special tokens
+    question_mask    bool  [B, Lq]
+    question_dec_ids long  [B, Ld]   decoder tokenizer, no special tokens (SSL target / prefix)
+    question_dec_mask bool [B, Ld]
+    text_ids         long  [B, Lt]   translation for the stage-1 text encoder, ends with </s>
+    text_mask        bool  [B, Lt]
+    masked_text_ids  long  [B, Lt]   text_ids with words replaced by <mask> (Eq. 2), per batch
+    labels           long  [B, Ls]   translation in the decoder vocabulary + </s>, -100 padded
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qbslt.training.tokenizer import encode
+
+
+@dataclass
+class ExampleSet(torch.utils.data.Dataset):
+    names: list[str]
+    questions: list[str]
+    translations: list[str]
+    videos: list[torch.Tensor]
+    question_ids: list[list[int]]
+    question_dec_ids: list[list[int]]
+    text_ids: list[list[int]]
+    label_ids: list[list[int]]
+
+    @classmethod
+    def build(cls, examples: pd.DataFrame, store: np.ndarray, text_tokenizer, decoder_tokenizer, level: str,
+              max_frames: int, max_text_tokens: int) -> "ExampleSet":
+        """Slice each example's frames out of ``store`` (memmap) and tokenise its texts."""
+        videos = []
+        for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
+            frames = np.asarray(store[offset:offset + length])
+            if length > max_frames:  # keep the whole sign: subsample evenly rather than cut the end
+                frames = frames[np.linspace(0, length - 1, max_frames).round().astype(int)]
+            videos.append(torch.from_numpy(frames.astype(np.float32) if frames.dtype != np.uint8 else frames))
+        questions, translations = list(examples["question"]), list(examples["translation"])
+        eos_text, eos_dec = text_tokenizer.eos_token_id, decoder_tokenizer.eos_token_id
+        cut = max_text_tokens - 1
+        return cls(
+            names=list(examples["name"]), questions=questions, translations=translations, videos=videos,
+            question_ids=[ids[:cut] for ids in encode(text_tokenizer, questions, level)],
+            question_dec_ids=[ids[:cut] for ids in encode(decoder_tokenizer, questions, level)],
+            text_ids=[ids[:cut] + [eos_text] for ids in encode(text_tokenizer, translations, level)],
+            label_ids=[ids[:cut] + [eos_dec] for ids in encode(decoder_tokenizer, translations, level)],
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> int:
+        return i  # the collator gathers by index: tensors stay in this object
+
+
+def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max((len(s) for s in seqs), default=0)
+    ids = torch.full((len(seqs), width), value, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.bool)
+    for row, seq in enumerate(seqs):
+        ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, :len(seq)] = True
+    return ids, mask
+
+
+def mask_words(ids: torch.Tensor, mask: torch.Tensor, mask_id: int, eos_id: int, prob: float,
+               generator: torch.Generator) -> torch.Tensor:
+    """Replace each word (not </s>, not padding) by <mask> with probability ``prob``; at least one."""
+    candidates = mask & (ids != eos_id)
+    chosen = (torch.rand(ids.shape, generator=generator) < prob) & candidates
+    # Guarantee one masked word per sentence so every example contributes to Eq. 2.
+    first = torch.multinomial(candidates.float() + 1e-9, 1, generator=generator).squeeze(1)
+    chosen[torch.arange(len(ids)), first] |= candidates[torch.arange(len(ids)), first]
+    return torch.where(chosen, torch.full_like(ids, mask_id), ids)
+
+
+@dataclass
+class Collator:
+    data: ExampleSet
+    text_pad_id: int
+    decoder_pad_id: int
+    mask_id: int
+    eos_id: int
+    mask_prob: float = 0.15
+    generator: torch.Generator | None = None
+
+    def __call__(self, indices: list[int]) -> dict:
+        d = self.data
+        videos = [d.videos[i] for i in indices]
+        lengths = [len(v) for v in videos]
+        video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)
+        video_mask = torch.zeros((len(videos), max(lengths)), dtype=torch.bool)
+        for row, v in enumerate(videos):
+            video[row, :len(v)] = v
+            video_mask[row, :len(v)] = True
+        question_ids, question_mask = _pad([d.question_ids[i] for i in indices], self.text_pad_id)
+        question_dec_ids, question_dec_mask = _pad([d.question_dec_ids[i] for i in indices], self.decoder_pad_id)
+        text_ids, text_mask = _pad([d.text_ids[i] for i in indices], self.text_pad_id)
+        labels, _ = _pad([d.label_ids[i] for i in indices], -100)
+        batch = {"index": torch.tensor(indices), "video": video, "video_mask": video_mask,
+                 "question_ids": question_ids, "question_mask": question_mask,
+                 "question_dec_ids": question_dec_ids, "question_dec_mask": question_dec_mask,
+                 "text_ids": text_ids, "text_mask": text_mask, "labels": labels}
+        if self.generator is not None:
+            batch["masked_text_ids"] = mask_words(text_ids, text_mask, self.mask_id, self.eos_id,
+                                                  self.mask_prob, self.generator)
+        return batch

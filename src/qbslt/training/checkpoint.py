@@ -1,0 +1,78 @@
+"""Atomic, resumable training checkpoints.
+
+A checkpoint is one ``torch.save`` file holding only tensors and plain Python values, so it
+loads with ``weights_only=True``. It records the flattened run config: resuming with a
+different config is refused with the differing keys named. Checkpoints live outside
+Snakemake's declared outputs (Snakemake deletes the outputs of a failed job).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from qbslt.errors import QbsltError
+
+
+class CheckpointMismatch(QbsltError):
+    """A checkpoint written under another config."""
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a.b': 1, ...} of a nested mapping (lists kept whole)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_differences(a: dict, b: dict) -> list[str]:
+    fa, fb = flatten(a), flatten(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path, run_config: dict) -> dict | None:
+    """The checkpoint at ``path`` (None if absent); refuses one written under another config."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    differing = config_differences(state["run_config"], run_config)
+    if differing:
+        fa, fb = flatten(state["run_config"]), flatten(run_config)
+        details = ", ".join(f"{k} (checkpoint {fa.get(k, '<absent>')!r}, now {fb.get(k, '<absent>')!r})"
+                            for k in differing[:8])
+        raise CheckpointMismatch(f"{path}: checkpoint was written with a different config: {details}. "
+                                 f"Delete {path.parent} to start over.")
+    return state
+
+
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """Model weights as safetensors (tied/shared tensors are cloned so each key owns its data)."""
+    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
+    _atomic(Path(path), lambda tmp: save_file(tensors, str(tmp)))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))

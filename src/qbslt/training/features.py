@@ -1,0 +1,54 @@
+"""Per-frame features of a frozen backbone, computed once per (dataset, backbone, split) and
+shared by every variant and seed that uses that backbone.
+
+The store mirrors the frame store: float32 [N_frames, feature_dim] (float32: a randomly
+initialised ShuffleNet's features are ~1e-5, below float16's normal range), same row order, so the
+example tables' (frame_offset, num_frames) index both. The backbone's random initialisation
+(embedded profile: no ImageNet weights) uses a fixed seed, so features do not depend on the
+training seed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qbslt.data.frames import open_store
+from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.video_embedding import FrameBackbone
+
+BACKBONE_INIT_SEED = 0
+
+
+def build_frozen_backbone(backbone: str, pretrained: bool, device: str = "cpu") -> FrameBackbone:
+    torch.manual_seed(BACKBONE_INIT_SEED)
+    config = QBSLTConfig(backbone=backbone, backbone_pretrained=pretrained, freeze_backbone=True,
+                         feature_dim=BACKBONES[backbone])
+    return FrameBackbone(config).to(device).eval()
+
+
+def write_features(frames_npy: Path, out_npy: Path, backbone: str, pretrained: bool, device: str = "cpu",
+                   batch_size: int = 256, progress: bool = True) -> tuple[int, int]:
+    """Features of every frame of ``frames_npy`` into ``out_npy`` (atomic); returns its shape."""
+    frames = open_store(frames_npy)
+    model = build_frozen_backbone(backbone, pretrained, device)
+    out_npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_npy.with_name(f".{out_npy.name}.{os.getpid()}.tmp")
+    features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                         shape=(len(frames), BACKBONES[backbone]))
+    try:
+        for start in tqdm(range(0, len(frames), batch_size), desc=f"{backbone} features", unit="batch",
+                          disable=not progress):
+            chunk = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size]))
+            features[start:start + len(chunk)] = model.extract_features(chunk, batch_size).cpu().numpy()
+        features.flush()
+        del features
+        os.replace(tmp, out_npy)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(frames), BACKBONES[backbone]

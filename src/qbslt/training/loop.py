@@ -1,0 +1,150 @@
+"""A small, readable, resumable training loop shared by both stages (nanoGPT style).
+
+One epoch = a permutation of the training set drawn from a generator seeded by (seed, epoch),
+so an epoch's batches do not depend on whether the run was interrupted before it. After every
+epoch the whole state (weights, optimiser, scheduler, torch RNG, best score, history, elapsed
+time) goes atomically into ``last.pt``; a rerun resumes from there and ends with the same
+result as an uninterrupted run (on CPU, bit for bit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
+
+log = logging.getLogger("qbslt.train")
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    return torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+@dataclass
+class FitResult:
+    epochs: int
+    best_epoch: int | None
+    best_score: float | None
+    train_seconds: float
+    samples_seen: int
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch.nn.Module, dict], dict],
+        stage_cfg: dict, train_cfg: dict, run_config: dict, seed: int, checkpoint_dir: Path,
+        device: torch.device, evaluate: Callable[[torch.nn.Module], float] | None = None,
+        desc: str = "train") -> FitResult:
+    """Train ``model`` for ``stage_cfg['epochs']``, resuming from ``checkpoint_dir/last.pt``.
+
+    ``loss_fn(model, batch)`` returns a dict with 'loss' (and named parts, logged).
+    ``evaluate(model)`` (dev score, higher is better) runs every ``stage_cfg['eval_every']``
+    epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``.
+    """
+    epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
+    steps = max(1, epochs * math.ceil(n_train / batch_size))
+    optimizer = make_optimizer(model, stage_cfg)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, min(stage_cfg["warmup_steps"], steps), steps)
+    last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
+
+    start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
+    state = load_checkpoint(last_path, run_config)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
+        seconds, samples, history = state["train_seconds"], state["samples_seen"], state["history"]
+        log.info("%s: resumed from %s after epoch %d", desc, last_path, start_epoch)
+
+    forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
+    eval_every = stage_cfg.get("eval_every", 1)
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        if hasattr(collator, "generator"):
+            collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
+        started, totals, count = time.perf_counter(), {}, 0
+        batches = epoch_batches(n_train, batch_size, seed, epoch)
+        for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5):
+            batch = to_device(collator(indices), device)
+            with autocast(device, train_cfg["precision"]):
+                out = loss_fn(forward, batch)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if train_cfg["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
+            optimizer.step()
+            scheduler.step()
+            for key, value in out.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(indices)
+            count += len(indices)
+        seconds += time.perf_counter() - started
+        samples += count
+        record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
+        if evaluate is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            model.eval()
+            score = float(evaluate(model))
+            record["dev_score"] = round(score, 4)
+            if best_score is None or score > best_score:
+                best_score, best_epoch = score, epoch + 1
+                save_weights(best_path, model.state_dict())
+        history.append(record)
+        log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
+                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"))
+        save_checkpoint(last_path, {
+            "run_config": run_config, "epoch": epoch + 1, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
+            "train_seconds": seconds, "samples_seen": samples, "history": history})
+    return FitResult(epochs=epochs, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
+                     samples_seen=samples, history=history)

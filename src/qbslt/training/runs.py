@@ -1,0 +1,192 @@
+"""One training run of either stage, from prepared files to weights, metrics and predictions.
+
+Stage 1 (shared feature space, Eq. 1-2) runs once per distinct (dataset, backbone, text model,
+alignment, seed) and is shared by every variant using it. Stage 2 (translation, Eq. 3-7) starts
+from it, selects the best epoch on dev BLEU-4 (greedy decoding, cheap), then decodes dev and
+test with beam search and writes the result contract:
+
+    metrics      JSON: bleu1..bleu4, rouge_l for dev and test, epochs, train seconds, samples/s,
+                 parameter count, config hash
+    predictions  TSV: name, reference, question, hypothesis (test split)
+    ssaw         JSON: SSAW sigmoid weights of a few test examples (null for other fusions)
+    model dir    model.safetensors + config.json + tokenizer/ (for ``qbslt translate``)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qbslt.config import config_hash, stage1_config
+from qbslt.data.annotations import atomic_write_text
+from qbslt.data.join import read_examples
+from qbslt.eval.metrics import corpus_scores
+from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.training.batches import Collator, ExampleSet
+from qbslt.training.checkpoint import load_weights, save_weights
+from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
+from qbslt.training.tokenizer import decode, load_tokenizer
+
+log = logging.getLogger("qbslt.run")
+LEVELS = {"phoenix": "word", "csl": "char"}
+SSAW_EXAMPLES = 8
+
+
+@dataclass
+class RunInputs:
+    """Prepared files a run reads."""
+
+    dataset: str
+    examples_dir: Path  # {split}.tsv
+    features_dir: Path  # {split}.npy (frozen backbone) or the frame store dir
+    decoder_tokenizer: Path
+    text_tokenizer: Path
+
+
+def model_config(cfg: dict, decoder_tok, text_tok, **overrides) -> QBSLTConfig:
+    m = {**cfg["model"], **overrides}
+    return QBSLTConfig(
+        backbone=m["backbone"], backbone_pretrained=m["backbone_pretrained"], freeze_backbone=m["freeze_backbone"],
+        feature_dim=BACKBONES[m["backbone"]], temporal_blocks=m["temporal_blocks"],
+        temporal_kernel=m["temporal_kernel"], text_model=m["text_model"], mbart_path=m["mbart_path"],
+        bert_path=m["bert_path"], d_model=m["d_model"], encoder_layers=m["encoder_layers"],
+        decoder_layers=m["decoder_layers"], attention_heads=m["attention_heads"], ffn_dim=m["ffn_dim"],
+        dropout=m["dropout"], max_positions=m["max_positions"], vocab_size=len(decoder_tok),
+        bert_vocab_size=len(text_tok), pad_token_id=decoder_tok.pad_token_id, bos_token_id=decoder_tok.bos_token_id,
+        eos_token_id=decoder_tok.eos_token_id, unk_token_id=decoder_tok.unk_token_id,
+        mask_token_id=text_tok.mask_token_id, sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"),
+        fusion=m.get("fusion", "concat"), inputs=m.get("inputs", "both"), ssl=m.get("ssl", False),
+        alignment=m["alignment"], contrastive_dim=m["contrastive_dim"], label_smoothing=m["label_smoothing"])
+
+
+def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) -> ExampleSet:
+    examples = read_examples(inputs.examples_dir / f"{split}.tsv")
+    store = np.load(inputs.features_dir / f"{split}.npy", mmap_mode="r")
+    return ExampleSet.build(examples, store, text_tok, decoder_tok, LEVELS[inputs.dataset],
+                            cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
+
+
+def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0, masking: bool = False) -> Collator:
+    return Collator(data, text_pad_id=text_tok.pad_token_id, decoder_pad_id=decoder_tok.pad_token_id,
+                    mask_id=text_tok.mask_token_id, eos_id=text_tok.eos_token_id if text_tok.eos_token_id is not None
+                    else text_tok.sep_token_id, mask_prob=mask_prob,
+                    generator=torch.Generator() if masking else None)
+
+
+def _setup(cfg: dict, seed: int) -> torch.device:
+    torch.set_num_threads(cfg["train"]["threads"])
+    seed_everything(seed)
+    return resolve_device(cfg["train"]["device"])
+
+
+def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path) -> dict:
+    """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json."""
+    device = _setup(cfg, seed)
+    decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
+    config = model_config(cfg, decoder_tok, text_tok)
+    model = QBSLTModel(config).to(device)
+    train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
+    collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"], masking=True)
+    run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
+    result = fit(model, collator, len(train), lambda m, b: m.pretrain_losses(b), cfg["train"]["stage1"],
+                 cfg["train"], run_config, seed, checkpoint_dir, device, desc="stage1")
+    save_weights(out_dir / "model.safetensors", model.state_dict())
+    summary = {"seed": seed, "config_hash": config_hash(run_config), "epochs": result.epochs,
+               "train_seconds": round(result.train_seconds, 2),
+               "samples_per_second": round(result.samples_per_second, 1), "history": result.history}
+    atomic_write_text(out_dir / "stage1.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, batch_size: int,
+            num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
+    """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights."""
+    device = model.device
+    hypotheses, weights = [], []
+    for start in range(0, len(data), batch_size):
+        indices = list(range(start, min(start + batch_size, len(data))))
+        batch = to_device(collator(indices), device)
+        want = start < weights_for
+        out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
+        ids, info = out if want else (out, None)
+        hypotheses += [decode(decoder_tok, seq) for seq in ids]
+        if info is not None and info["weights"] is not None:
+            for row, i in enumerate(indices[:max(0, weights_for - start)]):
+                weights.append({"name": data.names[i], "question": data.questions[i],
+                                "reference": data.translations[i], "split": info["split"][row],
+                                "video_len": info["video_len"][row],
+                                "question_tokens": text_tok.convert_ids_to_tokens(data.question_ids[i]),
+                                "weights": info["weights"][row].mean(dim=1).tolist()})
+    return hypotheses, weights
+
+
+def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | None, out: dict[str, Path],
+               checkpoint_dir: Path, variant: str) -> dict:
+    """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions, ssaw, model)."""
+    device = _setup(cfg, seed)
+    decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
+    config = model_config(cfg, decoder_tok, text_tok)
+    model = QBSLTModel(config).to(device)
+    if stage1_weights is not None:
+        model.load_stage1(load_weights(stage1_weights))
+    level, ev = LEVELS[inputs.dataset], cfg["eval"]
+    splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok) for s in ("train", "dev", "test")}
+    collators = {s: make_collator(d, decoder_tok, text_tok) for s, d in splits.items()}
+    batch_size = cfg["train"]["stage2"]["batch_size"]
+
+    def dev_bleu4(m: QBSLTModel) -> float:
+        hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, batch_size,
+                          ev["eval_beams_during_training"], ev["max_new_tokens"])
+        return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
+
+    run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg}
+    result = fit(model, collators["train"], len(splits["train"]), lambda m, b: m.translation_losses(b),
+                 cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
+                 evaluate=dev_bleu4, desc=f"stage2 {variant}")
+    best = checkpoint_dir / "best.safetensors"
+    if best.exists():
+        model.load_state_dict(load_weights(best))
+    model.eval()
+
+    scores, test_hyps, ssaw = {}, None, []
+    for split in ("dev", "test"):
+        hyps, weights = predict(model, splits[split], collators[split], decoder_tok, batch_size, ev["num_beams"],
+                                ev["max_new_tokens"], weights_for=SSAW_EXAMPLES if split == "test" else 0,
+                                text_tok=text_tok)
+        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}
+        if split == "test":
+            test_hyps, ssaw = hyps, weights
+    test = splits["test"]
+    predictions = pd.DataFrame({"name": test.names, "reference": test.translations, "question": test.questions,
+                                "hypothesis": test_hyps})
+    atomic_write_text(out["predictions"], predictions.to_csv(sep="\t", index=False))
+    atomic_write_text(out["ssaw"], json.dumps({"fusion": config.fusion, "examples": ssaw if config.fusion == "ssaw"
+                                               else None}, ensure_ascii=False) + "\n")
+    save_model(model, decoder_tok, text_tok, out["model"])
+    metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
+               "epochs": result.epochs, "best_epoch": result.best_epoch,
+               "train_seconds": round(result.train_seconds, 2),
+               "samples_per_second": round(result.samples_per_second, 1),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "config_hash": config_hash(run_config), "history": result.history}
+    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    return metrics
+
+
+def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path) -> None:
+    """A self-contained model folder for ``qbslt translate``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_weights(out_dir / "model.safetensors", model.state_dict())
+    atomic_write_text(out_dir / "config.json", model.config.to_json() + "\n")
+    for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok)):
+        target = out_dir / name
+        shutil.rmtree(target, ignore_errors=True)
+        tok.save_pretrained(str(target))

@@ -1,0 +1,157 @@
+# Model and training: tokenizers, frozen-backbone features, stage 1 (shared), stage 2 per variant.
+
+# (dataset, variant) -> resolved variant config; (dataset, stage-1 key) -> stage-1 config.
+VARIANTS = {
+    (d, v): qbslt_config.variant_config(CFG, v) for d in DATASETS for v in qbslt_config.dataset_variants(CFG, d)
+}
+STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
+SEEDS = CFG["experiment"]["seeds"]
+GPU = 1 if PROFILE == "paper" else 0
+MODELS = f"models/{PROFILE}"
+CHECKPOINTS = f"checkpoints/{PROFILE}"
+
+
+wildcard_constraints:
+    dataset="phoenix|csl",
+    split="train|dev|test",
+    seed=r"\d+",
+    text_model="mbart|mbert",
+    backbone="resnet18|shufflenet_v2_x1_0",
+
+
+def video_dir(dataset, model_cfg):
+    """Frozen backbone: its precomputed features; trained backbone: the raw frame store."""
+    if model_cfg["freeze_backbone"]:
+        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}"
+    return f"{DATA}/frames/{dataset}"
+
+
+def run_inputs(dataset, model_cfg, splits):
+    return {
+        "examples": expand(f"{DATA}/examples/{dataset}/{{split}}.tsv", split=splits),
+        "video": expand(video_dir(dataset, model_cfg) + "/{split}.npy", split=splits),
+        "decoder_tokenizer": f"{DATA}/tokenizers/{dataset}/mbart",
+        "text_tokenizer": f"{DATA}/tokenizers/{dataset}/{model_cfg['text_model']}",
+    }
+
+
+rule tokenizer:
+    """Embedded: word/character tokenizer trained on the training split. Paper: the pretrained one."""
+    input:
+        train=f"{DATA}/examples/{{dataset}}/train.tsv",
+    output:
+        directory(f"{DATA}/tokenizers/{{dataset}}/{{text_model}}"),
+    params:
+        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path")}),
+    log:
+        "logs/tokenizer/{dataset}_{text_model}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m qbslt tokenizer --dataset {wildcards.dataset} --text-model {wildcards.text_model}"
+        " --train-examples {input.train} --out {output} --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule features:
+    """Per-frame features of a frozen backbone: computed once, shared by every variant and seed."""
+    input:
+        frames=f"{DATA}/frames/{{dataset}}/{{split}}.npy",
+    output:
+        f"{DATA}/features/{{dataset}}/{{backbone}}/{{split}}.npy",
+    params:
+        cfg=lambda w: as_json({"backbone_pretrained": CFG["model"]["backbone_pretrained"]}),
+    log:
+        "logs/features/{dataset}_{backbone}_{split}.log",
+    benchmark:
+        "results/benchmarks/features/{dataset}_{backbone}_{split}.tsv"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m qbslt features --backbone {wildcards.backbone} --frames {input.frames} --out {output}"
+        " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule pretrain:
+    """Stage 1 (Eq. 1-2), once per (dataset, backbone, text model, alignment, seed)."""
+    input:
+        unpack(lambda w: run_inputs(w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"])),
+    output:
+        model=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/model.safetensors",
+        summary=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/stage1.json",
+    params:
+        cfg=lambda w: as_json(STAGE1[(w.dataset, w.key)]),
+        video_dir=lambda w, input: os.path.dirname(input.video[0]),
+        examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
+        out_dir=lambda w, output: os.path.dirname(output.model),
+        checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/stage1/{w.key}/seed{w.seed}",
+    log:
+        "logs/pretrain/{dataset}_{key}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{dataset}_{key}_seed{seed}.tsv"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m qbslt pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
+        " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
+        " --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
+
+
+def stage1_model(w):
+    key = qbslt_config.stage1_key(VARIANTS[(w.dataset, w.variant)])
+    return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
+
+
+rule train:
+    """Stage 2 (Eq. 3-7) of one (dataset, variant, seed), then beam-search evaluation."""
+    input:
+        unpack(lambda w: run_inputs(w.dataset, VARIANTS[(w.dataset, w.variant)]["model"], SPLITS)),
+        stage1=stage1_model,
+    output:
+        metrics="results/metrics/{dataset}/{variant}/seed{seed}.json",
+        predictions="results/predictions/{dataset}/{variant}/seed{seed}.tsv",
+        ssaw="results/ssaw/{dataset}/{variant}/seed{seed}.json",
+        model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
+    params:
+        cfg=lambda w: as_json(VARIANTS[(w.dataset, w.variant)]),
+        video_dir=lambda w, input: os.path.dirname(input.video[0]),
+        examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
+        checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
+    log:
+        "logs/train/{dataset}_{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}_{variant}_seed{seed}.tsv"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m qbslt train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
+        " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
+        " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
+        " --stage1 {input.stage1} --checkpoint-dir {params.checkpoints} --metrics {output.metrics}"
+        " --predictions {output.predictions} --ssaw {output.ssaw} --model-dir {output.model}"
+        " --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule train_all:
+    """Target: every (dataset, variant, seed) of the experiment matrix."""
+    input:
+        [
+            f"results/metrics/{d}/{v}/seed{s}.json"
+            for (d, v) in VARIANTS
+            for s in SEEDS
+        ],
