@@ -28,3 +28,35 @@ SPLITS = ["train", "dev", "test"]
 def as_json(tree):
     """A config subtree as one JSON string: passed to the CLI and compared by the params trigger."""
     return json.dumps(tree, sort_keys=True, ensure_ascii=False)
+
+
+# (dataset, variant) -> resolved variant config; (dataset, stage-1 key) -> stage-1 config.
+VARIANTS = {
+    (d, v): qbslt_config.variant_config(CFG, v) for d in DATASETS for v in qbslt_config.dataset_variants(CFG, d)
+}
+STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
+SEEDS = CFG["experiment"]["seeds"]
+GPU = 1 if PROFILE == "paper" else 0
+MODELS = f"models/{PROFILE}"
+CHECKPOINTS = f"checkpoints/{PROFILE}"
+
+
+def video_dir(dataset, model_cfg):
+    """Frozen backbone: its precomputed features; trained backbone: the raw frame store."""
+    if model_cfg["freeze_backbone"]:
+        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}"
+    return f"{DATA}/frames/{dataset}"
+
+
+def run_inputs(dataset, model_cfg, splits):
+    return {
+        "examples": expand(f"{DATA}/examples/{dataset}/{{split}}.tsv", split=splits),
+        "video": expand(os.path.join(video_dir(dataset, model_cfg), "{split}.npy"), split=splits),
+        "decoder_tokenizer": f"{DATA}/tokenizers/{dataset}/mbart",
+        "text_tokenizer": f"{DATA}/tokenizers/{dataset}/{model_cfg['text_model']}",
+    }
+
+
+def stage1_model(w):
+    key = qbslt_config.stage1_key(VARIANTS[(w.dataset, w.variant)])
+    return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"

@@ -1,38 +1,11 @@
 # Model and training: tokenizers, frozen-backbone features, stage 1 (shared), stage 2 per variant.
 
-# (dataset, variant) -> resolved variant config; (dataset, stage-1 key) -> stage-1 config.
-VARIANTS = {
-    (d, v): qbslt_config.variant_config(CFG, v) for d in DATASETS for v in qbslt_config.dataset_variants(CFG, d)
-}
-STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
-SEEDS = CFG["experiment"]["seeds"]
-GPU = 1 if PROFILE == "paper" else 0
-MODELS = f"models/{PROFILE}"
-CHECKPOINTS = f"checkpoints/{PROFILE}"
-
-
 wildcard_constraints:
     dataset="phoenix|csl",
     split="train|dev|test",
     seed=r"\d+",
     text_model="mbart|mbert",
     backbone="resnet18|shufflenet_v2_x1_0",
-
-
-def video_dir(dataset, model_cfg):
-    """Frozen backbone: its precomputed features; trained backbone: the raw frame store."""
-    if model_cfg["freeze_backbone"]:
-        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}"
-    return f"{DATA}/frames/{dataset}"
-
-
-def run_inputs(dataset, model_cfg, splits):
-    return {
-        "examples": expand(f"{DATA}/examples/{dataset}/{{split}}.tsv", split=splits),
-        "video": expand(video_dir(dataset, model_cfg) + "/{split}.npy", split=splits),
-        "decoder_tokenizer": f"{DATA}/tokenizers/{dataset}/mbart",
-        "text_tokenizer": f"{DATA}/tokenizers/{dataset}/{model_cfg['text_model']}",
-    }
 
 
 rule tokenizer:
@@ -106,11 +79,6 @@ rule pretrain:
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
         " --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
-
-
-def stage1_model(w):
-    key = qbslt_config.stage1_key(VARIANTS[(w.dataset, w.variant)])
-    return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
 
 
 rule train:

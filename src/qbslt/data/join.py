@@ -109,7 +109,7 @@ def read_examples(path: Path | str) -> pd.DataFrame:
 def render_report_md(dataset: str, report: dict) -> str:
     lines = [f"# Data report: {dataset}", "",
              "| split | annotated | kept | dropped | " + " | ".join(DROP_REASONS) + " | signers | frames | question overlap |",
-             "|---" * (8 + len(DROP_REASONS)) + "|"]
+             "|---" * (7 + len(DROP_REASONS)) + "|"]
     for split, entry in report["splits"].items():
         reasons = " | ".join(str(entry["dropped_by_reason"][r]) for r in DROP_REASONS)
         overlap = "n/a" if entry["mean_question_overlap"] is None else f"{entry['mean_question_overlap']:.2f}"

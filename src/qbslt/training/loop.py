@@ -115,7 +115,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
             collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
         batches = epoch_batches(n_train, batch_size, seed, epoch)
-        for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5):
+        for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
             batch = to_device(collator(indices), device)
             with autocast(device, train_cfg["precision"]):
                 out = loss_fn(forward, batch)
@@ -126,7 +126,8 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
             optimizer.step()
             scheduler.step()
             for key, value in out.items():
-                totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(indices)
+                if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
+                    totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(indices)
             count += len(indices)
         seconds += time.perf_counter() - started
         samples += count

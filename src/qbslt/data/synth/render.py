@@ -1,0 +1,246 @@
+"""Sign renderer: a gloss sequence -> a small synthetic signing video, uint8 [T, H, W, 3].
+
+Each gloss is a short motion pattern: one or two "hands" (filled shapes of a gloss-specific
+colour, shape and size) moving along a gloss-specific path. The downstream model sees frames
+through a frozen, randomly initialised CNN at ~40x32 pixels, so patterns differ in what such
+a network keeps best: colour first, then shape/size, then position.
+
+* Glosses of the grammar's vocabulary get *designed* patterns: pattern ``i`` takes colour
+  ``i % 12``, path ``i % 7`` and shape ``(i // 12) % 5``, so two glosses of a vocabulary under
+  84 patterns never share both colour and path.
+* Any other gloss (a real annotation, say) gets a pattern derived from the SHA-256 of its
+  string, so every annotation renders, identically across runs and machines.
+* Homonym glosses share the pattern of their key (``homonyms``), hence render identically.
+
+A signer (any id string) has a fixed appearance (background tint, body colour, hand size and
+colour shift, position offset) and speed (frames per gloss within ``frames_per_gloss``). Between
+glosses, ``transition_frames`` frames move a neutral skin-coloured hand from one pattern's end
+to the next one's start. Gaussian pixel noise (``noise_std``) is added last.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# Well-separated saturated colours (none close to the dark backgrounds or the skin tone).
+PALETTE = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40), (128, 0, 0),
+)
+# (start, end, bend) in normalised (x, y) image coordinates, y downwards.
+PATHS = (
+    ((0.20, 0.25), (0.80, 0.25), 0.0),
+    ((0.50, 0.85), (0.50, 0.20), 0.0),
+    ((0.25, 0.70), (0.75, 0.70), 0.25),
+    ((0.80, 0.80), (0.20, 0.30), 0.0),
+    ((0.30, 0.30), (0.30, 0.80), -0.2),
+    ((0.70, 0.20), (0.70, 0.70), 0.2),
+    ((0.35, 0.50), (0.65, 0.50), -0.35),
+)
+SHAPES = ("circle", "square", "triangle", "diamond", "bar")
+SKIN = (225, 190, 160)
+
+
+def stable_code(text: str) -> int:
+    """A 64-bit integer of ``text`` that is the same in every process (unlike ``hash()``)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """How one sign looks: hand colour/shape/size and a path from ``start`` to ``end``."""
+
+    colour: tuple[int, int, int]
+    shape: str
+    size: float  # hand radius, as a fraction of min(H, W)
+    start: tuple[float, float]
+    end: tuple[float, float]
+    bend: float  # sideways bulge of the path at its middle, as a fraction of the image
+    two_hands: bool  # a second hand, point-mirrored through the image centre
+
+    def position(self, t: float) -> tuple[float, float]:
+        """Normalised position of the (first) hand at time ``t`` in [0, 1]."""
+        (x0, y0), (x1, y1) = self.start, self.end
+        dx, dy = x1 - x0, y1 - y0
+        length = max((dx * dx + dy * dy) ** 0.5, 1e-6)
+        bulge = self.bend * 4 * t * (1 - t)
+        return x0 + dx * t - dy / length * bulge, y0 + dy * t + dx / length * bulge
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A signer's fixed appearance and speed."""
+
+    background: tuple[int, int, int]
+    body: tuple[int, int, int]
+    skin: tuple[int, int, int]
+    hand_scale: float
+    colour_shift: tuple[int, int, int]
+    offset: tuple[float, float]  # normalised
+    frames_per_gloss: int
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One hand to draw in one frame (normalised centre)."""
+
+    x: float
+    y: float
+    size: float
+    shape: str
+    colour: tuple[int, int, int]
+
+
+def designed_pattern(index: int) -> Pattern:
+    """Pattern number ``index`` of a vocabulary (see the module docstring for the scheme)."""
+    start, end, bend = PATHS[index % len(PATHS)]
+    return Pattern(colour=PALETTE[index % len(PALETTE)], shape=SHAPES[(index // len(PALETTE)) % len(SHAPES)],
+                   size=(0.19, 0.24)[(index // len(PATHS)) % 2], start=start, end=end, bend=bend,
+                   two_hands=index % 5 in (1, 3))
+
+
+def hashed_pattern(key: str) -> Pattern:
+    """A pattern drawn from the SHA-256 of ``key``: stable, and distinct for distinct strings."""
+    rng = np.random.default_rng(stable_code("pattern:" + key))
+    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.6, 1.0), rng.uniform(0.7, 1.0)
+    colour = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
+    start, end = tuple(rng.uniform(0.2, 0.8, 2)), tuple(rng.uniform(0.2, 0.8, 2))
+    return Pattern(colour=colour, shape=SHAPES[int(rng.integers(len(SHAPES)))], size=float(rng.uniform(0.16, 0.24)),
+                   start=start, end=end, bend=float(rng.uniform(-0.3, 0.3)), two_hands=bool(rng.random() < 0.4))
+
+
+class SignRenderer:
+    """Renders gloss sequences for any signer id at ``frame_size`` (H, W).
+
+    ``render_cfg`` is ``data.synthetic.render``; ``seed`` fixes the signers' appearance;
+    ``vocabulary`` (glosses, in order) gets designed patterns, ``homonyms`` maps a gloss to the
+    gloss whose pattern it shares.
+    """
+
+    def __init__(self, frame_size: Sequence[int], render_cfg: Mapping, seed: int = 0,
+                 vocabulary: Sequence[str] = (), homonyms: Mapping[str, str] | None = None):
+        self.height, self.width = (int(v) for v in frame_size)
+        self.frames_per_gloss = tuple(int(v) for v in render_cfg["frames_per_gloss"])
+        self.transition_frames = tuple(int(v) for v in render_cfg["transition_frames"])
+        self.noise_std = float(render_cfg["noise_std"])
+        self.seed = int(seed)
+        self.homonyms = dict(homonyms or {})
+        keys = dict.fromkeys(self.homonyms.get(g, g) for g in vocabulary)
+        self._designed = {key: designed_pattern(i) for i, key in enumerate(keys)}
+        self._signers: dict[str, Signer] = {}
+
+    def pattern(self, gloss: str) -> Pattern:
+        key = self.homonyms.get(gloss, gloss)
+        return self._designed[key] if key in self._designed else hashed_pattern(key)
+
+    def signer(self, signer_id: str) -> Signer:
+        """The appearance of ``signer_id`` (derived from the seed and the id, cached)."""
+        if signer_id not in self._signers:
+            rng = np.random.default_rng([self.seed, stable_code("signer:" + signer_id)])
+            grey = rng.uniform(45, 70)
+            background = tuple(int(grey + t) for t in rng.uniform(-6, 6, 3))
+            body = tuple(int(v) for v in rng.uniform(30, 90, 3))
+            skin = tuple(int(np.clip(c + d, 0, 255)) for c, d in zip(SKIN, rng.uniform(-25, 25, 3)))
+            low, high = self.frames_per_gloss
+            self._signers[signer_id] = Signer(
+                background=background, body=body, skin=skin, hand_scale=float(rng.uniform(0.85, 1.15)),
+                colour_shift=tuple(int(v) for v in rng.integers(-12, 13, 3)),
+                offset=tuple(float(v) for v in rng.uniform(-0.03, 0.03, 2)),
+                frames_per_gloss=int(rng.integers(low, high + 1)))
+        return self._signers[signer_id]
+
+    def render(self, glosses: Sequence[str], signer_id: str, rng: np.random.Generator) -> np.ndarray:
+        """uint8 video [T, H, W, 3] of ``glosses`` signed by ``signer_id``; T = 0 for no glosses.
+
+        ``rng`` draws the transition lengths, a small per-video shift and the pixel noise.
+        """
+        signer = self.signer(signer_id)
+        shift = tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2))
+        frames = self._hand_frames(glosses, signer, rng)
+        if not frames:
+            return np.zeros((0, self.height, self.width, 3), np.uint8)
+        base = self._base_image(signer)
+        video = np.stack([self._draw(base, hands, signer, shift) for hands in frames]).astype(np.float32)
+        if self.noise_std > 0:
+            video += rng.standard_normal(video.shape, dtype=np.float32) * self.noise_std
+        return np.clip(np.rint(video), 0, 255).astype(np.uint8)
+
+    # --- frame content ------------------------------------------------------------------
+
+    def _hand_frames(self, glosses: Sequence[str], signer: Signer, rng: np.random.Generator) -> list[list[Hand]]:
+        """Per frame, the hands to draw: each gloss's pattern, with transitions in between."""
+        frames: list[list[Hand]] = []
+        previous: Pattern | None = None
+        low, high = self.transition_frames
+        for gloss in glosses:
+            pattern = self.pattern(gloss)
+            if previous is not None:
+                frames += self._transition(previous.position(1.0), pattern.position(0.0), int(rng.integers(low, high + 1)),
+                                           signer)
+            count = signer.frames_per_gloss
+            for k in range(count):
+                frames.append(self._pattern_hands(pattern, k / (count - 1) if count > 1 else 0.5, signer))
+            previous = pattern
+        return frames
+
+    def _pattern_hands(self, pattern: Pattern, t: float, signer: Signer) -> list[Hand]:
+        x, y = pattern.position(t)
+        colour = tuple(int(np.clip(c + s, 0, 255)) for c, s in zip(pattern.colour, signer.colour_shift))
+        size = pattern.size * signer.hand_scale
+        hands = [Hand(x, y, size, pattern.shape, colour)]
+        if pattern.two_hands:
+            hands.append(Hand(1.0 - x, 1.0 - y, size, pattern.shape, colour))
+        return hands
+
+    @staticmethod
+    def _transition(start: tuple[float, float], end: tuple[float, float], count: int, signer: Signer) -> list[list[Hand]]:
+        """``count`` frames of a neutral hand moving from ``start`` to ``end`` (both excluded)."""
+        frames = []
+        for k in range(1, count + 1):
+            t = k / (count + 1)
+            x, y = start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t
+            frames.append([Hand(x, y, 0.14 * signer.hand_scale, "circle", signer.skin)])
+        return frames
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def _base_image(self, signer: Signer) -> Image.Image:
+        """Background with the signer's body (torso and head), shared by all frames."""
+        h, w = self.height, self.width
+        image = Image.new("RGB", (w, h), signer.background)
+        draw = ImageDraw.Draw(image)
+        draw.rectangle([0.22 * w, 0.62 * h, 0.78 * w, h], fill=signer.body)
+        r = 0.13 * min(h, w)
+        draw.ellipse([0.5 * w - r, 0.38 * h - r, 0.5 * w + r, 0.38 * h + r], fill=signer.skin)
+        return image
+
+    def _draw(self, base: Image.Image, hands: list[Hand], signer: Signer, shift: tuple[float, float]) -> np.ndarray:
+        image = base.copy()
+        draw = ImageDraw.Draw(image)
+        unit = min(self.height, self.width)
+        for hand in hands:
+            x = (hand.x + signer.offset[0] + shift[0]) * self.width
+            y = (hand.y + signer.offset[1] + shift[1]) * self.height
+            _draw_shape(draw, hand.shape, x, y, hand.size * unit, hand.colour)
+        return np.asarray(image)
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float, colour) -> None:
+    if shape == "circle":
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+    elif shape == "square":
+        draw.rectangle([x - 0.85 * r, y - 0.85 * r, x + 0.85 * r, y + 0.85 * r], fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(x, y - r), (x - r, y + 0.8 * r), (x + r, y + 0.8 * r)], fill=colour)
+    elif shape == "diamond":
+        draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=colour)
+    elif shape == "bar":
+        draw.rectangle([x - 1.2 * r, y - 0.4 * r, x + 1.2 * r, y + 0.4 * r], fill=colour)
+    else:
+        raise ValueError(f"unknown hand shape {shape!r}")

@@ -1,0 +1,141 @@
+"""``QBSLTConfig``: every hyper-parameter of the SSL-SSAW model in one JSON-serialisable dataclass.
+
+The fields mirror the paper's ablation axes:
+
+* ``backbone`` / ``text_model``   Table 6 (ShuffleNet | ResNet  x  mBERT | mBART),
+* ``fusion``                      Table 5 (Concat | LSTM | TCN | SSAW),
+* ``ssl``                         Table 4 (question self-supervision, Eq. 5-7),
+* ``inputs``                      Table 7 (question only | sign only | both),
+* ``alignment``                   Table 3 (stage-1 contrastive alignment strategy).
+
+Size fields (``d_model`` ... ``vocab_size``) describe the randomly initialised mBART / BERT used
+when ``mbart_path`` / ``bert_path`` is ``None``. When a pretrained path is given, the model
+overwrites the size fields of its own copy of the config with the checkpoint's values
+(``QBSLTModel.config`` then records what actually runs).
+
+Special token ids are ids of the *decoder* (mBART) vocabulary. The text-model tokenizer of the
+mBERT variant has its own ids; the model never needs them because every text input comes with
+an explicit mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from qbslt.errors import ConfigError
+
+BACKBONES = {"resnet18": 512, "shufflenet_v2_x1_0": 1024}
+TEXT_MODELS = ("mbart", "mbert")
+FUSIONS = ("concat", "lstm", "tcn", "ssaw")
+INPUTS = ("both", "sign", "question")
+ALIGNMENTS = ("vector", "text_to_video", "video_to_text")
+
+
+@dataclass
+class QBSLTConfig:
+    # ---- video embedding (2D CNN per frame + Conv1D-BN-ReLU-MaxPool temporal blocks) ----
+    backbone: str = "resnet18"
+    backbone_pretrained: bool = True      # ImageNet weights via torchvision's ``weights=`` enum
+    freeze_backbone: bool = True          # frozen => features precomputed once, no backbone in the model
+    feature_dim: int = 512                # per-frame feature size: 512 resnet18, 1024 shufflenet_v2_x1_0
+    temporal_blocks: int = 2              # each block halves the temporal length (MaxPool 2)
+    temporal_kernel: int = 5              # Conv1d kernel ("same" padding)
+
+    # ---- text side ----
+    text_model: str = "mbart"             # text embedding / stage-1 text encoder: "mbart" | "mbert"
+    mbart_path: str | None = None         # local save_pretrained dir of MBartForConditionalGeneration
+    bert_path: str | None = None          # local save_pretrained dir of BertModel (mBERT)
+
+    # ---- transformer sizes (random init only; overwritten from a pretrained checkpoint) ----
+    d_model: int = 256
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    attention_heads: int = 4
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    max_positions: int = 512
+    vocab_size: int = 1000                # decoder (mBART) vocabulary
+    bert_vocab_size: int = 1000           # mBERT vocabulary (random-init mBERT only)
+
+    # ---- special token ids (decoder vocabulary) ----
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    unk_token_id: int = 3
+    mask_token_id: int = 4
+    sep_question_token_id: int = 5        # separates question and translation in the SSL decoder sequence
+    decoder_start_token_id: int | None = None  # None => eos (mBART's shift_tokens_right of "... </s>")
+
+    # ---- method switches ----
+    fusion: str = "ssaw"
+    inputs: str = "both"
+    ssl: bool = True
+    alignment: str = "vector"
+    contrastive_dim: int = 256
+    label_smoothing: float = 0.1
+
+    # ------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def decoder_start_id(self) -> int:
+        return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
+
+    def validate(self) -> None:
+        def bad(key: str, msg: str) -> ConfigError:
+            return ConfigError(f"model config: key '{key}': {msg}")
+
+        choices = {"backbone": tuple(BACKBONES), "text_model": TEXT_MODELS, "fusion": FUSIONS,
+                   "inputs": INPUTS, "alignment": ALIGNMENTS}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise bad(key, f"{getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        for key in ("feature_dim", "d_model", "encoder_layers", "decoder_layers", "attention_heads",
+                    "ffn_dim", "max_positions", "vocab_size", "bert_vocab_size", "contrastive_dim",
+                    "temporal_kernel"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise bad(key, f"must be a positive integer, got {getattr(self, key)!r}")
+        if not isinstance(self.temporal_blocks, int) or self.temporal_blocks < 0:
+            raise bad("temporal_blocks", f"must be an integer >= 0, got {self.temporal_blocks!r}")
+        if self.temporal_kernel % 2 == 0:
+            raise bad("temporal_kernel", f"must be odd ('same' padding), got {self.temporal_kernel}")
+        if self.d_model % self.attention_heads:
+            raise bad("attention_heads", f"d_model={self.d_model} is not divisible by {self.attention_heads}")
+        if self.fusion == "lstm" and self.d_model % 2:
+            raise bad("fusion", f"'lstm' (bidirectional, d_model/2 per direction) needs an even d_model, got {self.d_model}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise bad("dropout", f"must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if self.ssl and self.inputs == "sign":
+            raise bad("ssl", "the question self-supervision (ssl=true) uses the question as decoder prefix; "
+                             "inputs='sign' (no question anywhere, Table 7) needs ssl=false")
+
+    # ---- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QBSLTConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"model config: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "QBSLTConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> "QBSLTConfig":
+        return dataclasses.replace(self, **changes)
+
+
+__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS"]

@@ -1,0 +1,329 @@
+"""``QBSLTModel``: SSL-SSAW (arXiv 2509.14036) on Hugging Face mBART.
+
+Parts (Fig. 3)::
+
+    video_embedding   VideoEmbedding: [frame CNN] + Conv1D-BN-ReLU-MaxPool blocks -> [B, T', d]
+    text_embedding    TextEmbedding: mBART shared token table (or mBERT embeddings + Linear) -> [B, Lq, d]
+    text_encoder      TextEncoder (stage 1 only): separate MBartEncoder on the shared table (or mBERT + Linear)
+    fusion            Concat | LSTM | TCN | SSAW (stage 2), see ``fusion.py``
+    seq2seq           MBartForConditionalGeneration:
+                        .model.encoder  = Video Encoder (fed ``inputs_embeds``)
+                        .model.decoder + lm_head = Text Decoder
+    contrastive       ContrastiveHead (stage 1, Eq. 1)
+    video_cls         learnable [CLS] embedding appended after the last valid video position (stage 1)
+
+Batch contract (a dict of tensors, all on the model's device; B batch)::
+
+    "video"              float [B, T, feature_dim] precomputed per-frame features (frozen backbone), or
+                         uint8 [B, T, H, W, 3] RGB frames (trained backbone, ``freeze_backbone=False``)
+    "video_mask"         bool  [B, T]     valid frames (a prefix of each row)
+    "question_ids"       long  [B, Lq]    question in the TEXT-MODEL tokenizer (mBART or mBERT), for
+                                          the TextEmbedding; special tokens as that tokenizer adds them
+    "question_mask"      bool/long [B, Lq]
+    "question_dec_ids"   long  [B, Lqd]   question in the DECODER (mBART) tokenizer, no bos/eos; SSL
+                                          targets and the generation prefix
+    "question_dec_mask"  bool/long [B, Lqd]
+    "text_ids"           long  [B, Lt]    translation in the TEXT-MODEL tokenizer, ending with eos
+                                          (mBERT: [SEP]); stage-1 text encoder input
+    "text_mask"          bool/long [B, Lt]
+    "masked_text_ids"    long  [B, Lt]    ``text_ids`` with some words replaced by the mask token
+                                          (same length; ``text_mask`` applies; an optional
+                                          "masked_text_mask" overrides it)
+    "labels"             long  [B, Ls]    translation in the DECODER vocabulary ending with eos,
+                                          padded with -100
+
+Stage 1 (:meth:`QBSLTModel.pretrain_losses`) uses video, video_mask, text_ids, text_mask,
+masked_text_ids, labels. Stage 2 (:meth:`QBSLTModel.translation_losses`, :meth:`generate`) uses video,
+video_mask, question_ids, question_mask, labels and, with ``ssl``, question_dec_ids/question_dec_mask.
+Keys a configuration does not use may be absent (e.g. no video with ``inputs="question"``).
+
+Choices where the paper is silent or vague (see also the docstrings of the part modules):
+
+* Decoder start token: ``config.decoder_start_id`` (default eos, which is what mBART's
+  ``shift_tokens_right`` yields for a target ending in ``</s>``; set it to the language id, e.g.
+  de_DE, when using a pretrained mBART-cc25 like GFSLT-VLP). The paper calls it <BOS>.
+* SSL decoder sequence (Eq. 5-7): targets = question + [sep_question] + translation + eos, decoder
+  input = [start] + targets[:-1] (teacher forcing). L_D is the CE over the question tokens AND the
+  separator (predicting where the question ends), L_S the CE over the translation tokens and eos.
+  Both are token means (the paper writes sums), label-smoothed by ``config.label_smoothing``
+  like every CE here (L_rec included). Without ``ssl`` the loss is l_s alone and l_d is 0.
+* Generation with ``ssl``: the known question is forced as the decoder prefix
+  ([start] + question + sep); examples are grouped by prefix length so no left padding is needed; only
+  the tokens after the separator are returned, cut at the first eos.
+* ``inputs="sign"``: no question anywhere (empty question side; ``ssl`` must be off, the config
+  refuses it). ``inputs="question"``: empty video side, the video is not even embedded.
+* Stage 1 appends the CLS embedding only for ``alignment="vector"``; the sequence strategies use all
+  valid positions.
+* Stage 2 initialises from stage 1 every state-dict entry under ``video_embedding.``, ``seq2seq.``
+  (video encoder, decoder, lm_head, shared table) and ``text_embedding.``; the stage-1 text encoder,
+  contrastive head and CLS are not used in stage 2 and stay as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationConfig, MBartForConditionalGeneration
+from transformers.modeling_outputs import BaseModelOutput
+
+from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.contrastive import ContrastiveHead
+from qbslt.model.fusion import build_fusion
+from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config
+from qbslt.model.video_embedding import VideoEmbedding
+
+STAGE1_TRANSFER_PREFIXES = ("video_embedding.", "seq2seq.", "text_embedding.")
+
+# segment ids of the SSL decoder sequence
+SEG_PAD, SEG_QUESTION, SEG_SEP, SEG_TRANSLATION = -1, 0, 1, 2
+
+
+def pack_segments(segments: list[tuple[torch.Tensor, torch.Tensor]], fill: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate the valid tokens of each segment per example, padding at the end.
+
+    segments: [(ids [B, L_k], mask [B, L_k]), ...] -> ids [B, L] (``fill`` at padding), segment index
+    [B, L] (k of the segment a position comes from, -1 at padding).
+    """
+    B = segments[0][0].shape[0]
+    device = segments[0][0].device
+    masks = [m.bool() for _, m in segments]
+    lens = [m.sum(1) for m in masks]
+    total = torch.stack(lens).sum(0)
+    L = int(total.max()) if B else 0
+    out = torch.full((B, L), fill, dtype=torch.long, device=device)
+    seg = torch.full((B, L), SEG_PAD, dtype=torch.long, device=device)
+    offset = torch.zeros(B, dtype=torch.long, device=device)
+    for k, ((ids, _), m) in enumerate(zip(segments, masks)):
+        rows = torch.arange(B, device=device).unsqueeze(1).expand_as(m)
+        pos = m.long().cumsum(1) - 1 + offset.unsqueeze(1)
+        out[rows[m], pos[m]] = ids[m].long()
+        seg[rows[m], pos[m]] = k
+        offset = offset + lens[k]
+    return out, seg
+
+
+class QBSLTModel(nn.Module):
+    """SSL-SSAW question-based SLT model. See the module docstring for the batch contract."""
+
+    def __init__(self, config: QBSLTConfig):
+        super().__init__()
+        config = QBSLTConfig.from_dict(config.to_dict())  # private copy
+        if config.mbart_path:
+            self.seq2seq = MBartForConditionalGeneration.from_pretrained(config.mbart_path)
+            mc = self.seq2seq.config
+            config = config.replace(d_model=mc.d_model, vocab_size=mc.vocab_size,
+                                    encoder_layers=mc.encoder_layers, decoder_layers=mc.decoder_layers,
+                                    attention_heads=mc.encoder_attention_heads, ffn_dim=mc.encoder_ffn_dim,
+                                    max_positions=mc.max_position_embeddings)
+        else:
+            self.seq2seq = MBartForConditionalGeneration(build_mbart_config(config))
+        self.config = config
+        self.seq2seq.generation_config = GenerationConfig(
+            decoder_start_token_id=config.decoder_start_id, bos_token_id=config.bos_token_id,
+            eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id)
+
+        shared = self.seq2seq.get_input_embeddings()
+        bert = build_bert(config) if config.text_model == "mbert" else None
+        self.video_embedding = VideoEmbedding(config)
+        self.text_embedding = TextEmbedding(config, token_embedding=shared, bert=bert)
+        self.text_encoder = TextEncoder(config, token_embedding=shared, bert=bert,
+                                        mbart_config=self.seq2seq.config,
+                                        init_from=self.seq2seq.model.encoder if config.mbart_path else None)
+        self.fusion = build_fusion(config)
+        self.contrastive = ContrastiveHead(config)
+        self.video_cls = nn.Parameter(torch.randn(config.d_model) * 0.02)
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def video_encoder(self) -> nn.Module:
+        return self.seq2seq.model.encoder
+
+    @property
+    def text_decoder(self) -> nn.Module:
+        return self.seq2seq.model.decoder
+
+    @property
+    def device(self) -> torch.device:
+        return self.video_cls.device
+
+    def _check_positions(self, length: int, what: str) -> None:
+        if length > self.config.max_positions:
+            raise ValueError(f"{what} has {length} positions, more than max_positions={self.config.max_positions}")
+
+    def _encode_states(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Video Encoder: inputs_embeds [B, L, d] + mask [B, L] -> [B, L, d]."""
+        self._check_positions(embeds.shape[1], "the video-encoder input")
+        return self.video_encoder(inputs_embeds=embeds, attention_mask=mask.long()).last_hidden_state
+
+    def append_cls(self, v: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T, d] + mask [B, T] -> [B, T+1, d] with CLS at index len_b (after the last valid position)."""
+        B, T, d = v.shape
+        lens = mask.long().sum(1)
+        out = torch.cat([v * mask.unsqueeze(-1).to(v.dtype), v.new_zeros(B, 1, d)], 1)
+        out = out.index_put((torch.arange(B, device=v.device), lens), self.video_cls.to(v.dtype).expand(B, d))
+        new_mask = torch.arange(T + 1, device=v.device).unsqueeze(0) < (lens + 1).unsqueeze(1)
+        return out, new_mask
+
+    def _batch_size(self, batch: dict) -> int:
+        for key in ("video", "question_ids", "labels", "text_ids"):
+            if key in batch:
+                return batch[key].shape[0]
+        raise ValueError("empty batch")
+
+    def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Stage 2 encoder side: question/video embeddings -> fusion -> Video Encoder.
+
+        Returns states [B, L, d], mask bool [B, L], fusion extras (``split``, ``video_len``, SSAW ``weights``).
+        """
+        B, d, dev = self._batch_size(batch), self.config.d_model, self.device
+        dtype = self.video_cls.dtype
+        empty = (torch.zeros(B, 0, d, device=dev, dtype=dtype), torch.zeros(B, 0, dtype=torch.bool, device=dev))
+        q, qm = (self.text_embedding(batch["question_ids"], batch["question_mask"])
+                 if self.config.inputs != "sign" else empty)
+        v, vm = (self.video_embedding(batch["video"], batch["video_mask"])
+                 if self.config.inputs != "question" else empty)
+        fused, mask, extras = self.fusion(q, qm, v, vm)
+        return self._encode_states(fused, mask), mask, extras
+
+    def _decoder_logits(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: targets [B, L] (-100 = ignore) -> logits [B, L, V]; input = [start] + targets[:-1]."""
+        self._check_positions(targets.shape[1], "the decoder sequence")
+        B = targets.shape[0]
+        ids = targets.masked_fill(targets == -100, self.config.pad_token_id)
+        start = torch.full((B, 1), self.config.decoder_start_id, dtype=torch.long, device=targets.device)
+        dec_in = torch.cat([start, ids[:, :-1]], 1)
+        dec_mask = torch.cat([torch.ones_like(start), (targets[:, :-1] != -100).long()], 1)
+        out = self.seq2seq(encoder_outputs=BaseModelOutput(last_hidden_state=states),
+                           attention_mask=mask.long(), decoder_input_ids=dec_in,
+                           decoder_attention_mask=dec_mask, use_cache=False)
+        return out.logits
+
+    def _ce(self, logits: torch.Tensor, targets: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        """Token-mean label-smoothed CE over positions where targets != -100 (and ``select``)."""
+        keep = targets != -100
+        if select is not None:
+            keep = keep & select
+        if not keep.any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits[keep].float(), targets[keep], label_smoothing=self.config.label_smoothing)
+
+    # ------------------------------------------------------------------ stage 1
+    def pretrain_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Stage 1: L_sim (Eq. 1) + L_rec (Eq. 2). -> {"loss", "l_sim", "l_rec", "sim" [B, B] (detached)}."""
+        v, vm = self.video_embedding(batch["video"], batch["video_mask"])
+        if self.config.alignment == "vector":
+            v, vm = self.append_cls(v, vm)
+        f_ve = self._encode_states(v, vm)
+        f_se = self.text_encoder(batch["text_ids"], batch["text_mask"])
+        sim = self.contrastive.similarity(f_ve, vm, f_se, batch["text_mask"].bool())
+        l_sim = self.contrastive.loss(sim)
+
+        masked_mask = batch.get("masked_text_mask", batch["text_mask"])
+        states = self.text_encoder(batch["masked_text_ids"], masked_mask)
+        labels = batch["labels"]
+        l_rec = self._ce(self._decoder_logits(states, masked_mask.bool(), labels), labels)
+        return {"loss": l_sim + l_rec, "l_sim": l_sim, "l_rec": l_rec, "sim": sim.detach()}
+
+    # ------------------------------------------------------------------ stage 2
+    def ssl_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """question + sep + translation(+eos) per example -> targets [B, L] (-100 pad), segments [B, L]."""
+        labels = batch["labels"]
+        B = labels.shape[0]
+        sep = torch.full((B, 1), self.config.sep_question_token_id, dtype=torch.long, device=labels.device)
+        return pack_segments([(batch["question_dec_ids"], batch["question_dec_mask"]),
+                              (sep, torch.ones_like(sep, dtype=torch.bool)),
+                              (labels, labels != -100)], fill=-100)
+
+    def translation_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Stage 2. -> {"loss", "l_d", "l_s"}; without ssl loss = l_s and l_d = 0 (Eq. 5-7)."""
+        states, mask, _ = self.encode(batch)
+        if not self.config.ssl:
+            labels = batch["labels"]
+            l_s = self._ce(self._decoder_logits(states, mask, labels), labels)
+            return {"loss": l_s, "l_d": torch.zeros((), device=l_s.device), "l_s": l_s}
+        targets, seg = self.ssl_targets(batch)
+        logits = self._decoder_logits(states, mask, targets)
+        l_d = self._ce(logits, targets, (seg == SEG_QUESTION) | (seg == SEG_SEP))
+        l_s = self._ce(logits, targets, seg == SEG_TRANSLATION)
+        return {"loss": l_d + l_s, "l_d": l_d, "l_s": l_s}
+
+    @torch.no_grad()
+    def generate(self, batch: dict, num_beams: int = 4, max_new_tokens: int = 64, return_weights: bool = False,
+                 length_penalty: float = 1.0):
+        """Beam search. -> list[list[int]] (translation ids, no start/eos/pad) in input order.
+
+        With ``return_weights`` -> (sequences, {"weights": list of [L_b, d] CPU tensors (SSAW) or None,
+        "split": list[int] question tokens per example, "video_len": list[int]}).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            states, mask, extras = self.encode(batch)
+            B = states.shape[0]
+            start, eos, pad = self.config.decoder_start_id, self.config.eos_token_id, self.config.pad_token_id
+            if self.config.ssl:
+                qd, qdm = batch["question_dec_ids"], batch["question_dec_mask"].bool()
+                prefixes = [[start] + qd[b][qdm[b]].tolist() + [self.config.sep_question_token_id] for b in range(B)]
+            else:
+                prefixes = [[start] for _ in range(B)]
+            groups: dict[int, list[int]] = {}
+            for b, p in enumerate(prefixes):
+                groups.setdefault(len(p), []).append(b)
+            results: list[list[int] | None] = [None] * B
+            for plen, idxs in sorted(groups.items()):
+                budget = min(max_new_tokens, self.config.max_positions - plen)
+                if budget < 1:
+                    raise ValueError(f"decoder prefix of {plen} tokens leaves no room under max_positions="
+                                     f"{self.config.max_positions}")
+                idx = torch.tensor(idxs, device=states.device)
+                gen_cfg = GenerationConfig(num_beams=num_beams, max_new_tokens=budget, do_sample=False,
+                                           length_penalty=length_penalty, decoder_start_token_id=start,
+                                           bos_token_id=self.config.bos_token_id, eos_token_id=eos,
+                                           pad_token_id=pad)
+                out = self.seq2seq.generate(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=states[idx]),
+                    attention_mask=mask[idx].long(),
+                    decoder_input_ids=torch.tensor([prefixes[i] for i in idxs], device=states.device),
+                    generation_config=gen_cfg)
+                for row, i in zip(out.tolist(), idxs):
+                    toks = row[plen:]
+                    if eos in toks:
+                        toks = toks[:toks.index(eos)]
+                    results[i] = [t for t in toks if t != pad]
+        finally:
+            self.train(was_training)
+        if not return_weights:
+            return results
+        lens = mask.sum(1).tolist()
+        w = extras.get("weights")
+        info = {"weights": None if w is None else [w[b, :lens[b]].float().cpu() for b in range(B)],
+                "split": extras["split"].tolist(), "video_len": extras["video_len"].tolist()}
+        return results, info
+
+    # ------------------------------------------------------------------ stage 1 -> stage 2
+    def stage1_transfer_keys(self) -> list[str]:
+        """State-dict names stage 2 initialises from stage 1 (video embedding, video encoder, text
+        embedding, decoder + lm_head + shared table: everything under ``STAGE1_TRANSFER_PREFIXES``)."""
+        return [k for k in self.state_dict() if k.startswith(STAGE1_TRANSFER_PREFIXES)]
+
+    def load_stage1(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
+        """Copy the stage-1 weights named by :meth:`stage1_transfer_keys` into this model.
+
+        Raises ``KeyError`` when one of them is missing from ``state_dict`` (and ``RuntimeError`` on a
+        shape mismatch). Returns the loaded names.
+        """
+        keys = self.stage1_transfer_keys()
+        missing = [k for k in keys if k not in state_dict]
+        if missing:
+            raise KeyError(f"stage-1 state dict lacks {len(missing)} entries, e.g. {missing[:3]}")
+        own = self.state_dict()
+        for k in keys:
+            if own[k].shape != state_dict[k].shape:
+                raise RuntimeError(f"{k}: stage-1 shape {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}")
+        self.load_state_dict({k: state_dict[k] for k in keys}, strict=False)
+        return keys
+
+
+__all__ = ["QBSLTModel", "pack_segments", "STAGE1_TRANSFER_PREFIXES"]

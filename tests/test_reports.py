@@ -1,0 +1,380 @@
+"""Tables 1-8 and Figure 4 from hand-made result files (qbslt.reports)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from qbslt.reports.alignment import mark
+from qbslt.reports.figure4 import merge_subwords, render_figure4, word_weights
+from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, render_all
+
+EMBEDDED = "Embedded synthetic data, not the paper's datasets"
+N_BOOT = 200
+
+# Hand-made test scores [B1, B2, B3, B4, ROUGE] per (dataset, variant, seed).
+SCORES = {
+    ("phoenix", "ssl_ssaw", 0): [70.00, 60.00, 50.00, 40.00, 72.00],
+    ("phoenix", "ssl_ssaw", 1): [71.00, 61.50, 50.50, 42.00, 73.00],
+    ("phoenix", "gfslt_vlp", 0): [40.00, 30.00, 20.00, 10.00, 41.00],
+    ("phoenix", "gfslt_vlp", 1): [42.00, 31.00, 21.00, 13.00, 40.00],
+    ("phoenix", "qb_concat", 0): [55.55, 44.44, 33.33, 22.22, 50.00],  # one seed only
+    ("phoenix", "copy_question", 0): [50.00, 40.00, 30.00, 20.00, 55.00],
+    ("csl", "ssl_ssaw", 0): [60.00, 50.00, 40.00, 30.00, 60.00],
+    ("csl", "gfslt_vlp", 0): [30.00, 20.00, 10.00, 5.00, 30.00],
+    ("csl", "qb_concat", 0): [35.00, 25.00, 15.00, 7.00, 33.00],
+}
+# ssl_concat (and every other phoenix ablation) is deliberately missing: "not run".
+
+REGIONS = ["im norden", "im süden", "im osten", "im westen", "an der küste", "in der mitte"]
+DAYS = ["am montag", "am dienstag", "am mittwoch", "am donnerstag", "am freitag", "am samstag"]
+WEATHER = ["regnet es", "scheint die sonne", "gibt es gewitter", "schneit es", "ist es neblig"]
+
+
+def _phoenix_corpus() -> list[tuple[str, str, str]]:
+    rows = []
+    for i in range(48):
+        day, region, weather = DAYS[i % 6], REGIONS[(i // 6) % 6], WEATHER[i % 5]
+        ref = f"{day} {weather} {region}"
+        rows.append((f"ex{i:03d}", ref, f"Was passiert {day.title()} {region.title()}"))
+    return rows
+
+
+def _write_predictions(root: Path, dataset: str, variant: str, seed: int, rows, hyp_of) -> None:
+    path = root / "predictions" / dataset / variant / f"seed{seed}.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([{"name": n, "reference": r, "question": q, "hypothesis": hyp_of(i, r)}
+                          for i, (n, r, q) in enumerate(rows)])
+    frame.to_csv(path, sep="\t", index=False)
+
+
+def _build_results(root: Path) -> None:
+    for (dataset, variant, seed), s in SCORES.items():
+        test = dict(zip(["bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"], s))
+        data = {"dataset": dataset, "variant": variant, "seed": seed, "dev": test, "test": test, "epochs": 1,
+                "best_epoch": 1, "train_seconds": 1.0, "samples_per_second": 1.0, "parameters": 1,
+                "config_hash": "x", "history": []}
+        path = root / "metrics" / dataset / variant / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    phoenix = _phoenix_corpus()
+    for seed in (0, 1):
+        # ssl_ssaw: perfect except two sentences; gfslt_vlp: mostly wrong.
+        _write_predictions(root, "phoenix", "ssl_ssaw", seed, phoenix,
+                           lambda i, r: r if i % 20 else " ".join(r.split()[1:]))
+        _write_predictions(root, "phoenix", "gfslt_vlp", seed, phoenix,
+                           lambda i, r: "am sonntag wird es kalt" if i % 3 else r)
+    _write_predictions(root, "phoenix", "qb_concat", 0, phoenix,
+                       lambda i, r: r if i % 2 else r.split()[0] + " " + r.split()[1] + " fällt regen")
+    _write_predictions(root, "phoenix", "copy_question", 0, phoenix, lambda i, r: r.split()[0] + " passiert")
+
+    csl = [(f"c{i}", ref, "你去哪里？") for i, ref in enumerate(["我明天去北京。", "他在商店买苹果。", "我们下午见面。",
+                                                                   "她今年二十岁。", "医生说我感冒了。"])]
+    _write_predictions(root, "csl", "ssl_ssaw", 0, csl, lambda i, r: r)
+    _write_predictions(root, "csl", "gfslt_vlp", 0, csl, lambda i, r: "我去商店。")
+    _write_predictions(root, "csl", "qb_concat", 0, csl, lambda i, r: r[:3] + "医院。")
+
+    ssaw = {"fusion": "ssaw", "examples": [
+        {"name": "ex000", "question": "Wie wird das Wetter", "reference": "am montag regnet es", "split": 6,
+         "video_len": 3, "question_tokens": ["▁Wie", "▁wird", "▁das", "▁Wet", "ter", "</s>"],
+         "weights": [0.6, 0.5, 0.4, 0.9, 0.7, 0.55, 0.3, 0.2, 0.1]},
+        {"name": "ex001", "question": "Regnet es", "reference": "am dienstag scheint die sonne", "split": 3,
+         "video_len": 4, "question_tokens": ["Reg", "##net", "es"], "weights": [0.8, 0.6, 0.5, 0.2, 0.3, 0.4, 0.1]},
+        {"name": "ex002", "question": "wo schneit es", "reference": "im norden schneit es", "split": 3,
+         "video_len": 2, "question_tokens": ["wo", "schneit", "es"], "weights": [0.5, 0.9, 0.6, 0.2, 0.3]},
+        {"name": "ex003", "question": "x", "reference": "y", "split": 1, "video_len": 1,
+         "question_tokens": ["x"], "weights": [0.5, 0.5]},
+    ]}
+    path = root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ssaw, ensure_ascii=False))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[Path, Path, list[Path]]:
+    root = tmp_path_factory.mktemp("results")
+    _build_results(root)
+    out = tmp_path_factory.mktemp("tables")
+    written = render_all(root, out, bootstrap_samples=N_BOOT)
+    return root, out, written
+
+
+def _csv(out: Path, n: int) -> pd.DataFrame:
+    return pd.read_csv(out / f"table{n}.csv", dtype={"variant": str}, keep_default_na=True)
+
+
+def _row(frame: pd.DataFrame, variant: str) -> pd.Series:
+    rows = frame[frame["variant"] == variant]
+    assert len(rows) == 1, variant
+    return rows.iloc[0]
+
+
+def _md_row(md: str, needle: str) -> str:
+    (line,) = [ln for ln in md.splitlines() if ln.startswith("|") and f"| {needle} |" in ln]
+    return line
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables 1-7
+
+
+def test_all_outputs_written(rendered):
+    _, out, written = rendered
+    names = {p.name for p in written}
+    for n in range(1, 9):
+        for ext in ("md", "csv", "tex"):
+            assert f"table{n}.{ext}" in names
+    assert {"table8.html", "summary.json", "bleu4_by_variant.csv"} <= names
+    assert all(p.exists() and p.stat().st_size > 0 for p in written)
+
+
+def test_mean_std_exact(rendered):
+    _, out, _ = rendered
+    t4 = _csv(out, 4)
+    ssaw = _row(t4, "ssl_ssaw")
+    assert ssaw["n_seeds"] == 2 and ssaw["seeds"] == "0;1"
+    # bleu4: 40, 42 -> mean 41, std (ddof=1) = sqrt(((−1)^2 + 1^2) / 1) = sqrt(2)
+    assert ssaw["bleu4_mean"] == pytest.approx(41.0, abs=1e-9)
+    assert ssaw["bleu4_std"] == pytest.approx(round(math.sqrt(2), 6), abs=1e-9)
+    # bleu2: 60, 61.5 -> mean 60.75, std 1.5 / sqrt(2)
+    assert ssaw["bleu2_mean"] == pytest.approx(60.75, abs=1e-9)
+    assert ssaw["bleu2_std"] == pytest.approx(round(1.5 / math.sqrt(2), 6), abs=1e-9)
+    gf = _row(t4, "gfslt_vlp")
+    assert gf["bleu4_mean"] == pytest.approx(11.5) and gf["bleu4_std"] == pytest.approx(round(3 / math.sqrt(2), 6))
+    assert gf["rouge_l_mean"] == pytest.approx(40.5) and gf["rouge_l_std"] == pytest.approx(round(1 / math.sqrt(2), 6))
+    qb = _row(t4, "qb_concat")  # one seed: std 0, shown as ± 0.00
+    assert qb["n_seeds"] == 1 and qb["bleu4_mean"] == pytest.approx(22.22) and qb["bleu4_std"] == 0.0
+    md = (out / "table4.md").read_text()
+    assert "22.22 ± 0.00" in _md_row(md, "qb_concat")
+    assert "41.00 ± 1.41" in _md_row(md, "ssl_ssaw")
+
+
+def test_paper_values_and_delta(rendered):
+    _, out, _ = rendered
+    paper = yaml.safe_load(DEFAULT_PAPER.read_text())
+    t4 = _csv(out, 4)
+    ssaw = _row(t4, "ssl_ssaw")
+    assert ssaw["bleu4_paper"] == 35.42
+    assert ssaw["bleu4_delta"] == pytest.approx(41.0 - 35.42, abs=1e-6)
+    assert ssaw["rouge_l_paper"] == 60.16
+    assert ssaw["rouge_l_delta"] == pytest.approx(72.5 - 60.16, abs=1e-6)
+    gf = _row(t4, "gfslt_vlp")
+    assert gf["bleu1_paper"] == paper["table4"]["✗ ✗ ✗"][0]
+    assert gf["bleu1_delta"] == pytest.approx(41.0 - 43.71, abs=1e-6)
+    # Table 4's SSL-Concat row is the ✓✓✗ row; Table 5's is the one printed there (docs/paper-notes.md).
+    assert _row(t4, "ssl_concat")["bleu4_paper"] == 27.69
+    assert _row(_csv(out, 5), "ssl_concat")["bleu4_paper"] == 25.75
+    md = (out / "table4.md").read_text()
+    assert "35.42 (+5.58)" in md and "43.71 (-2.71)" in md
+
+
+def test_missing_variant_not_run(rendered):
+    _, out, _ = rendered
+    t4 = _csv(out, 4)
+    missing = _row(t4, "ssl_concat")
+    assert missing["status"] == "not run"
+    assert missing["n_seeds"] == 0 and pd.isna(missing["bleu4_mean"]) and pd.isna(missing["bleu4_delta"])
+    assert pd.isna(missing["p_value"])
+    line = _md_row((out / "table4.md").read_text(), "ssl_concat")
+    assert line.count("not run") == 5
+    for n in (3, 5, 6, 7):  # every ablation besides ssl_ssaw is missing
+        frame = _csv(out, n)
+        assert set(frame.loc[frame["variant"] != "ssl_ssaw", "status"]) == {"not run"}
+    t2 = _csv(out, 2)
+    assert _row(t2, "copy_question")["status"] == "not run"  # no CSL reference systems written
+
+
+def test_caption_mentions_embedded_data(rendered):
+    _, out, _ = rendered
+    for n in range(1, 9):
+        first = (out / f"table{n}.md").read_text().splitlines()[0]
+        assert first.startswith(f"Table {n}:") and EMBEDDED in first
+    assert "2 seeds" in (out / "table4.md").read_text().splitlines()[0] or \
+        "1-2 seeds per row" in (out / "table4.md").read_text().splitlines()[0]
+    assert EMBEDDED.replace("'", "'") in (out / "table1.tex").read_text()
+
+
+def test_caption_paper_profile(tmp_path, rendered):
+    root, _, _ = rendered
+    render_all(root, tmp_path, bootstrap_samples=N_BOOT, profile="paper")
+    first = (tmp_path / "table1.md").read_text().splitlines()[0]
+    assert EMBEDDED not in first and "PHOENIX-2014T-QA" in first
+    assert "CSL-Daily-QA" in (tmp_path / "table2.md").read_text().splitlines()[0]
+    with pytest.raises(ValueError, match="profile"):
+        render_all(root, tmp_path, profile="nonsense")
+
+
+def test_bootstrap_significance(rendered):
+    _, out, _ = rendered
+    t4 = _csv(out, 4)
+    assert "p_value" in t4.columns
+    gf = _row(t4, "gfslt_vlp")
+    assert gf["p_value"] < 0.05 and bool(gf["significant"]) and gf["bootstrap_run_seed"] == 0
+    assert gf["bootstrap_bleu4_delta"] < 0  # the row is worse than the reference
+    ref = _row(t4, "ssl_ssaw")
+    assert bool(ref["is_reference"]) and pd.isna(ref["p_value"])
+    md = (out / "table4.md").read_text()
+    assert "†" in _md_row(md, "gfslt_vlp") and "†" not in _md_row(md, "ssl_ssaw")
+    assert r"$^\dagger$" in (out / "table4.tex").read_text()
+    # Table 1 tests the reference system against SSL-SSAW too (first common seed: 0).
+    copy = _row(_csv(out, 1), "copy_question")
+    assert copy["p_value"] < 0.05 and copy["bootstrap_run_seed"] == 0
+
+
+def test_comparison_table_layout(rendered):
+    _, out, _ = rendered
+    t1 = _csv(out, 1)
+    reported = t1[t1["status"] == "reported (not run)"]
+    assert "NSLT" in set(reported["label"]) and "GBT" in set(reported["label"])
+    assert pd.isna(reported["bleu4_mean"]).all() and reported["bleu4_paper"].notna().all()
+    assert list(t1.loc[t1["label"] == "TS-SLT", "group"]) == ["Gloss-based SLT (GB-SLT)"]
+    # The measured rows replace their paper rows (no duplicate GFSLT-VLP line).
+    assert list(t1["label"]).count("GFSLT-VLP") == 1
+    assert _row(t1, "gfslt_vlp")["bleu4_paper"] == 21.44
+    md = (out / "table1.md").read_text()
+    assert "**Question-based SLT (QB-SLT)**" in md and "**Reference systems (not trained)**" in md
+    assert "| NSLT | reported (not run) |" in md
+
+
+def test_summary_and_runs(rendered):
+    _, out, _ = rendered
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["phoenix"]["ssl_ssaw"] == {"test_bleu4": 41.0, "test_rouge_l": 72.5, "n_seeds": 2}
+    assert "ssl_concat" not in summary["phoenix"]
+    runs = pd.read_csv(out / "bleu4_by_variant.csv")
+    assert list(runs.columns) == ["dataset", "variant", "seed", "bleu4", "rouge_l"]
+    assert len(runs) == len(SCORES)
+
+
+def test_layout_covers_every_variant():
+    layout = yaml.safe_load(DEFAULT_LAYOUT.read_text())
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    in_layout = {r["variant"] for t in layout["tables"].values() for r in t.get("rows", []) + t.get("measured", [])}
+    assert set(params["experiment"]["variants"]) == in_layout
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 8
+
+
+def _states(hyp: str, ref: str) -> list[tuple[str, str]]:
+    return mark(hyp.split(), ref.split())
+
+
+def _paper_form(marked: list[tuple[str, str]]) -> str:
+    return " ".join("[Miss]" if s == "miss" else t for t, s in marked)
+
+
+C, W, M = "correct", "wrong", "miss"
+
+
+def test_mark_paper_example_1():
+    ref = "auch am wochenende schneit es zeitweise"
+    assert _states("am wochenende schneit es zeitweise", ref) == \
+        [("auch", M), ("am", C), ("wochenende", C), ("schneit", C), ("es", C), ("zeitweise", C)]
+    assert _states("schneit es auch am wochenende zeitweise", ref) == \
+        [("schneit", W), ("es", W), ("auch", C), ("am", C), ("wochenende", C), ("schneit", M), ("es", M),
+         ("zeitweise", C)]
+    got = _states("am wochenende fällt hier und da etwas regen oder schnee", ref)
+    assert _paper_form(got) == "[Miss] am wochenende fällt hier und da etwas regen oder schnee"
+    assert [s for _, s in got] == [M, C, C] + [W] * 8
+
+
+def test_mark_paper_example_2():
+    ref = "heute nacht gibt es an der oder noch einzelne schneeschaer"
+    got = _states("heute nacht gibt es verbreitet schneeschaer", ref)
+    assert _paper_form(got) == "heute nacht gibt es verbreitet [Miss] [Miss] [Miss] [Miss] schneeschaer"
+    assert [s for _, s in got] == [C] * 4 + [W] + [M] * 4 + [C]
+    got = _states("gibt es heute abend eine schneeschaer gibt", ref)
+    assert _paper_form(got) == "[Miss] [Miss] gibt es heute abend eine [Miss] [Miss] schneeschaer gibt"
+    assert [s for _, s in got] == [M, M, C, C, W, W, W, M, M, C, W]
+    got = _states("heute nacht schneit es stellenweise im norden auch schneeregen", ref)
+    assert _paper_form(got) == "heute nacht schneit es stellenweise im norden auch schneeregen [Miss]"
+    assert [s for _, s in got] == [C, C, W, C] + [W] * 5 + [M]
+
+
+def test_mark_paper_example_3():
+    ref = "am tag ist es meist stark bewölkt oder neblig trüb"
+    got = _states("am tag meist stark bewölkt oder neblig trüb", ref)
+    assert _paper_form(got) == "am tag [Miss] [Miss] meist stark bewölkt oder neblig trüb"
+    got = _states("ist es am tag meist stark bewölkt oder neblig trüb am alpenrand regnet oder neblig", ref)
+    assert _paper_form(got) == ("ist es am tag [Miss] [Miss] meist stark bewölkt oder neblig trüb "
+                                "am alpenrand regnet oder neblig")
+    assert [s for _, s in got] == [W, W, C, C, M, M] + [C] * 6 + [W] * 5
+    got = _states("am tag gibt es neben wolken und nebelfeldern auch gebietsweise wolken", ref)
+    assert [s for _, s in got] == [C, C, W, C] + [W] * 7
+
+
+def test_mark_edge_cases():
+    assert mark([], ["a", "b"]) == [("a", M), ("b", M)]
+    assert mark(["a"], []) == [("a", W)]
+    assert mark([], []) == []
+    assert mark(list("我去北京"), list("我明天去北京")) == [("我", C), ("明", M), ("天", M), ("去", C), ("北", C),
+                                                            ("京", C)]
+
+
+def test_table8_rendering(rendered):
+    _, out, _ = rendered
+    t8 = pd.read_csv(out / "table8.csv", keep_default_na=False)
+    ph = t8[t8["dataset"] == "phoenix"]
+    assert sorted(set(ph["rank"])) == [1, 2, 3]
+    assert set(ph["system"]) == {"question", "reference", "ssl_ssaw", "qb_concat", "gfslt_vlp"}
+    assert set(ph["label"]) >= {"QB-GFSLT-VLP", "GFSLT-VLP", "SSL-SSAW"}
+    # Largest gain first, ties by name: ssl_ssaw is perfect where gfslt_vlp is wrong (i % 3 != 0).
+    firsts = ph[ph["system"] == "ssl_ssaw"].sort_values("rank")
+    assert list(firsts["name"]) == ["ex001", "ex002", "ex004"]
+    assert (firsts["n_wrong"].astype(int) == 0).all()
+    md = (out / "table8.md").read_text()
+    assert "DB-GFSLT" in md and "~~" in md and "**" in md
+    html = (out / "table8.html").read_text()
+    assert 'class="correct"' in html and 'class="wrong"' in html
+    tex = (out / "table8.tex").read_text()
+    assert r"\textcolor{green}" in tex and r"\textcolor{red}" in tex
+    # CSL: characters are the tokens.
+    csl = t8[(t8["dataset"] == "csl") & (t8["system"] == "qb_concat")]
+    assert len(csl) == 3 and all(" " in m for m in csl["marked"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure 4
+
+
+def test_merge_subwords():
+    words = merge_subwords(["▁Wie", "▁wird", "▁das", "▁Wet", "ter", "</s>"])
+    assert [(w.text, w.indices, w.special) for w in words] == [
+        ("Wie", [0], False), ("wird", [1], False), ("das", [2], False), ("Wetter", [3, 4], False),
+        ("</s>", [5], True)]
+    words = merge_subwords(["[CLS]", "Reg", "##net", "es", "[SEP]"])
+    assert [w.text for w in words] == ["[CLS]", "Regnet", "es", "[SEP]"]
+    assert [w.text for w in merge_subwords(["wo", "schneit", "es"])] == ["wo", "schneit", "es"]
+
+
+def test_word_weights_average_subwords():
+    ex = {"name": "e", "split": 3, "video_len": 2, "question_tokens": ["Reg", "##net", "es"],
+          "weights": [0.8, 0.6, 0.5, 0.2, 0.3]}
+    words, q, video = word_weights(ex)
+    assert [w.text for w in words] == ["Regnet", "es"]
+    assert q.tolist() == pytest.approx([0.7, 0.5]) and video.tolist() == pytest.approx([0.2, 0.3])
+    with pytest.raises(ValueError, match="split"):
+        word_weights({**ex, "split": 2})
+
+
+def test_figure4_written(rendered, tmp_path):
+    root, _, _ = rendered
+    png, pdf = tmp_path / "figure4.png", tmp_path / "figure4.pdf"
+    render_figure4(root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json", png, pdf)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_figure4_rejects_non_ssaw(tmp_path):
+    path = tmp_path / "seed0.json"
+    path.write_text(json.dumps({"fusion": "concat", "examples": None}))
+    with pytest.raises(ValueError, match="SSAW"):
+        render_figure4(path, tmp_path / "a.png", tmp_path / "a.pdf")
