@@ -12,3 +12,42 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real annotation files not found at {SHARED_DATA} (the ../shared/data folder beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory):
+    """A tiny embedded PHOENIX dataset taken through every data step, plus tokenizer and features.
+
+    Returns a dict of paths and the resolved params (tiny model and schedule) for training tests.
+    """
+    import yaml
+
+    from qbslt import config
+    from qbslt.data.frames import read_index, write_store
+    from qbslt.data.join import join_split, write_examples
+    from qbslt.data.sources import RawDataset
+    from qbslt.data.synth.generate import generate_dataset
+    from qbslt.training.features import write_features
+    from qbslt.training.tokenizer import build_tokenizer
+
+    base = tmp_path_factory.mktemp("tiny")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"]["synthetic"]["phoenix"].update(train=24, dev=8, test=8)
+    raw["data"]["frame_size"] = [16, 16]
+    raw["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32)
+    raw["train"]["stage1"].update(epochs=2, batch_size=8)
+    raw["train"]["stage2"].update(epochs=4, batch_size=8, eval_every=2)
+    raw["eval"].update(num_beams=2, max_new_tokens=20)
+    params = config.resolve(raw)
+    generate_dataset("phoenix", base / "raw", params["data"]["synthetic"], (16, 16), progress=False)
+    manifest = RawDataset.from_manifest(base / "raw" / "manifest.json")
+    for split in ("train", "dev", "test"):
+        write_store(manifest.video_sources(split), base / "frames" / f"{split}.npy",
+                    base / "frames" / f"{split}.index.tsv", (16, 16), progress=False)
+        table, _ = join_split(manifest, split, read_index(base / "frames" / f"{split}.index.tsv"))
+        write_examples(table, base / "examples" / f"{split}.tsv")
+        write_features(base / "frames" / f"{split}.npy", base / "features" / f"{split}.npy", "resnet18", False,
+                       progress=False)
+    build_tokenizer(base / "examples" / "train.tsv", "word", None, base / "tokenizer")
+    return {"base": base, "params": params, "examples": base / "examples", "features": base / "features",
+            "tokenizer": base / "tokenizer"}

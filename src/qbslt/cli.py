@@ -148,6 +148,13 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_reference(args) -> int:
+    from qbslt.eval.reference_runs import run_reference
+
+    run_reference(args.system, args.dataset, Path(args.examples_dir), Path(args.metrics), Path(args.predictions))
+    return 0
+
+
 def _variant_cfg(args) -> dict:
     if args.cfg:
         return json.loads(args.cfg)
@@ -247,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ssaw", required=True)
     p.add_argument("--model-dir", required=True)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reference", help="score a trivial reference system (copy_question, retrieve)")
+    p.add_argument("--system", required=True, choices=["copy_question", "retrieve"])
+    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--examples-dir", required=True)
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--predictions", required=True)
+    p.set_defaults(func=cmd_reference)
     return parser
 
 

@@ -36,6 +36,7 @@ VARIANTS = {
 }
 STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
 SEEDS = CFG["experiment"]["seeds"]
+REFERENCES = ["copy_question", "retrieve"]
 GPU = 1 if PROFILE == "paper" else 0
 MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"

@@ -116,10 +116,31 @@ rule train:
 
 
 rule train_all:
-    """Target: every (dataset, variant, seed) of the experiment matrix."""
+    """Target: every (dataset, variant, seed) of the experiment matrix, and the reference systems."""
     input:
-        [
-            f"results/metrics/{d}/{v}/seed{s}.json"
-            for (d, v) in VARIANTS
-            for s in SEEDS
-        ],
+        [f"results/metrics/{d}/{v}/seed{s}.json" for (d, v) in VARIANTS for s in SEEDS],
+        expand("results/metrics/{dataset}/{system}/seed0.json", dataset=DATASETS, system=REFERENCES),
+
+
+rule reference:
+    """Trivial references scored by the same evaluator: the question itself, nearest-question retrieval."""
+    input:
+        examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
+    output:
+        metrics="results/metrics/{dataset}/{system}/seed0.json",
+        predictions="results/predictions/{dataset}/{system}/seed0.tsv",
+    wildcard_constraints:
+        system="copy_question|retrieve",
+    params:
+        examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
+    log:
+        "logs/reference/{dataset}_{system}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m qbslt reference --system {wildcards.system} --dataset {wildcards.dataset}"
+        " --examples-dir {params.examples_dir} --metrics {output.metrics} --predictions {output.predictions}"
+        " > {log} 2>&1"

@@ -44,7 +44,7 @@ class ExampleSet(torch.utils.data.Dataset):
         """Slice each example's frames out of ``store`` (memmap) and tokenise its texts."""
         videos = []
         for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
-            frames = np.asarray(store[offset:offset + length])
+            frames = np.array(store[offset:offset + length])
             if length > max_frames:  # keep the whole sign: subsample evenly rather than cut the end
                 frames = frames[np.linspace(0, length - 1, max_frames).round().astype(int)]
             videos.append(torch.from_numpy(frames.astype(np.float32) if frames.dtype != np.uint8 else frames))

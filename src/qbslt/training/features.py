@@ -43,7 +43,7 @@ def write_features(frames_npy: Path, out_npy: Path, backbone: str, pretrained: b
     try:
         for start in tqdm(range(0, len(frames), batch_size), desc=f"{backbone} features", unit="batch",
                           disable=not progress):
-            chunk = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size]))
+            chunk = torch.from_numpy(np.array(frames[start:start + batch_size]))
             features[start:start + len(chunk)] = model.extract_features(chunk, batch_size).cpu().numpy()
         features.flush()
         del features

@@ -1,0 +1,49 @@
+"""Score the trivial reference systems with the same evaluator and result contract as a variant.
+
+``copy_question`` and ``retrieve`` read only the example tables (no video, no training); their
+results go to ``results/metrics/<dataset>/<system>/seed0.json`` and the matching predictions
+file, so the tables read them like any variant. They show how much of a score the question
+alone explains.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from qbslt.data.annotations import atomic_write_text
+from qbslt.data.join import read_examples
+from qbslt.eval.metrics import corpus_scores
+from qbslt.eval.references import copy_question, retrieve
+
+SYSTEMS = ("copy_question", "retrieve")
+LEVELS = {"phoenix": "word", "csl": "char"}
+
+
+def reference_hypotheses(system: str, train: pd.DataFrame, split: pd.DataFrame, level: str) -> list[str]:
+    if system == "copy_question":
+        return copy_question(list(split["question"]), level)
+    if system == "retrieve":
+        return retrieve(list(train["question"]), list(train["translation"]), list(split["question"]), level)
+    raise ValueError(f"unknown reference system {system!r} (expected one of {', '.join(SYSTEMS)})")
+
+
+def run_reference(system: str, dataset: str, examples_dir: Path, metrics_path: Path, predictions_path: Path) -> dict:
+    level = LEVELS[dataset]
+    train = read_examples(examples_dir / "train.tsv")
+    scores, test_hyps = {}, None
+    for split in ("dev", "test"):
+        table = read_examples(examples_dir / f"{split}.tsv")
+        hyps = reference_hypotheses(system, train, table, level)
+        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, list(table["translation"]), level).items()}
+        if split == "test":
+            test_hyps, test = hyps, table
+    predictions = pd.DataFrame({"name": test["name"], "reference": test["translation"], "question": test["question"],
+                                "hypothesis": test_hyps})
+    atomic_write_text(predictions_path, predictions.to_csv(sep="\t", index=False))
+    metrics = {"dataset": dataset, "variant": system, "seed": 0, **scores, "epochs": 0, "best_epoch": None,
+               "train_seconds": 0.0, "samples_per_second": None, "parameters": 0, "config_hash": None}
+    atomic_write_text(metrics_path, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    return metrics

@@ -1,0 +1,19 @@
+"""Reports: the paper's Tables 1-8 and Figure 4 from the result contract under ``results/``.
+
+* :func:`qbslt.reports.tables.render_all` -- tables 1-8 (md/csv/tex, table8 also html),
+  ``summary.json`` and ``bleu4_by_variant.csv``; row layout in ``layout.yaml``.
+* :func:`qbslt.reports.alignment.mark` -- Table 8's correct / wrong / [Miss] word marking.
+* :func:`qbslt.reports.figure4.render_figure4` -- Figure 4, SSAW weight heat strips.
+"""
+
+from qbslt.reports.alignment import mark
+from qbslt.reports.tables import render_all
+
+__all__ = ["mark", "render_all", "render_figure4"]
+
+
+def render_figure4(*args, **kwargs):
+    """See :func:`qbslt.reports.figure4.render_figure4` (imported lazily: it loads matplotlib)."""
+    from qbslt.reports.figure4 import render_figure4 as _render
+
+    return _render(*args, **kwargs)

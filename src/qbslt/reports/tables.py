@@ -1,0 +1,515 @@
+"""Tables 1-8 of the paper from the result contract (``results/metrics``, ``results/predictions``).
+
+:func:`render_all` writes, for N = 1..8, ``table<N>.md``, ``table<N>.csv`` and ``table<N>.tex``
+(``table8.html`` too), plus ``summary.json`` (mean test BLEU-4 / ROUGE-L per dataset and variant,
+for ``dvc metrics show``) and ``bleu4_by_variant.csv`` (one line per run, for ``dvc plots``).
+
+What is in a table (which variant fills which row, which paper row it is compared with, which
+row the others are tested against) is data: ``layout.yaml`` beside this file. The paper's
+numbers come from ``paper_results.yaml``; they are only ever shown next to ours, never used.
+
+Cells
+  Measured rows: mean ± std of the *test* scores over the seed files found (std with
+  ddof=1; ``± 0.00`` for a single seed; the number of seeds is in column ``n`` and the caption).
+  A row without any metrics file is "not run" -- nothing is filled in for it.
+  Under each measured row the paper reports, a line "↳ paper (Δ)" gives the paper's value and
+  ours − paper (csv: ``<metric>_paper``, ``<metric>_delta``).
+  Tables 1/2 also list the paper's other methods as "reported (not run)" rows in the paper's
+  groups, and the reference systems (``copy_question``, ``retrieve``; not trained) at the end.
+Significance
+  Every row of a table with a ``reference`` variant is compared with it by paired bootstrap
+  resampling of corpus BLEU-4 (:func:`qbslt.eval.metrics.paired_bootstrap`) on the test
+  predictions of the first seed both have (seed 0 when both have it). ``†`` after the BLEU-4
+  cell: p < 0.05, i.e. BLEU-4 differs from the reference row's (direction: the sign of
+  ``bootstrap_bleu4_delta`` = row − reference). The p-value is in the csv; the reference row
+  gets no marker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import yaml
+
+from qbslt.data.annotations import atomic_write_text
+from qbslt.eval.metrics import paired_bootstrap
+from qbslt.reports.alignment import (
+    predictions_path,
+    prediction_seeds,
+    read_predictions,
+    render_table8,
+    strip_table_prefix,
+    tex_escape,
+)
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_LAYOUT = HERE / "layout.yaml"
+DEFAULT_PAPER = HERE / "paper_results.yaml"
+
+METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
+HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "B4", "rouge_l": "ROUGE"}
+ALPHA = 0.05
+MARKER = "†"
+PROFILES = ("embedded", "paper")
+NOT_RUN = "not run"
+REPORTED = "reported (not run)"
+MEASURED = "measured"
+PAPER_LINE = "↳ paper (Δ)"
+REFERENCE_GROUP = "Reference systems (not trained)"
+
+_SEED_FILE = re.compile(r"^seed(\d+)\.json$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the result contract
+
+
+def load_metrics(results_dir: Path) -> dict[tuple[str, str], dict[int, dict]]:
+    """``{(dataset, variant): {seed: metrics dict}}`` of every ``metrics/<ds>/<variant>/seed<k>.json``."""
+    found: dict[tuple[str, str], dict[int, dict]] = {}
+    root = Path(results_dir) / "metrics"
+    for path in sorted(root.glob("*/*/seed*.json")):
+        m = _SEED_FILE.match(path.name)
+        if not m:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        test = data.get("test")
+        if not isinstance(test, dict) or any(k not in test for k in METRICS):
+            raise ValueError(f"{path}: 'test' must hold {', '.join(METRICS)}")
+        dataset, variant = path.parent.parent.name, path.parent.name
+        found.setdefault((dataset, variant), {})[int(m.group(1))] = data
+    return found
+
+
+@dataclass
+class Stats:
+    seeds: list[int]
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def summarize(runs: dict[int, dict] | None) -> Stats | None:
+    """Mean and std (ddof=1; 0.0 for one run) of the test scores; None when there are no runs."""
+    if not runs:
+        return None
+    seeds = sorted(runs)
+    mean, std = {}, {}
+    for k in METRICS:
+        values = [float(runs[s]["test"][k]) for s in seeds]
+        mean[k] = statistics.fmean(values)
+        std[k] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Stats(seeds, mean, std)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table model
+
+
+@dataclass
+class Row:
+    kind: str  # "group" | "row"
+    label: str
+    variant: str = ""
+    group: str = ""
+    cells: list[str] = field(default_factory=list)
+    status: str = ""  # MEASURED | NOT_RUN | REPORTED
+    stats: Stats | None = None
+    paper: dict[str, float] | None = None
+    paper_row: str = ""
+    is_reference: bool = False
+    test: dict | None = None  # paired bootstrap against the table's reference row
+
+
+@dataclass
+class Table:
+    number: int
+    dataset: str
+    title: str
+    columns: list[str]
+    rows: list[Row]
+    caption: str = ""
+    reference_variant: str | None = None
+    reference_label: str = ""
+
+
+def _paper_values(paper: dict, table_key: str | None, *path: str) -> dict[str, float] | None:
+    node = paper.get(table_key) if table_key else None
+    for p in path:
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    if not isinstance(node, list) or len(node) != len(METRICS):
+        return None
+    return dict(zip(METRICS, (float(x) for x in node)))
+
+
+def _measured_row(label: str, variant: str, metrics: dict, dataset: str, **kw) -> Row:
+    stats = summarize(metrics.get((dataset, variant)))
+    return Row("row", label, variant=variant, stats=stats, status=MEASURED if stats else NOT_RUN, **kw)
+
+
+def build_comparison_table(number: int, spec: dict, metrics: dict, paper: dict) -> Table:
+    """Tables 1/2: the paper's groups with our measured rows in place of their paper rows."""
+    dataset, key = spec["dataset"], spec.get("paper")
+    measured = {(m["paper_group"], m["paper_row"]): m for m in spec.get("measured", [])}
+    used: set[tuple[str, str]] = set()
+    rows: list[Row] = []
+    groups = paper.get(key, {}) if key else {}
+    for group, methods in groups.items():
+        rows.append(Row("group", group, group=group))
+        for method in methods:
+            m = measured.get((group, method))
+            if m is not None:
+                used.add((group, method))
+                rows.append(_measured_row(m["label"], m["variant"], metrics, dataset, group=group,
+                                          paper=_paper_values(paper, key, group, method), paper_row=method))
+            else:
+                rows.append(Row("row", method, group=group, status=REPORTED,
+                                paper=_paper_values(paper, key, group, method), paper_row=method))
+    leftover = [m for k, m in measured.items() if k not in used]
+    if leftover:
+        rows.append(Row("group", "Measured (no paper row)", group="Measured (no paper row)"))
+        rows += [_measured_row(m["label"], m["variant"], metrics, dataset, group="Measured (no paper row)")
+                 for m in leftover]
+    if spec.get("references"):
+        rows.append(Row("group", REFERENCE_GROUP, group=REFERENCE_GROUP))
+        rows += [_measured_row(r["label"], r["variant"], metrics, dataset, group=REFERENCE_GROUP)
+                 for r in spec["references"]]
+    return Table(number, dataset, spec["title"], [], rows)
+
+
+def build_ablation_table(number: int, spec: dict, metrics: dict, paper: dict) -> Table:
+    """Tables 3-7: one row per layout entry."""
+    dataset, key = spec["dataset"], spec.get("paper")
+    columns = list(spec.get("columns", []))
+    rows = []
+    for r in spec["rows"]:
+        cells = [str(c) for c in r.get("cells", [])]
+        if len(cells) != len(columns):
+            raise ValueError(f"layout table{number}: row {r['variant']} has {len(cells)} cells for columns {columns}")
+        rows.append(_measured_row(r["label"], r["variant"], metrics, dataset, cells=cells,
+                                  paper=_paper_values(paper, key, r["paper_row"]) if r.get("paper_row") else None,
+                                  paper_row=r.get("paper_row", "")))
+    return Table(number, dataset, spec["title"], columns, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Significance
+
+
+class _Bootstrapper:
+    """Paired bootstrap of a row against a reference variant, cached per (dataset, pair)."""
+
+    def __init__(self, results_dir: Path, levels: dict[str, str], n_samples: int, seed: int):
+        self.results_dir, self.levels, self.n_samples, self.seed = Path(results_dir), levels, n_samples, seed
+        self.cache: dict[tuple[str, str, str], dict | None] = {}
+
+    def __call__(self, dataset: str, variant: str, reference: str) -> dict | None:
+        key = (dataset, variant, reference)
+        if key not in self.cache:
+            self.cache[key] = self._run(dataset, variant, reference)
+        return self.cache[key]
+
+    def _run(self, dataset: str, variant: str, reference: str) -> dict | None:
+        common = sorted(set(prediction_seeds(self.results_dir, dataset, variant))
+                        & set(prediction_seeds(self.results_dir, dataset, reference)))
+        if not common:
+            return None
+        run_seed = common[0]
+        ref = read_predictions(predictions_path(self.results_dir, dataset, reference, run_seed))
+        row = read_predictions(predictions_path(self.results_dir, dataset, variant, run_seed))
+        merged = ref.merge(row[["name", "hypothesis"]], on="name", suffixes=("_ref", "_row"))
+        if merged.empty:
+            return None
+        result = paired_bootstrap(list(merged["hypothesis_ref"]), list(merged["hypothesis_row"]),
+                                  list(merged["reference"]), self.levels[dataset], n_samples=self.n_samples,
+                                  seed=self.seed)
+        result.update(run_seed=run_seed, n_sentences=len(merged))
+        return result
+
+
+def add_significance(table: Table, reference: str | None, bootstrap: _Bootstrapper) -> None:
+    if not reference:
+        return
+    table.reference_variant = reference
+    for row in table.rows:
+        if row.kind != "row" or not row.variant:
+            continue
+        if row.variant == reference:
+            row.is_reference = True
+            table.reference_label = table.reference_label or row.label
+            continue
+        if row.status == MEASURED:
+            row.test = bootstrap(table.dataset, row.variant, reference)
+    if not table.reference_label:
+        table.reference_label = reference
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+
+
+def data_statement(profile: str, dataset_key: str, datasets: dict) -> str:
+    name = datasets[dataset_key]["name"]
+    if profile == "embedded":
+        return (f"Embedded synthetic data, not the paper's datasets: the {dataset_key} data here is this project's "
+                f"synthetic stand-in for {name} (docs/embedded-data.md), so only the pattern across rows, not the "
+                f"values, can be compared with the paper.")
+    return f"Dataset: {name}, test split."
+
+
+def _seeds_text(table: Table) -> str:
+    measured = [r for r in table.rows if r.kind == "row" and r.status == MEASURED]
+    if not measured:
+        return "No row of this table has been run yet."
+    counts = sorted({r.stats.n for r in measured})
+    seeds = sorted({s for r in measured for s in r.stats.seeds})
+    n_text = f"{counts[0]} seed{'s' if counts[0] != 1 else ''}" if len(counts) == 1 else \
+        f"{counts[0]}-{counts[-1]} seeds per row (column n)"
+    return (f"Measured rows: mean ± std of the test-split scores over {n_text}; seeds found: "
+            f"{', '.join(map(str, seeds))}; std with ddof=1, ± 0.00 for a single seed. Rows without results are "
+            f"marked \"{NOT_RUN}\".")
+
+
+def _caption(table: Table, profile: str, datasets: dict, spec: dict, n_samples: int, seed: int) -> str:
+    parts = [f"Table {table.number}: {table.title} on {datasets[table.dataset]['name']}.",
+             data_statement(profile, table.dataset, datasets), _seeds_text(table)]
+    if any(r.paper for r in table.rows if r.status != REPORTED):
+        parts.append("Under each measured row the paper also reports: the paper's value and Δ = ours − paper.")
+    if any(r.status == REPORTED for r in table.rows):
+        parts.append(f"\"{REPORTED}\": the paper's numbers for methods this project does not train.")
+    if table.reference_variant:
+        seeds = sorted({r.test["run_seed"] for r in table.rows if r.test})
+        seed_text = f"seed-{'/'.join(map(str, seeds))} " if seeds else ""
+        parts.append(f"{MARKER}: BLEU-4 differs from the {table.reference_label} row at p < {ALPHA} (paired bootstrap "
+                     f"resampling of corpus BLEU-4, sacrebleu, {n_samples} samples, bootstrap seed {seed}, on the "
+                     f"{seed_text}test predictions of the first seed both rows have); p-values in "
+                     f"table{table.number}.csv.")
+    if spec.get("note"):
+        parts.append(" ".join(str(spec["note"]).split()))
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _fmt_delta(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+def _marker(row: Row, metric: str) -> str:
+    if metric == "bleu4" and row.test is not None and row.test["p_value"] < ALPHA:
+        return " " + MARKER
+    return ""
+
+
+def _metric_cells(row: Row) -> list[str]:
+    if row.status == REPORTED:
+        return [_fmt(row.paper[m]) if row.paper else "–" for m in METRICS]
+    if row.status == NOT_RUN:
+        return [NOT_RUN] * len(METRICS)
+    return [f"{_fmt(row.stats.mean[m])} ± {_fmt(row.stats.std[m])}{_marker(row, m)}" for m in METRICS]
+
+
+def _paper_cells(row: Row) -> list[str]:
+    out = []
+    for m in METRICS:
+        if row.stats is None:
+            out.append(f"{_fmt(row.paper[m])} (–)")
+        else:
+            out.append(f"{_fmt(row.paper[m])} ({_fmt_delta(row.stats.mean[m] - row.paper[m])})")
+    return out
+
+
+def _display_lines(table: Table) -> list[tuple[str, list[str]]]:
+    """Rows as ("group" | "row" | "paper", cells) with the cells of every displayed column."""
+    lead = table.columns or ["Method"]
+    width = len(lead) + 2 + len(METRICS)
+    lines: list[tuple[str, list[str]]] = []
+    for row in table.rows:
+        if row.kind == "group":
+            lines.append(("group", [row.label] + [""] * (width - 1)))
+            continue
+        first = row.cells if table.columns else [row.label]
+        if row.status == REPORTED:
+            variant, n = REPORTED, "–"
+        else:
+            variant, n = row.variant, str(row.stats.n if row.stats else 0)
+        lines.append(("row", first + [variant, n] + _metric_cells(row)))
+        if row.paper and row.status != REPORTED:
+            lines.append(("paper", [""] * len(lead) + [PAPER_LINE, ""] + _paper_cells(row)))
+    return lines
+
+
+def _header(table: Table) -> list[str]:
+    return (table.columns or ["Method"]) + ["variant", "n"] + [HEADERS[m] for m in METRICS]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_md(table: Table) -> str:
+    header = _header(table)
+    out = [table.caption, "", "| " + " | ".join(_md_cell(h) for h in header) + " |",
+           "|" + "|".join("---" if i < len(header) - len(METRICS) else "---:" for i in range(len(header))) + "|"]
+    for kind, cells in _display_lines(table):
+        if kind == "group":
+            cells = [f"**{cells[0]}**"] + cells[1:]
+        elif kind == "paper":
+            cells = [f"*{c}*" if c else c for c in cells]
+        out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def render_tex(table: Table) -> str:
+    header = _header(table)
+    n_lead = len(header) - len(METRICS)
+    out = ["% Generated by qbslt.reports.tables. Needs \\usepackage{booktabs} and \\usepackage{amssymb}.",
+           r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{tex_escape(strip_table_prefix(table.caption))}}}",
+           rf"\label{{tab:table{table.number}}}",
+           r"\begin{tabular}{" + "l" * n_lead + "r" * len(METRICS) + "}", r"\toprule",
+           " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    for kind, cells in _display_lines(table):
+        if kind == "group":
+            out.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\textit{{{tex_escape(cells[0])}}}}} \\")
+        elif kind == "paper":
+            out.append(" & ".join(r"{\footnotesize " + tex_escape(c) + "}" if c else "" for c in cells) + r" \\")
+        else:
+            out.append(" & ".join(tex_escape(c) for c in cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def _r(x: float | None, digits: int = 6) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def table_frame(table: Table, n_samples: int) -> pd.DataFrame:
+    records = []
+    for row in table.rows:
+        if row.kind != "row":
+            continue
+        rec = {"table": table.number, "dataset": table.dataset, "group": row.group, "label": row.label,
+               "variant": row.variant, "status": row.status, "paper_row": row.paper_row}
+        rec.update(dict(zip(table.columns, row.cells)))
+        rec["n_seeds"] = row.stats.n if row.stats else 0
+        rec["seeds"] = ";".join(map(str, row.stats.seeds)) if row.stats else ""
+        for m in METRICS:
+            mean = row.stats.mean[m] if row.stats else None
+            paper = row.paper[m] if row.paper else None
+            rec[f"{m}_mean"] = _r(mean)
+            rec[f"{m}_std"] = _r(row.stats.std[m]) if row.stats else None
+            rec[f"{m}_paper"] = paper
+            rec[f"{m}_delta"] = _r(mean - paper) if mean is not None and paper is not None else None
+        rec["reference_variant"] = table.reference_variant or ""
+        rec["is_reference"] = row.is_reference
+        t = row.test
+        rec["bootstrap_run_seed"] = t["run_seed"] if t else None
+        rec["bootstrap_samples"] = n_samples if t else None
+        rec["bootstrap_bleu4_delta"] = _r(t["delta"]) if t else None
+        rec["p_value"] = _r(t["p_value"]) if t else None
+        rec["significant"] = (t["p_value"] < ALPHA) if t else None
+        records.append(rec)
+    columns = (["table", "dataset", "group", "label", "variant", "status", "paper_row"] + list(table.columns)
+               + ["n_seeds", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std", "paper", "delta")]
+               + ["reference_variant", "is_reference", "bootstrap_run_seed", "bootstrap_samples",
+                  "bootstrap_bleu4_delta", "p_value", "significant"])
+    frame = pd.DataFrame(records, columns=columns)
+    for col in ("n_seeds", "bootstrap_run_seed", "bootstrap_samples"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _load_yaml(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def build_tables(results_dir: Path, layout: dict, paper: dict, profile: str, bootstrap_samples: int,
+                 bootstrap_seed: int = 12345, metrics: dict | None = None) -> list[Table]:
+    """Tables 1-7 (model objects, captions included) from the results and the layout."""
+    metrics = load_metrics(results_dir) if metrics is None else metrics
+    datasets = layout["datasets"]
+    levels = {k: v["level"] for k, v in datasets.items()}
+    bootstrap = _Bootstrapper(results_dir, levels, bootstrap_samples, bootstrap_seed)
+    tables = []
+    for key, spec in layout["tables"].items():
+        number = int(key.removeprefix("table"))
+        builder: Callable = build_comparison_table if "measured" in spec else build_ablation_table
+        table = builder(number, spec, metrics, paper)
+        add_significance(table, spec.get("reference"), bootstrap)
+        table.caption = _caption(table, profile, datasets, spec, bootstrap_samples, bootstrap_seed)
+        tables.append(table)
+    return tables
+
+
+def summary(metrics: dict) -> dict:
+    """``{dataset: {variant: {test_bleu4, test_rouge_l, n_seeds}}}`` (means over seeds, 2 decimals)."""
+    out: dict[str, dict] = {}
+    for (dataset, variant), runs in sorted(metrics.items()):
+        stats = summarize(runs)
+        out.setdefault(dataset, {})[variant] = {"test_bleu4": round(stats.mean["bleu4"], 2),
+                                                "test_rouge_l": round(stats.mean["rouge_l"], 2),
+                                                "n_seeds": stats.n}
+    return out
+
+
+def runs_frame(metrics: dict) -> pd.DataFrame:
+    rows = [{"dataset": d, "variant": v, "seed": s, "bleu4": float(runs[s]["test"]["bleu4"]),
+             "rouge_l": float(runs[s]["test"]["rouge_l"])}
+            for (d, v), runs in sorted(metrics.items()) for s in sorted(runs)]
+    return pd.DataFrame(rows, columns=["dataset", "variant", "seed", "bleu4", "rouge_l"])
+
+
+def render_all(results_dir: Path, out_dir: Path, layout_path: Path = DEFAULT_LAYOUT,
+               paper_path: Path = DEFAULT_PAPER, bootstrap_samples: int = 1000, profile: str = "embedded",
+               bootstrap_seed: int = 12345) -> list[Path]:
+    """Write tables 1-8 (md/csv/tex; table8 also html), ``summary.json`` and ``bleu4_by_variant.csv``.
+
+    ``profile`` ("embedded" | "paper") decides what the captions say about the data. Returns
+    the paths written.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    layout, paper = _load_yaml(Path(layout_path)), _load_yaml(Path(paper_path))
+    metrics = load_metrics(results_dir)
+    written: list[Path] = []
+    for table in build_tables(results_dir, layout, paper, profile, bootstrap_samples, bootstrap_seed, metrics):
+        stem = out_dir / f"table{table.number}"
+        for ext, text in (("md", render_md(table)), ("csv", table_frame(table, bootstrap_samples).to_csv(index=False)),
+                          ("tex", render_tex(table))):
+            path = stem.with_suffix(f".{ext}")
+            atomic_write_text(path, text)
+            written.append(path)
+    if layout.get("table8"):
+        written += render_table8(results_dir, out_dir, layout["table8"], layout["datasets"],
+                                 lambda ds: data_statement(profile, ds, layout["datasets"]))
+    summary_path = out_dir / "summary.json"
+    atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
+    runs_path = out_dir / "bleu4_by_variant.csv"
+    atomic_write_text(runs_path, runs_frame(metrics).to_csv(index=False))
+    return written + [summary_path, runs_path]

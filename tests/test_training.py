@@ -1,0 +1,130 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from qbslt import config
+from qbslt.training.batches import mask_words
+from qbslt.training.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
+from qbslt.training.runs import RunInputs, run_stage1, run_stage2
+from qbslt.training.tokenizer import decode, encode, load_tokenizer, train_word_tokenizer
+
+TIMING_KEYS = {"train_seconds", "samples_per_second"}
+
+
+def _inputs(tiny, text_model="mbart"):
+    return RunInputs("phoenix", tiny["examples"], tiny["features"], tiny["tokenizer"], tiny["tokenizer"])
+
+
+def _comparable(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def test_tokenizer_roundtrip_and_special_ids(tmp_path):
+    tok = train_word_tokenizer(["im norden fällt schnee", "Fällt Schnee im Norden?"], "word")
+    assert [tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.mask_token_id] == [0, 1, 2, 4]
+    assert tok.convert_tokens_to_ids("<q>") == 5
+    ids = encode(tok, ["im norden fällt schnee"], "word")[0]
+    assert decode(tok, ids) == "im norden fällt schnee"
+    tok.save_pretrained(str(tmp_path / "tok"))
+    assert decode(load_tokenizer(tmp_path / "tok"), ids) == "im norden fällt schnee"
+    chars = train_word_tokenizer(["他 今 年 四 岁 。"], "char")
+    assert decode(chars, encode(chars, ["他今年四岁。"], "char")[0]) == "他 今 年 四 岁 。"
+
+
+def test_mask_words_masks_at_least_one_word_and_never_eos():
+    ids = torch.tensor([[7, 8, 9, 2, 1], [7, 2, 1, 1, 1]])
+    mask = ids != 1
+    out = mask_words(ids, mask, mask_id=4, eos_id=2, prob=0.0, generator=torch.Generator().manual_seed(0))
+    assert ((out == 4).sum(1) == 1).all()
+    assert (out[ids == 2] == 2).all() and (out[~mask] == 1).all()
+
+
+def test_checkpoint_refuses_other_config(tmp_path):
+    save_checkpoint(tmp_path / "last.pt", {"run_config": {"model": {"fusion": "ssaw", "d_model": 32}}, "epoch": 1})
+    assert load_checkpoint(tmp_path / "last.pt", {"model": {"fusion": "ssaw", "d_model": 32}})["epoch"] == 1
+    with pytest.raises(CheckpointMismatch, match=r"model\.fusion \(checkpoint 'ssaw', now 'tcn'\)"):
+        load_checkpoint(tmp_path / "last.pt", {"model": {"fusion": "tcn", "d_model": 32}})
+    assert load_checkpoint(tmp_path / "absent.pt", {}) is None
+
+
+def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
+    cfg = config.variant_config(tiny["params"], "ssl_ssaw")
+    summary = run_stage1(config.stage1_config(cfg), 0, _inputs(tiny), tmp_path / "s1", tmp_path / "ck1")
+    history = summary["history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+           "model": tmp_path / "model"}
+    metrics = run_stage2(cfg, 0, _inputs(tiny), tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2",
+                         "ssl_ssaw")
+    for split in ("dev", "test"):
+        assert set(metrics[split]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+    assert metrics["epochs"] == 4 and metrics["parameters"] > 0 and len(metrics["config_hash"]) == 16
+    assert metrics["history"][-1]["loss"] < metrics["history"][0]["loss"]
+    assert json.loads(out["metrics"].read_text())["test"] == metrics["test"]
+    lines = out["predictions"].read_text().splitlines()
+    assert lines[0] == "name\treference\tquestion\thypothesis" and len(lines) == 1 + 8
+    ssaw = json.loads(out["ssaw"].read_text())
+    example = ssaw["examples"][0]
+    assert ssaw["fusion"] == "ssaw" and len(example["question_tokens"]) == example["split"]
+    assert len(example["weights"]) == example["split"] + example["video_len"]
+    assert all(0.0 < w < 1.0 for w in example["weights"])
+    assert (out["model"] / "model.safetensors").exists() and (out["model"] / "tokenizer").is_dir()
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_prepared):
+    return tiny_prepared
+
+
+def _train_cmd(tiny, tmp_path, name):
+    cfg = config.variant_config(tiny["params"], "qb_concat")
+    cfg["train"]["stage2"]["epochs"] = 6
+    return [sys.executable, "-m", "qbslt", "train", "--dataset", "phoenix", "--variant", "qb_concat",
+            "--examples-dir", str(tiny["examples"]), "--features-dir", str(tiny["features"]),
+            "--decoder-tokenizer", str(tiny["tokenizer"]), "--text-tokenizer", str(tiny["tokenizer"]),
+            "--checkpoint-dir", str(tmp_path / name / "ck"), "--metrics", str(tmp_path / name / "m.json"),
+            "--predictions", str(tmp_path / name / "p.tsv"), "--ssaw", str(tmp_path / name / "w.json"),
+            "--model-dir", str(tmp_path / name / "model"), "--cfg", json.dumps(cfg)]
+
+
+def test_kill_and_resume_gives_the_same_metrics(tiny, tmp_path):
+    """SIGKILL mid-training, rerun: the resumed run ends exactly like an uninterrupted one."""
+    subprocess.run(_train_cmd(tiny, tmp_path, "straight"), check=True, capture_output=True, timeout=600)
+
+    cmd = _train_cmd(tiny, tmp_path, "killed")
+    checkpoint = tmp_path / "killed" / "ck" / "last.pt"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.exists() and torch.load(checkpoint, weights_only=True)["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (tmp_path / "killed" / "m.json").exists()
+    epoch_at_kill = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 2 <= epoch_at_kill < 6
+
+    resumed = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    assert f"resumed from {checkpoint} after epoch {epoch_at_kill}" in resumed.stderr
+    straight = json.loads((tmp_path / "straight" / "m.json").read_text())
+    killed = json.loads((tmp_path / "killed" / "m.json").read_text())
+    assert _comparable(killed) == _comparable(straight)
+    assert (tmp_path / "killed" / "p.tsv").read_text() == (tmp_path / "straight" / "p.tsv").read_text()
+
+
+def test_resume_with_changed_config_is_refused(tiny, tmp_path):
+    cmd = _train_cmd(tiny, tmp_path, "run")
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    cfg = json.loads(cmd[-1])
+    cfg["model"]["dropout"] = 0.3
+    result = subprocess.run(cmd[:-1] + [json.dumps(cfg)], capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "different config: model.dropout (checkpoint 0.1, now 0.3)" in result.stderr
