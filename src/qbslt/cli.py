@@ -155,6 +155,22 @@ def cmd_reference(args) -> int:
     return 0
 
 
+def cmd_tables(args) -> int:
+    from qbslt.reports.tables import render_all
+
+    paths = render_all(Path(args.results), Path(args.out), bootstrap_samples=args.bootstrap_samples,
+                       profile=args.profile)
+    log.info("wrote %d files under %s", len(paths), args.out)
+    return 0
+
+
+def cmd_figure4(args) -> int:
+    from qbslt.reports.figure4 import render_figure4
+
+    render_figure4(Path(args.ssaw), Path(args.png), Path(args.pdf))
+    return 0
+
+
 def _variant_cfg(args) -> dict:
     if args.cfg:
         return json.loads(args.cfg)
@@ -262,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True)
     p.add_argument("--predictions", required=True)
     p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("tables", help="render Tables 1-8 from results/metrics and results/predictions")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default="results/tables")
+    p.add_argument("--profile", choices=["embedded", "paper"], default="embedded")
+    p.add_argument("--bootstrap-samples", type=int, default=1000)
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")
+    p.add_argument("--ssaw", required=True)
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.set_defaults(func=cmd_figure4)
     return parser
 
 

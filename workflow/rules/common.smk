@@ -37,6 +37,7 @@ VARIANTS = {
 STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
 SEEDS = CFG["experiment"]["seeds"]
 REFERENCES = ["copy_question", "retrieve"]
+VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = 1 if PROFILE == "paper" else 0
 MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"
@@ -61,3 +62,18 @@ def run_inputs(dataset, model_cfg, splits):
 def stage1_model(w):
     key = qbslt_config.stage1_key(VARIANTS[(w.dataset, w.variant)])
     return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
+
+
+TABLES = list(range(1, 9))
+FIGURE_DATASET = "phoenix"
+FIGURE_VARIANT = "ssl_ssaw"
+
+
+def table_inputs(wildcards):
+    """Every metrics and predictions file the tables read (the whole experiment matrix)."""
+    runs = [(d, v, s) for (d, v) in VARIANTS for s in SEEDS]
+    runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
+    return {
+        "metrics": [f"results/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
+        "predictions": [f"results/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
+    }

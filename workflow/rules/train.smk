@@ -91,6 +91,8 @@ rule train:
         predictions="results/predictions/{dataset}/{variant}/seed{seed}.tsv",
         ssaw="results/ssaw/{dataset}/{variant}/seed{seed}.json",
         model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
     params:
         cfg=lambda w: as_json(VARIANTS[(w.dataset, w.variant)]),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),

@@ -81,6 +81,11 @@ def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.
                     generator=torch.Generator() if masking else None)
 
 
+def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
+    """Checkpoints of one exact config: a changed parameter starts afresh instead of resuming."""
+    return Path(base) / config_hash(run_config)
+
+
 def _setup(cfg: dict, seed: int) -> torch.device:
     torch.set_num_threads(cfg["train"]["threads"])
     seed_everything(seed)
@@ -97,7 +102,8 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"], masking=True)
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
     result = fit(model, collator, len(train), lambda m, b: m.pretrain_losses(b), cfg["train"]["stage1"],
-                 cfg["train"], run_config, seed, checkpoint_dir, device, desc="stage1")
+                 cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
+                 desc="stage1")
     save_weights(out_dir / "model.safetensors", model.state_dict())
     summary = {"seed": seed, "config_hash": config_hash(run_config), "epochs": result.epochs,
                "train_seconds": round(result.train_seconds, 2),
@@ -148,6 +154,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
     run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg}
+    checkpoint_dir = config_checkpoint_dir(checkpoint_dir, run_config)
     result = fit(model, collators["train"], len(splits["train"]), lambda m, b: m.translation_losses(b),
                  cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
                  evaluate=dev_bleu4, desc=f"stage2 {variant}")
