@@ -17,8 +17,9 @@ from qbslt.training.tokenizer import decode, encode, load_tokenizer, train_word_
 TIMING_KEYS = {"train_seconds", "samples_per_second"}
 
 
-def _inputs(tiny, text_model="mbart"):
-    return RunInputs("phoenix", tiny["examples"], tiny["features"], tiny["tokenizer"], tiny["tokenizer"])
+def _inputs(tiny):
+    return RunInputs("phoenix", tiny["examples"], tiny["features"], tiny["tokenizer"], tiny["tokenizer"],
+                     frame_size=(16, 16))
 
 
 def _comparable(metrics: dict) -> dict:
@@ -75,6 +76,21 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     assert len(example["weights"]) == example["split"] + example["video_len"]
     assert all(0.0 < w < 1.0 for w in example["weights"])
     assert (out["model"] / "model.safetensors").exists() and (out["model"] / "tokenizer").is_dir()
+
+    # The model folder translates a frame folder of the raw dataset through the CLI.
+    name, question = out["predictions"].read_text().splitlines()[1].split("\t")[0::2]
+    frames = next((tiny["base"] / "raw").rglob(f"fullFrame-210x260px/test/{name}"))
+    result = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(out["model"]),
+                             "--frames", str(frames), "--question", question, "--weights"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    hypothesis = dict(zip(*[line.split("\t") for line in out["predictions"].read_text().splitlines()[:2]]))
+    printed, weights = result.stdout.splitlines()
+    assert printed == hypothesis["hypothesis"]  # same preprocessing and decoding as the evaluation
+    assert json.loads(weights)["split"] == len(json.loads(weights)["question_tokens"])
+    missing = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(tmp_path),
+                              "--video", "x.mp4"], capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "not a model folder" in missing.stderr
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,11 @@
-"""End-to-end: the Snakemake DAG on a tiny configuration, in a temporary working directory."""
+"""End-to-end: the whole Snakemake DAG and `dvc repro` on a tiny configuration.
+
+The project's tracked files are copied into a fresh git repository in tmp_path, so these tests
+see exactly what a fresh clone sees.
+"""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,51 +16,134 @@ from conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
+TINY_VARIANTS = {"phoenix": ["gfslt_vlp", "qb_concat", "ssl_ssaw", "ssl_tcn", "ssl_ssaw_shufflenet_mbert"],
+                 "csl": ["gfslt_vlp", "qb_concat", "ssl_ssaw"]}
 
-def tiny_params(tmp_path):
+
+def tiny_params(variants=TINY_VARIANTS) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    synthetic = params["data"]["synthetic"]
     for dataset in ("phoenix", "csl"):
-        synthetic[dataset].update(train=8, dev=4, test=4)
+        params["data"]["synthetic"][dataset].update(train=12, dev=4, test=4)
     params["data"]["frame_size"] = [16, 16]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+    params["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32)
+    params["train"]["stage1"].update(epochs=1, batch_size=8)
+    params["train"]["stage2"].update(epochs=2, batch_size=8, eval_every=1)
+    params["eval"].update(num_beams=2, max_new_tokens=16, bootstrap_samples=50)
+    params["experiment"]["seeds"] = [0]
+    params["experiment"]["datasets"] = variants
     return params
 
 
-def snakemake(tmp_path, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-           "--cores", "2", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+def write_params(workdir, params) -> None:
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+
+
+def fresh_checkout(tmp_path):
+    """The tracked files of this repository, as a new git repository (what a clone holds)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    work = tmp_path / "clone"
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, work / name)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"]):
+        subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+    return work
+
+
+def run(cmd, cwd, check=True, timeout=1500):
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
 
 
-def test_prepare_end_to_end(tmp_path):
-    tiny_params(tmp_path)
-    snakemake(tmp_path, "prepare")
-    for dataset in ("phoenix", "csl"):
-        report = json.loads((tmp_path / "results" / "data" / dataset / "report.json").read_text())
-        for split, size in (("train", 8), ("dev", 4), ("test", 4)):
-            entry = report["splits"][split]
-            assert entry["kept"] == size, (dataset, split, entry)
-            assert entry["dropped"] > 0  # injected defects are found and reported
-            assert (tmp_path / "data" / "embedded" / "examples" / dataset / f"{split}.tsv").exists()
-        assert (tmp_path / "results" / "data" / dataset / "report.md").read_text().startswith("# Data report")
-    # Nothing left to do on a second run.
-    assert "Nothing to be done" in snakemake(tmp_path, "prepare", "-n").stdout
+def snakemake(workdir, *args, check=True):
+    return run([sys.executable, "-m", "snakemake", "--cores", "2", *args], workdir, check)
+
+
+def planned_jobs(workdir, *args) -> dict[str, int]:
+    """{rule: count} of what `snakemake -n` would run."""
+    out = snakemake(workdir, "-n", "--quiet", "rules", *args).stdout
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
+    work = fresh_checkout(tmp_path)
+    write_params(work, tiny_params())
+    run(["git", "commit", "-qam", "tiny params"], work)
+
+    run(["dvc", "repro"], work)
+    for dataset, variants in TINY_VARIANTS.items():
+        report = json.loads((work / "results" / "data" / dataset / "report.json").read_text())
+        assert report["splits"]["test"]["kept"] == 4 and report["splits"]["test"]["dropped"] > 0
+        for variant in variants + ["copy_question", "retrieve"]:
+            metrics = json.loads((work / "results" / "metrics" / dataset / variant / "seed0.json").read_text())
+            assert set(metrics["test"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+    for n in range(1, 9):
+        for suffix in ("md", "csv", "tex"):
+            assert (work / "results" / "tables" / f"table{n}.{suffix}").stat().st_size > 0
+    assert "Embedded synthetic data" in (work / "results" / "tables" / "table1.md").read_text()
+    assert (work / "results" / "figures" / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((work / "results" / "summary.json").read_text())
+    assert "ssl_ssaw" in summary["phoenix"]
+
+    # A second run of either tool has nothing to do.
+    assert planned_jobs(work) == {}
+    second = run(["dvc", "repro"], work).stdout
+    assert "didn't change, skipping" in second and "Running stage" not in second
+    assert "phoenix.ssl_ssaw.test_bleu4" in run(["dvc", "metrics", "show", "--all"], work).stdout.replace(
+        "\n", " ") or "ssl_ssaw" in run(["dvc", "metrics", "show"], work).stdout
+
+    # Changing one variant's parameter reruns only that variant (and the tables built from it).
+    params = tiny_params()
+    params["experiment"]["variants"]["ssl_tcn"] = {"model": {"fusion": "tcn", "dropout": 0.2}}
+    write_params(work, params)
+    assert planned_jobs(work) == {"train": 1, "tables": 1, "all": 1}
+    untouched = (work / "results" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns
+    run(["dvc", "repro"], work)
+    assert (work / "results" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns == untouched
+    tcn = json.loads((work / "results" / "metrics" / "phoenix" / "ssl_tcn" / "seed0.json").read_text())
+    assert tcn["config_hash"]  # rebuilt under the new config
+    assert planned_jobs(work) == {}
+
+    snakemake(work, "--report", "results/report.html")
+    assert (work / "results" / "report.html").stat().st_size > 0
 
 
 def test_typo_in_params_fails_with_key_name(tmp_path):
-    params = tiny_params(tmp_path)
+    params = tiny_params()
     params["data"]["frame_sise"] = [16, 16]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
-    result = snakemake(tmp_path, "prepare", "-n", check=False)
+    write_params(tmp_path, params)
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "--cores", "1", "-n"], tmp_path, check=False)
     assert result.returncode != 0
     assert "unknown key 'data.frame_sise'" in result.stdout + result.stderr
 
 
 def test_lint_has_no_errors():
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(REPO),
-                             "--lint"], capture_output=True, text=True, timeout=300)
+    result = run([sys.executable, "-m", "snakemake", "--lint"], REPO, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_paper_profile_dry_run_lists_every_job_without_data(tmp_path):
+    write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "-n", "--quiet", "rules", "--config", "profile=paper"], tmp_path)
+    for rule in ("fetch_real", "extract_frames", "join_questions", "tokenizer", "pretrain", "train", "tables",
+                 "figure4"):
+        assert rule in result.stdout
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "--profile", str(REPO / "profiles" / "slurm"), "-n", "--config", "profile=paper"], tmp_path)
+    assert "slurm_partition=gpu" in result.stdout

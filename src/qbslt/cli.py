@@ -128,7 +128,8 @@ def _run_inputs(args):
     from qbslt.training.runs import RunInputs
 
     return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
-                     decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer))
+                     decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer),
+                     frame_size=tuple(args.frame_size) if args.frame_size else None)
 
 
 def cmd_pretrain(args) -> int:
@@ -159,7 +160,8 @@ def cmd_tables(args) -> int:
     from qbslt.reports.tables import render_all
 
     paths = render_all(Path(args.results), Path(args.out), bootstrap_samples=args.bootstrap_samples,
-                       profile=args.profile)
+                       profile=args.profile, summary_path=args.summary and Path(args.summary),
+                       runs_path=args.runs and Path(args.runs))
     log.info("wrote %d files under %s", len(paths), args.out)
     return 0
 
@@ -168,6 +170,18 @@ def cmd_figure4(args) -> int:
     from qbslt.reports.figure4 import render_figure4
 
     render_figure4(Path(args.ssaw), Path(args.png), Path(args.pdf))
+    return 0
+
+
+def cmd_translate(args) -> int:
+    from qbslt.translate import Translator
+
+    translator = Translator.load(Path(args.checkpoint))
+    source = Path(args.frames or args.video)
+    text, weights = translator.translate_source(source, args.question, num_beams=args.beams)
+    print(text)
+    if args.weights:
+        print(json.dumps(weights, ensure_ascii=False))
     return 0
 
 
@@ -188,6 +202,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder-tokenizer", required=True)
     parser.add_argument("--text-tokenizer", required=True)
     parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="frame size the features were made at (recorded for `qbslt translate`)")
     _add_cfg(parser)
 
 
@@ -284,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/tables")
     p.add_argument("--profile", choices=["embedded", "paper"], default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
+    p.add_argument("--summary", help="metrics summary JSON (default: OUT/summary.json)")
+    p.add_argument("--runs", help="per-run BLEU-4 CSV for plots (default: OUT/bleu4_by_variant.csv)")
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")
@@ -291,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", required=True)
     p.add_argument("--pdf", required=True)
     p.set_defaults(func=cmd_figure4)
+
+    p = sub.add_parser("translate", help="translate one sign video, given its question, with a trained model")
+    p.add_argument("--checkpoint", required=True, help="a model folder the pipeline wrote (models/<profile>/...)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--frames", help="folder of frame images (PNG/JPG, sorted by name)")
+    source.add_argument("--video", help="video file (mp4, avi, ...)")
+    p.add_argument("--question", default="", help="the question asked before the signed answer")
+    p.add_argument("--beams", type=int, help="beam size (default: the one the model was evaluated with)")
+    p.add_argument("--weights", action="store_true", help="also print the SSAW weights as JSON")
+    p.set_defaults(func=cmd_translate)
     return parser
 
 

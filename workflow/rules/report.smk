@@ -10,8 +10,8 @@ rule tables:
         csv=[f"results/tables/table{n}.csv" for n in TABLES],
         tex=[f"results/tables/table{n}.tex" for n in TABLES],
         html="results/tables/table8.html",
-        summary="results/tables/summary.json",
-        runs="results/tables/bleu4_by_variant.csv",
+        summary="results/summary.json",
+        runs="results/plots/bleu4_by_variant.csv",
     params:
         profile=PROFILE,
         samples=CFG["eval"]["bootstrap_samples"],
@@ -26,7 +26,7 @@ rule tables:
         "../envs/torch.yaml"
     shell:
         "python -m qbslt tables --results results --out results/tables --profile {params.profile}"
-        " --bootstrap-samples {params.samples} > {log} 2>&1"
+        " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs} > {log} 2>&1"
 
 
 rule figure4:

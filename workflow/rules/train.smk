@@ -98,6 +98,7 @@ rule train:
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
+        frame_size="{} {}".format(*CFG["data"]["frame_size"]),
     log:
         "logs/train/{dataset}_{variant}_seed{seed}.log",
     benchmark:
@@ -112,7 +113,8 @@ rule train:
         "python -m qbslt train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
-        " --stage1 {input.stage1} --checkpoint-dir {params.checkpoints} --metrics {output.metrics}"
+        " --stage1 {input.stage1} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
+        " --metrics {output.metrics}"
         " --predictions {output.predictions} --ssaw {output.ssaw} --model-dir {output.model}"
         " --cfg {params.cfg:q} > {log} 2>&1"
 

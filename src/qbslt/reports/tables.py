@@ -486,7 +486,8 @@ def runs_frame(metrics: dict) -> pd.DataFrame:
 
 def render_all(results_dir: Path, out_dir: Path, layout_path: Path = DEFAULT_LAYOUT,
                paper_path: Path = DEFAULT_PAPER, bootstrap_samples: int = 1000, profile: str = "embedded",
-               bootstrap_seed: int = 12345) -> list[Path]:
+               bootstrap_seed: int = 12345, summary_path: Path | None = None,
+               runs_path: Path | None = None) -> list[Path]:
     """Write tables 1-8 (md/csv/tex; table8 also html), ``summary.json`` and ``bleu4_by_variant.csv``.
 
     ``profile`` ("embedded" | "paper") decides what the captions say about the data. Returns
@@ -508,8 +509,8 @@ def render_all(results_dir: Path, out_dir: Path, layout_path: Path = DEFAULT_LAY
     if layout.get("table8"):
         written += render_table8(results_dir, out_dir, layout["table8"], layout["datasets"],
                                  lambda ds: data_statement(profile, ds, layout["datasets"]))
-    summary_path = out_dir / "summary.json"
+    summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
     atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
-    runs_path = out_dir / "bleu4_by_variant.csv"
+    runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"
     atomic_write_text(runs_path, runs_frame(metrics).to_csv(index=False))
     return written + [summary_path, runs_path]

@@ -49,6 +49,7 @@ class RunInputs:
     features_dir: Path  # {split}.npy (frozen backbone) or the frame store dir
     decoder_tokenizer: Path
     text_tokenizer: Path
+    frame_size: tuple[int, int] | None = None  # recorded with the model for `qbslt translate`
 
 
 def model_config(cfg: dict, decoder_tok, text_tok, **overrides) -> QBSLTConfig:
@@ -177,7 +178,10 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     atomic_write_text(out["predictions"], predictions.to_csv(sep="\t", index=False))
     atomic_write_text(out["ssaw"], json.dumps({"fusion": config.fusion, "examples": ssaw if config.fusion == "ssaw"
                                                else None}, ensure_ascii=False) + "\n")
-    save_model(model, decoder_tok, text_tok, out["model"])
+    save_model(model, decoder_tok, text_tok, out["model"], {
+        "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
+        "max_frames": cfg["train"]["max_frames"], "max_text_tokens": cfg["train"]["max_text_tokens"],
+        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]})
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
                "epochs": result.epochs, "best_epoch": result.best_epoch,
                "train_seconds": round(result.train_seconds, 2),
@@ -188,11 +192,13 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     return metrics
 
 
-def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path) -> None:
-    """A self-contained model folder for ``qbslt translate``."""
+def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict) -> None:
+    """A self-contained model folder for ``qbslt translate`` (weights, config, tokenizers, how to
+    preprocess: ``pipeline.json``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(out_dir / "model.safetensors", model.state_dict())
     atomic_write_text(out_dir / "config.json", model.config.to_json() + "\n")
+    atomic_write_text(out_dir / "pipeline.json", json.dumps(pipeline, indent=2) + "\n")
     for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok)):
         target = out_dir / name
         shutil.rmtree(target, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""``qbslt translate``: one video + its question -> the spoken-language translation.
+
+Loads a model folder written by the pipeline (``model.safetensors``, ``config.json``,
+``pipeline.json``, ``tokenizer/``, ``text_tokenizer/``) and runs the same preprocessing as
+training: frames resized to the training frame size, frozen-backbone features recomputed with
+the same (seeded) backbone, the question tokenised like the training questions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qbslt.data.frames import read_frames
+from qbslt.errors import QbsltError
+from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.training.checkpoint import load_weights
+from qbslt.training.features import build_frozen_backbone
+from qbslt.training.tokenizer import decode, encode, load_tokenizer
+
+
+@dataclass
+class Translator:
+    model: QBSLTModel
+    pipeline: dict
+    decoder_tok: object
+    text_tok: object
+
+    @classmethod
+    def load(cls, folder: Path) -> "Translator":
+        folder = Path(folder)
+        for name in ("model.safetensors", "config.json", "pipeline.json", "tokenizer", "text_tokenizer"):
+            if not (folder / name).exists():
+                raise QbsltError(f"{folder}: not a model folder written by the pipeline ({name} missing)")
+        config = QBSLTConfig.from_json((folder / "config.json").read_text())
+        # The stored config already holds the sizes of the trained model: never fetch pretrained weights here.
+        model = QBSLTModel(config.replace(mbart_path=None, bert_path=None, backbone_pretrained=False))
+        model.load_state_dict(load_weights(folder / "model.safetensors"))
+        model.eval()
+        return cls(model, json.loads((folder / "pipeline.json").read_text()), load_tokenizer(folder / "tokenizer"),
+                   load_tokenizer(folder / "text_tokenizer"))
+
+    def video_input(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames [T, H, W, 3] -> the model's video input [1, T', ...]."""
+        limit = self.pipeline["max_frames"]
+        if len(frames) > limit:
+            frames = frames[np.linspace(0, len(frames) - 1, limit).round().astype(int)]
+        video = torch.from_numpy(np.array(frames))
+        if self.model.config.freeze_backbone:
+            backbone = build_frozen_backbone(self.model.config.backbone, self.model.config.backbone_pretrained)
+            video = backbone.extract_features(video)
+        return video.unsqueeze(0)
+
+    @torch.no_grad()
+    def translate(self, frames: np.ndarray, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+        if len(frames) == 0:
+            raise QbsltError("the video has no frames")
+        level, cut = self.pipeline["level"], self.pipeline["max_text_tokens"] - 1
+        video = self.video_input(frames)
+        q_text = encode(self.text_tok, [question], level)[0][:cut]
+        q_dec = encode(self.decoder_tok, [question], level)[0][:cut]
+        batch = {"video": video, "video_mask": torch.ones(video.shape[:2], dtype=torch.bool),
+                 "question_ids": torch.tensor([q_text], dtype=torch.long).reshape(1, -1),
+                 "question_mask": torch.ones((1, len(q_text)), dtype=torch.bool),
+                 "question_dec_ids": torch.tensor([q_dec], dtype=torch.long).reshape(1, -1),
+                 "question_dec_mask": torch.ones((1, len(q_dec)), dtype=torch.bool)}
+        ids, info = self.model.generate(batch, num_beams=num_beams or self.pipeline["num_beams"],
+                                        max_new_tokens=self.pipeline["max_new_tokens"], return_weights=True)
+        weights = None
+        if info["weights"] is not None:
+            weights = {"question_tokens": self.text_tok.convert_ids_to_tokens(q_text), "split": info["split"][0],
+                       "weights": info["weights"][0].mean(dim=1).tolist()}
+        return decode(self.decoder_tok, ids[0]), weights
+
+    def translate_source(self, source: Path, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+        """Frames from a folder of images or a video file, resized to the training frame size."""
+        if not source.exists():
+            raise QbsltError(f"{source}: no such frame folder or video file")
+        size = tuple(self.pipeline["frame_size"])
+        return self.translate(read_frames(source, size), question, num_beams)
