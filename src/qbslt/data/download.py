@@ -485,7 +485,8 @@ def fetch_phoenix(sources_cfg: dict, raw_dir: Path, progress: bool = True) -> Pa
         log.info("PHOENIX-2014T already extracted at %s", root)
         return root
     log.info("downloading PHOENIX-2014T (%s bytes) from %s to %s", cfg.get("bytes"), cfg["url"], tar_path)
-    download(cfg["url"], tar_path, sha256=cfg.get("sha256"), expected_bytes=cfg.get("bytes"), progress=progress)
+    download(cfg["url"], tar_path, sha256=cfg.get("sha256") or None, expected_bytes=cfg.get("bytes") or None,
+             progress=progress)
     safe_extract(tar_path, raw_dir, PHOENIX_TAR_PREFIX, phoenix_include, progress=progress)
     missing = _missing_corpus(root)
     if missing:
