@@ -1,0 +1,61 @@
+"""Per-rule wall times of the last full run, from Snakemake's `benchmark:` files, the share of
+each stage, and the no-op rerun time as a share of the full run.
+
+    python benchmarks/rule_times.py [--full-run-seconds S] [--noop]
+
+--full-run-seconds: the measured wall time of `snakemake --cores all` (e.g. from /usr/bin/time);
+--noop: also time `snakemake --cores all` once more (nothing to do) and report its share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+STAGES = {"generate_embedded": "data", "fetch_real": "data", "extract_frames": "data", "join_questions": "data",
+          "features": "features", "tokenizer": "features", "pretrain": "stage 1", "train": "stage 2",
+          "reference": "stage 2", "tables": "report", "figure4": "report"}
+
+
+def rule_times(root: Path = Path("results/benchmarks")) -> pd.DataFrame:
+    rows = []
+    for path in sorted(root.glob("*/*.tsv")):
+        seconds = pd.read_csv(path, sep="\t")["s"].iloc[-1]
+        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(seconds)})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full-run-seconds", type=float)
+    parser.add_argument("--noop", action="store_true")
+    args = parser.parse_args()
+
+    times = rule_times()
+    if times.empty:
+        sys.exit("no benchmark files under results/benchmarks: run `snakemake --cores all` first")
+    per_rule = times.groupby("rule")["seconds"].agg(["count", "sum", "mean", "max"]).sort_values("sum", ascending=False)
+    total = per_rule["sum"].sum()
+    print("job seconds per rule (sum over jobs; jobs run 2 at a time on 2 cores):")
+    print(per_rule.round(1).to_string())
+    stages = times.assign(stage=times["rule"].map(STAGES).fillna("other")).groupby("stage")["seconds"].sum()
+    print("\nshare of job time per stage:")
+    for stage, seconds in stages.sort_values(ascending=False).items():
+        print(f"  {stage:10s} {seconds:8.1f} s  {100 * seconds / total:5.1f} %")
+    print(f"  {'total':10s} {total:8.1f} s of job time")
+    if args.noop:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", "--quiet", "all"], check=True,
+                       capture_output=True)
+        noop = time.perf_counter() - start
+        reference = args.full_run_seconds or total
+        print(f"\nno-op rerun: {noop:.1f} s = {100 * noop / reference:.1f} % of the full run ({reference:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
