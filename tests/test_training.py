@@ -147,3 +147,38 @@ def test_changed_config_never_resumes_the_old_checkpoint(tiny, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "resumed" not in result.stderr
     assert len(list((tmp_path / "run" / "ck").iterdir())) == 2  # one checkpoint folder per config
+
+
+def test_pretrained_path_gets_the_question_separator_and_trains(tiny, tmp_path):
+    """Paper-profile code path: a saved ("pretrained") mBART and tokenizer without <q>."""
+    from transformers import MBartConfig, MBartForConditionalGeneration, PreTrainedTokenizerFast
+
+    from qbslt.training.tokenizer import build_tokenizer
+
+    base = load_tokenizer(tiny["tokenizer"])
+    vocab = {t: i for t, i in base.get_vocab().items() if t != "<q>"}
+    vocab = {t: i for i, t in enumerate(sorted(vocab, key=vocab.get))}
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    pretrained_tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", pad_token="<pad>",
+                                             eos_token="</s>", unk_token="<unk>", mask_token="<mask>")
+    pretrained = tmp_path / "mbart"
+    pretrained_tok.save_pretrained(str(pretrained))
+    MBartForConditionalGeneration(MBartConfig(vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1,
+                                              encoder_attention_heads=4, decoder_attention_heads=4,
+                                              encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128)
+                                  ).save_pretrained(str(pretrained))
+    build_tokenizer(tiny["examples"] / "train.tsv", "word", str(pretrained), tmp_path / "tok")
+    tok = load_tokenizer(tmp_path / "tok")
+    assert len(tok) == len(vocab) + 1 and tok.convert_tokens_to_ids("<q>") == len(vocab)
+
+    cfg = config.variant_config(tiny["params"], "ssl_ssaw")
+    cfg["model"]["mbart_path"] = str(pretrained)
+    inputs = RunInputs("phoenix", tiny["examples"], tiny["features"], tmp_path / "tok", tmp_path / "tok", (16, 16))
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+           "model": tmp_path / "model"}
+    cfg["train"]["stage2"]["epochs"] = 1
+    metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
+    assert metrics["parameters"] > 0 and (tmp_path / "p.tsv").exists()

@@ -112,6 +112,9 @@ class QBSLTModel(nn.Module):
         config = QBSLTConfig.from_dict(config.to_dict())  # private copy
         if config.mbart_path:
             self.seq2seq = MBartForConditionalGeneration.from_pretrained(config.mbart_path)
+            if config.vocab_size > self.seq2seq.config.vocab_size:
+                # The tokenizer added tokens (e.g. the <q> separator of the SSL sequence): new rows.
+                self.seq2seq.resize_token_embeddings(config.vocab_size)
             mc = self.seq2seq.config
             config = config.replace(d_model=mc.d_model, vocab_size=mc.vocab_size,
                                     encoder_layers=mc.encoder_layers, decoder_layers=mc.decoder_layers,

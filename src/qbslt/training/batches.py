@@ -49,7 +49,9 @@ class ExampleSet(torch.utils.data.Dataset):
                 frames = frames[np.linspace(0, length - 1, max_frames).round().astype(int)]
             videos.append(torch.from_numpy(frames.astype(np.float32) if frames.dtype != np.uint8 else frames))
         questions, translations = list(examples["question"]), list(examples["translation"])
-        eos_text, eos_dec = text_tokenizer.eos_token_id, decoder_tokenizer.eos_token_id
+        eos_dec = decoder_tokenizer.eos_token_id
+        # BERT tokenizers end a sentence with [SEP] and have no eos token.
+        eos_text = text_tokenizer.eos_token_id if text_tokenizer.eos_token_id is not None else text_tokenizer.sep_token_id
         cut = max_text_tokens - 1
         return cls(
             names=list(examples["name"]), questions=questions, translations=translations, videos=videos,

@@ -61,12 +61,15 @@ def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | No
     """Write the tokenizer of one (dataset, text model) to ``out_dir``.
 
     Without a pretrained path: a word/character-level tokenizer trained on the training
-    split's translations and questions. With one: that model's tokenizer, saved locally.
+    split's translations and questions. With one: that model's tokenizer plus the ``<q>``
+    separator, saved locally (vocabulary trimming to the corpus is not done yet).
     """
     import pandas as pd
 
     if pretrained:
         tokenizer = AutoTokenizer.from_pretrained(pretrained)
+        if QUESTION_SEP not in tokenizer.get_vocab():
+            tokenizer.add_tokens([QUESTION_SEP], special_tokens=True)  # the model grows its embedding to match
     else:
         examples = pd.read_csv(train_examples, sep="\t", dtype=str, keep_default_na=False)
         tokenizer = train_word_tokenizer(list(examples["translation"]) + list(examples["question"]), level)
