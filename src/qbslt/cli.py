@@ -104,7 +104,7 @@ def cmd_join(args) -> int:
 # --- model ---------------------------------------------------------------------------------
 
 def cmd_tokenizer(args) -> int:
-    from qbslt.training.runs import LEVELS
+    from qbslt.data.layout import LEVELS
     from qbslt.training.tokenizer import build_tokenizer
 
     model = _subtree(args, "model")

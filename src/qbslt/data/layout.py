@@ -15,6 +15,8 @@ PHOENIX_FRAME_DIR = "features/fullFrame-210x260px"
 CSL_FRAME_DIR = "sentence/frames_512x512"
 SPLITS = ("train", "dev", "test")
 DATASETS = ("phoenix", "csl")
+# Evaluation (and tokenisation) level of each dataset: PHOENIX words, CSL characters.
+LEVELS = {"phoenix": "word", "csl": "char"}
 
 
 def phoenix_corpus_path(root: Path | str, split: str) -> Path:

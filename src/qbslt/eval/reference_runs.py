@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.layout import LEVELS
 from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.references import copy_question, retrieve
 
 SYSTEMS = ("copy_question", "retrieve")
-LEVELS = {"phoenix": "word", "csl": "char"}
 
 
 def reference_hypotheses(system: str, train: pd.DataFrame, split: pd.DataFrame, level: str) -> list[str]:

@@ -26,6 +26,7 @@ import torch
 
 from qbslt.config import config_hash, stage1_config
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.layout import LEVELS
 from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
@@ -36,7 +37,6 @@ from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
 from qbslt.training.tokenizer import decode, load_tokenizer
 
 log = logging.getLogger("qbslt.run")
-LEVELS = {"phoenix": "word", "csl": "char"}
 SSAW_EXAMPLES = 8
 
 
