@@ -182,3 +182,15 @@ def test_pretrained_path_gets_the_question_separator_and_trains(tiny, tmp_path):
     cfg["train"]["stage2"]["epochs"] = 1
     metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
     assert metrics["parameters"] > 0 and (tmp_path / "p.tsv").exists()
+
+
+def test_torchrun_two_processes_train_with_ddp(tiny, tmp_path):
+    """Multi-process path (DDP over gloo on CPU here, NCCL on GPUs): rank 0 writes the contract."""
+    cmd = _train_cmd(tiny, tmp_path, "ddp")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "qbslt"]
+    result = subprocess.run(launcher + cmd[3:], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "m.json").read_text())
+    # 24 training examples, batch 8: 3 batches per epoch, 2 ranks take one each (the odd one is dropped)
+    assert metrics["history"][0]["epoch"] == 1 and metrics["epochs"] == 6
+    assert len((tmp_path / "ddp" / "p.tsv").read_text().splitlines()) == 1 + 8

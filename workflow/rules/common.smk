@@ -38,7 +38,9 @@ STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d,
 SEEDS = CFG["experiment"]["seeds"]
 REFERENCES = ["copy_question", "retrieve"]
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
-GPU = 1 if PROFILE == "paper" else 0
+GPU = CFG["train"]["gpus"]
+# More than one GPU per job: torchrun starts one process per GPU (DistributedDataParallel).
+LAUNCH = f"torchrun --standalone --nproc_per_node {GPU} -m qbslt" if GPU > 1 else "python -m qbslt"
 MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"
 

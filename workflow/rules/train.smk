@@ -64,6 +64,7 @@ rule pretrain:
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         out_dir=lambda w, output: os.path.dirname(output.model),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/stage1/{w.key}/seed{w.seed}",
+        launch=LAUNCH,
     log:
         "logs/pretrain/{dataset}_{key}_seed{seed}.log",
     benchmark:
@@ -75,7 +76,7 @@ rule pretrain:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m qbslt pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        "{params.launch} pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
         " --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
@@ -99,6 +100,7 @@ rule train:
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
         frame_size="{} {}".format(*CFG["data"]["frame_size"]),
+        launch=LAUNCH,
     log:
         "logs/train/{dataset}_{variant}_seed{seed}.log",
     benchmark:
@@ -110,7 +112,7 @@ rule train:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m qbslt train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
+        "{params.launch} train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
         " --stage1 {input.stage1} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"

@@ -213,6 +213,15 @@ class QBSLTModel(nn.Module):
         return F.cross_entropy(logits[keep].float(), targets[keep], label_smoothing=self.config.label_smoothing)
 
     # ------------------------------------------------------------------ stage 1
+    def forward(self, batch: dict, objective: str = "translation") -> dict[str, torch.Tensor]:
+        """The losses of ``objective`` ("pretrain": stage 1, "translation": stage 2). A forward
+        that dispatches, so that DistributedDataParallel (which hooks ``forward``) can wrap the model."""
+        if objective == "pretrain":
+            return self.pretrain_losses(batch)
+        if objective == "translation":
+            return self.translation_losses(batch)
+        raise ValueError(f"unknown objective {objective!r} (expected 'pretrain' or 'translation')")
+
     def pretrain_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """Stage 1: L_sim (Eq. 1) + L_rec (Eq. 2). -> {"loss", "l_sim", "l_rec", "sim" [B, B] (detached)}."""
         v, vm = self.video_embedding(batch["video"], batch["video_mask"])

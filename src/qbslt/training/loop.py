@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -36,7 +37,31 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def distributed() -> tuple[int, int]:
+    """(rank, world size); (0, 1) unless started by torchrun with more than one process."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> None:
+    """Join the process group torchrun describes in the environment (NCCL on GPUs, else gloo)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist.is_initialized():
+        import os
+
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -80,16 +105,21 @@ class FitResult:
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
-def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch.nn.Module, dict], dict],
+def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         stage_cfg: dict, train_cfg: dict, run_config: dict, seed: int, checkpoint_dir: Path,
         device: torch.device, evaluate: Callable[[torch.nn.Module], float] | None = None,
         desc: str = "train") -> FitResult:
     """Train ``model`` for ``stage_cfg['epochs']``, resuming from ``checkpoint_dir/last.pt``.
 
-    ``loss_fn(model, batch)`` returns a dict with 'loss' (and named parts, logged).
+    ``model(batch, objective)`` returns a dict with 'loss' (and named parts, logged).
     ``evaluate(model)`` (dev score, higher is better) runs every ``stage_cfg['eval_every']``
     epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``.
+
+    Under torchrun (several processes) the model is wrapped in DistributedDataParallel, each
+    rank takes every world-th batch of the epoch's permutation, and rank 0 alone evaluates and
+    writes checkpoints (the others wait at a barrier).
     """
+    rank, world = distributed()
     epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
     steps = max(1, epochs * math.ceil(n_train / batch_size))
     optimizer = make_optimizer(model, stage_cfg)
@@ -108,6 +138,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
         log.info("%s: resumed from %s after epoch %d", desc, last_path, start_epoch)
 
     forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
+    if world > 1:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     eval_every = stage_cfg.get("eval_every", 1)
     for epoch in range(start_epoch, epochs):
         model.train()
@@ -115,10 +148,11 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
             collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
         batches = epoch_batches(n_train, batch_size, seed, epoch)
+        batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
         for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
             batch = to_device(collator(indices), device)
             with autocast(device, train_cfg["precision"]):
-                out = loss_fn(forward, batch)
+                out = forward(batch, objective)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             if train_cfg["grad_clip"]:
@@ -132,7 +166,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
         seconds += time.perf_counter() - started
         samples += count
         record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
-        if evaluate is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+        if evaluate is not None and rank == 0 and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             model.eval()
             score = float(evaluate(model))
             record["dev_score"] = round(score, 4)
@@ -140,6 +174,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
                 best_score, best_epoch = score, epoch + 1
                 save_weights(best_path, model.state_dict())
         history.append(record)
+        if rank != 0:
+            dist.barrier()
+            continue
         log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
                  " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"))
         save_checkpoint(last_path, {
@@ -147,5 +184,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, loss_fn: Callable[[torch
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
             "train_seconds": seconds, "samples_seen": samples, "history": history})
+        if world > 1:
+            dist.barrier()
     return FitResult(epochs=epochs, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
                      samples_seen=samples, history=history)

@@ -33,7 +33,7 @@ from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
-from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
+from qbslt.training.loop import distributed, fit, init_distributed, resolve_device, seed_everything, to_device
 from qbslt.training.tokenizer import decode, load_tokenizer
 
 log = logging.getLogger("qbslt.run")
@@ -88,6 +88,7 @@ def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
 
 
 def _setup(cfg: dict, seed: int) -> torch.device:
+    init_distributed()
     torch.set_num_threads(cfg["train"]["threads"])
     seed_everything(seed)
     return resolve_device(cfg["train"]["device"])
@@ -102,9 +103,11 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"], masking=True)
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
-    result = fit(model, collator, len(train), lambda m, b: m.pretrain_losses(b), cfg["train"]["stage1"],
+    result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
                  cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
                  desc="stage1")
+    if distributed()[0] != 0:
+        return {}
     save_weights(out_dir / "model.safetensors", model.state_dict())
     summary = {"seed": seed, "config_hash": config_hash(run_config), "epochs": result.epochs,
                "train_seconds": round(result.train_seconds, 2),
@@ -156,9 +159,11 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
 
     run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg}
     checkpoint_dir = config_checkpoint_dir(checkpoint_dir, run_config)
-    result = fit(model, collators["train"], len(splits["train"]), lambda m, b: m.translation_losses(b),
+    result = fit(model, collators["train"], len(splits["train"]), "translation",
                  cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
                  evaluate=dev_bleu4, desc=f"stage2 {variant}")
+    if distributed()[0] != 0:
+        return {}  # rank 0 evaluates and writes the results
     best = checkpoint_dir / "best.safetensors"
     if best.exists():
         model.load_state_dict(load_weights(best))
