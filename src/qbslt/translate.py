@@ -19,6 +19,7 @@ from qbslt.data.frames import read_frames
 from qbslt.errors import QbsltError
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.training.batches import crop_frames
 from qbslt.training.checkpoint import load_weights
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer
@@ -51,6 +52,8 @@ class Translator:
         if len(frames) > limit:
             frames = frames[np.linspace(0, len(frames) - 1, limit).round().astype(int)]
         video = torch.from_numpy(np.array(frames))
+        if self.pipeline.get("crop_size") and not self.model.config.freeze_backbone:
+            video = crop_frames(video, self.pipeline["crop_size"], None)  # the evaluation's centre crop
         if self.model.config.freeze_backbone:
             backbone = build_frozen_backbone(self.model.config.backbone, self.model.config.backbone_pretrained)
             video = backbone.extract_features(video)

@@ -18,11 +18,12 @@ at construction; a batch is only padding. Batch keys (see qbslt.model.modeling_q
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
+import torchvision.transforms.v2.functional as F
 
 from qbslt.training.tokenizer import encode
 
@@ -89,19 +90,40 @@ def mask_words(ids: torch.Tensor, mask: torch.Tensor, mask_id: int, eos_id: int,
     return torch.where(chosen, torch.full_like(ids, mask_id), ids)
 
 
+def crop_frames(frames: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
+    """uint8 frames [T, H, W, 3] -> [T, size, size, 3]: one random crop for the whole video when a
+    generator is given (training augmentation), else the centre crop (evaluation)."""
+    height, width = frames.shape[1:3]
+    if generator is None:
+        top, left = (height - size) // 2, (width - size) // 2
+    else:
+        top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
+    chw = F.crop(frames.permute(0, 3, 1, 2), top, left, size, size)
+    return chw.permute(0, 2, 3, 1)
+
+
 @dataclass
 class Collator:
+    """Pads one batch. ``mask_prob`` > 0 adds ``masked_text_ids`` (stage 1, Eq. 2); ``crop`` crops
+    raw frames (trained backbone) to ``crop``x``crop``, randomly when ``random_crop``. The training
+    loop reseeds ``generator`` every epoch, so resumed runs draw the same masks and crops."""
+
     data: ExampleSet
     text_pad_id: int
     decoder_pad_id: int
     mask_id: int
     eos_id: int
-    mask_prob: float = 0.15
-    generator: torch.Generator | None = None
+    mask_prob: float = 0.0
+    crop: int | None = None
+    random_crop: bool = False
+    generator: torch.Generator = field(default_factory=torch.Generator)
 
     def __call__(self, indices: list[int]) -> dict:
         d = self.data
         videos = [d.videos[i] for i in indices]
+        if self.crop and videos[0].dtype == torch.uint8:
+            videos = [crop_frames(v, self.crop, self.generator if self.random_crop else None) for v in videos]
         lengths = [len(v) for v in videos]
         video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)
         video_mask = torch.zeros((len(videos), max(lengths)), dtype=torch.bool)
@@ -116,7 +138,7 @@ class Collator:
                  "question_ids": question_ids, "question_mask": question_mask,
                  "question_dec_ids": question_dec_ids, "question_dec_mask": question_dec_mask,
                  "text_ids": text_ids, "text_mask": text_mask, "labels": labels}
-        if self.generator is not None:
+        if self.mask_prob > 0:
             batch["masked_text_ids"] = mask_words(text_ids, text_mask, self.mask_id, self.eos_id,
                                                   self.mask_prob, self.generator)
         return batch

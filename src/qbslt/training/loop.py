@@ -144,8 +144,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     eval_every = stage_cfg.get("eval_every", 1)
     for epoch in range(start_epoch, epochs):
         model.train()
-        if hasattr(collator, "generator"):
-            collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
+        collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
         batches = epoch_batches(n_train, batch_size, seed, epoch)
         batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches

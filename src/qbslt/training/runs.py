@@ -75,11 +75,11 @@ def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) 
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
 
 
-def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0, masking: bool = False) -> Collator:
+def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0, crop: int | None = None,
+                  training: bool = False) -> Collator:
     return Collator(data, text_pad_id=text_tok.pad_token_id, decoder_pad_id=decoder_tok.pad_token_id,
                     mask_id=text_tok.mask_token_id, eos_id=text_tok.eos_token_id if text_tok.eos_token_id is not None
-                    else text_tok.sep_token_id, mask_prob=mask_prob,
-                    generator=torch.Generator() if masking else None)
+                    else text_tok.sep_token_id, mask_prob=mask_prob, crop=crop, random_crop=training)
 
 
 def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
@@ -101,7 +101,8 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     config = model_config(cfg, decoder_tok, text_tok)
     model = QBSLTModel(config).to(device)
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
-    collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"], masking=True)
+    collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
+                             cfg["train"]["crop_size"], training=True)
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
     result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
                  cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
@@ -149,7 +150,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         model.load_stage1(load_weights(stage1_weights))
     level, ev = LEVELS[inputs.dataset], cfg["eval"]
     splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok) for s in ("train", "dev", "test")}
-    collators = {s: make_collator(d, decoder_tok, text_tok) for s, d in splits.items()}
+    collators = {s: make_collator(d, decoder_tok, text_tok, crop=cfg["train"]["crop_size"], training=s == "train")
+                 for s, d in splits.items()}
     batch_size = cfg["train"]["stage2"]["batch_size"]
 
     def dev_bleu4(m: QBSLTModel) -> float:
@@ -185,7 +187,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
                                                else None}, ensure_ascii=False) + "\n")
     save_model(model, decoder_tok, text_tok, out["model"], {
         "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
-        "max_frames": cfg["train"]["max_frames"], "max_text_tokens": cfg["train"]["max_text_tokens"],
+        "max_frames": cfg["train"]["max_frames"], "crop_size": cfg["train"]["crop_size"],
+        "max_text_tokens": cfg["train"]["max_text_tokens"],
         "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]})
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
                "epochs": result.epochs, "best_epoch": result.best_epoch,
