@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from qbslt.errors import ConfigError
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
 
 log = logging.getLogger("qbslt.train")
@@ -46,26 +48,20 @@ def distributed() -> tuple[int, int]:
 
 def init_distributed() -> None:
     """Join the process group torchrun describes in the environment (NCCL on GPUs, else gloo)."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; under torchrun each process takes its LOCAL_RANK's GPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist.is_initialized():
-        import os
-
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device is 'cuda' but no CUDA device is available (use auto or cpu)")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 
