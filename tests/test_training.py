@@ -12,6 +12,7 @@ from qbslt import config
 from qbslt.training.batches import mask_words
 from qbslt.training.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
 from qbslt.training.runs import RunInputs, run_stage1, run_stage2
+from qbslt.data.join import read_examples
 from qbslt.training.tokenizer import decode, encode, load_tokenizer, train_word_tokenizer
 
 TIMING_KEYS = {"train_seconds", "samples_per_second"}
@@ -149,51 +150,63 @@ def test_changed_config_never_resumes_the_old_checkpoint(tiny, tmp_path):
     assert len(list((tmp_path / "run" / "ck").iterdir())) == 2  # one checkpoint folder per config
 
 
-def test_pretrained_path_gets_the_question_separator_and_trains(tiny, tmp_path):
-    """Paper-profile code path: a saved ("pretrained") mBART and tokenizer without <q>."""
+def _fake_pretrained_mbart(tiny, folder, extra_words=()):
+    """A saved ("pretrained") tiny mBART and word tokenizer without <q>, larger than the corpus."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import MBartConfig, MBartForConditionalGeneration, PreTrainedTokenizerFast
 
-    from qbslt.training.tokenizer import build_tokenizer
-
     base = load_tokenizer(tiny["tokenizer"])
-    vocab = {t: i for t, i in base.get_vocab().items() if t != "<q>"}
-    vocab = {t: i for i, t in enumerate(sorted(vocab, key=vocab.get))}
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    raw = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    words = [t for t, _ in sorted(base.get_vocab().items(), key=lambda kv: kv[1]) if t != "<q>"] + list(extra_words)
+    raw = Tokenizer(models.WordLevel({t: i for i, t in enumerate(words)}, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    pretrained_tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", pad_token="<pad>",
-                                             eos_token="</s>", unk_token="<unk>", mask_token="<mask>")
-    pretrained = tmp_path / "mbart"
-    pretrained_tok.save_pretrained(str(pretrained))
-    MBartForConditionalGeneration(MBartConfig(vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1,
+    PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
+                            unk_token="<unk>", mask_token="<mask>").save_pretrained(str(folder))
+    MBartForConditionalGeneration(MBartConfig(vocab_size=len(words), d_model=32, encoder_layers=1, decoder_layers=1,
                                               encoder_attention_heads=4, decoder_attention_heads=4,
                                               encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128)
-                                  ).save_pretrained(str(pretrained))
-    build_tokenizer(tiny["examples"] / "train.tsv", "word", str(pretrained), tmp_path / "tok")
-    tok = load_tokenizer(tmp_path / "tok")
-    assert len(tok) == len(vocab) + 1 and tok.convert_tokens_to_ids("<q>") == len(vocab)
+                                  ).save_pretrained(str(folder))
+    return len(words)
 
+
+def _train_one_epoch_from(tiny, tmp_path, tokenizer_dir, mbart_path):
     cfg = config.variant_config(tiny["params"], "ssl_ssaw")
-    cfg["model"]["mbart_path"] = str(pretrained)
-    inputs = RunInputs("phoenix", tiny["examples"], tiny["features"], tmp_path / "tok", tmp_path / "tok", (16, 16))
+    cfg["model"]["mbart_path"] = mbart_path
+    cfg["train"]["stage2"]["epochs"] = 1
+    inputs = RunInputs("phoenix", tiny["examples"], tiny["features"], tokenizer_dir, tokenizer_dir, (16, 16))
     out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
-    cfg["train"]["stage2"]["epochs"] = 1
-    metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
+    return run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
+
+
+def test_pretrained_path_gets_the_question_separator_and_trains(tiny, tmp_path):
+    """Paper-profile code path: a saved ("pretrained") mBART and tokenizer without <q>."""
+    from qbslt.training.tokenizer import build_tokenizer
+
+    size = _fake_pretrained_mbart(tiny, tmp_path / "mbart")
+    build_tokenizer(tiny["examples"] / "train.tsv", "word", str(tmp_path / "mbart"), tmp_path / "tok")
+    tok = load_tokenizer(tmp_path / "tok")
+    assert len(tok) == size + 1 and tok.convert_tokens_to_ids("<q>") == size
+    metrics = _train_one_epoch_from(tiny, tmp_path, tmp_path / "tok", str(tmp_path / "mbart"))
     assert metrics["parameters"] > 0 and (tmp_path / "p.tsv").exists()
 
 
-def test_torchrun_two_processes_train_with_ddp(tiny, tmp_path):
-    """Multi-process path (DDP over gloo on CPU here, NCCL on GPUs): rank 0 writes the contract."""
-    cmd = _train_cmd(tiny, tmp_path, "ddp")
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "qbslt"]
-    result = subprocess.run(launcher + cmd[3:], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "ddp" / "m.json").read_text())
-    # 24 training examples, batch 8: 3 batches per epoch, 2 ranks take one each (the odd one is dropped)
-    assert metrics["history"][0]["epoch"] == 1 and metrics["epochs"] == 6
-    assert len((tmp_path / "ddp" / "p.tsv").read_text().splitlines()) == 1 + 8
+def test_vocabulary_trimming_keeps_only_corpus_tokens(tiny, tmp_path):
+    from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, build_tokenizer
+
+    unused = [f"unbenutzt{i}" for i in range(500)]
+    size = _fake_pretrained_mbart(tiny, tmp_path / "mbart", unused)
+    build_tokenizer(tiny["examples"] / "train.tsv", "word", str(tmp_path / "mbart"), tmp_path / "tok",
+                    trim_model_from=str(tmp_path / "mbart"))
+    tok = load_tokenizer(tmp_path / "tok")
+    assert len(tok) < size - 400 and tok.convert_tokens_to_ids("unbenutzt3") == tok.unk_token_id
+    text = read_examples(tiny["examples"] / "train.tsv")["translation"][0]
+    assert decode(tok, encode(tok, [text], "word")[0]) == text
+    assert tok.convert_ids_to_tokens([tok.convert_tokens_to_ids("<q>")]) == ["<q>"]
+    # The runs load the trimmed mBART saved beside the tokenizer, whatever mbart_path says.
+    metrics = _train_one_epoch_from(tiny, tmp_path, tmp_path / "tok", str(tmp_path / "mbart"))
+    model_config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert (tmp_path / "tok" / TRIMMED_MODEL_DIR).is_dir() and model_config["vocab_size"] == len(tok)
+    assert metrics["parameters"] > 0
 
 
 def test_crop_frames_random_for_training_centre_for_evaluation():

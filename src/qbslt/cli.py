@@ -109,7 +109,8 @@ def cmd_tokenizer(args) -> int:
 
     model = _subtree(args, "model")
     pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
-    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out))
+    trim_from = model["mbart_path"] if args.text_model == "mbart" and model["trim_vocab"] else None
+    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out), trim_from)
     return 0
 
 

@@ -15,7 +15,7 @@ rule tokenizer:
     output:
         directory(f"{DATA}/tokenizers/{{dataset}}/{{text_model}}"),
     params:
-        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path")}),
+        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path", "trim_vocab")}),
     log:
         "logs/tokenizer/{dataset}_{text_model}.log",
     threads: 1

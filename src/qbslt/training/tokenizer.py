@@ -13,6 +13,7 @@ the SSL decoder sequence.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -20,6 +21,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<q>"]
+TRIMMED_MODEL_DIR = "trimmed_mbart"
 QUESTION_SEP = "<q>"
 
 
@@ -43,8 +45,12 @@ def train_word_tokenizer(texts: Iterable[str], level: str, min_frequency: int = 
 
 
 def load_tokenizer(path: str | Path):
-    """A tokenizer saved by ``save_pretrained`` (ours or a pretrained model's)."""
-    return AutoTokenizer.from_pretrained(str(path))
+    """A tokenizer saved by ``save_pretrained`` (ours, a pretrained model's, or a trimmed one)."""
+    from qbslt.training.vocab_trim import KEEP_FILE, TrimmedTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    keep = Path(path) / KEEP_FILE
+    return TrimmedTokenizer(tokenizer, json.loads(keep.read_text())) if keep.exists() else tokenizer
 
 
 def encode(tokenizer, texts: list[str], level: str) -> list[list[int]]:
@@ -57,20 +63,37 @@ def decode(tokenizer, ids: list[int]) -> str:
     return " ".join(tokenizer.convert_ids_to_tokens([i for i in ids if i not in tokenizer.all_special_ids]))
 
 
-def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | None, out_dir: Path | str) -> None:
+def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | None, out_dir: Path | str,
+                    trim_model_from: str | None = None) -> None:
     """Write the tokenizer of one (dataset, text model) to ``out_dir``.
 
     Without a pretrained path: a word/character-level tokenizer trained on the training
     split's translations and questions. With one: that model's tokenizer plus the ``<q>``
-    separator, saved locally (vocabulary trimming to the corpus is not done yet).
+    separator, saved locally. With ``trim_model_from`` (an mBART checkpoint), the vocabulary is
+    trimmed to the tokens of the training texts (qbslt.training.vocab_trim) and the trimmed mBART
+    is saved beside the tokenizer in ``TRIMMED_MODEL_DIR``, which the runs then load instead.
     """
     import pandas as pd
 
-    if pretrained:
-        tokenizer = AutoTokenizer.from_pretrained(pretrained)
-        if QUESTION_SEP not in tokenizer.get_vocab():
-            tokenizer.add_tokens([QUESTION_SEP], special_tokens=True)  # the model grows its embedding to match
-    else:
-        examples = pd.read_csv(train_examples, sep="\t", dtype=str, keep_default_na=False)
-        tokenizer = train_word_tokenizer(list(examples["translation"]) + list(examples["question"]), level)
-    tokenizer.save_pretrained(str(out_dir))
+    examples = pd.read_csv(train_examples, sep="\t", dtype=str, keep_default_na=False)
+    texts = list(examples["translation"]) + list(examples["question"])
+    if not pretrained:
+        train_word_tokenizer(texts, level).save_pretrained(str(out_dir))
+        return
+    tokenizer = AutoTokenizer.from_pretrained(pretrained)
+    if QUESTION_SEP not in tokenizer.get_vocab():
+        tokenizer.add_tokens([QUESTION_SEP], special_tokens=True)  # the model grows its embedding to match
+    if not trim_model_from:
+        tokenizer.save_pretrained(str(out_dir))
+        return
+    from transformers import MBartForConditionalGeneration
+
+    from qbslt.training.vocab_trim import TrimmedTokenizer, trim_model, used_ids
+
+    keep = used_ids(tokenizer, [for_tokenizer(t, level) for t in texts])
+    model = MBartForConditionalGeneration.from_pretrained(trim_model_from)
+    if len(tokenizer) > model.config.vocab_size:
+        model.resize_token_embeddings(len(tokenizer))
+    trim_model(model, keep)
+    TrimmedTokenizer(tokenizer, keep).save_pretrained(str(out_dir))
+    model.save_pretrained(str(Path(out_dir) / TRIMMED_MODEL_DIR))
