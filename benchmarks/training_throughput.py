@@ -19,7 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
 from qbslt.training.loop import to_device
-from qbslt.training.runs import (RunInputs, load_split, make_collator, model_config, run_stage1, run_stage2)
+from qbslt.training.runs import (RunInputs, load_split, make_collator, run_model_config, run_stage1,
+                                 run_stage2)
 from qbslt.training.tokenizer import load_tokenizer
 from qbslt.model.modeling_qbslt import QBSLTModel
 
@@ -52,7 +53,7 @@ def main() -> None:
                        data / "tokenizers" / args.dataset / "mbart", data / "tokenizers" / args.dataset / m["text_model"],
                        tuple(tree["data"]["frame_size"]))
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    model = QBSLTModel(model_config(cfg, decoder_tok, text_tok))
+    model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok))
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok)
     batch_size = cfg["train"]["stage2"]["batch_size"]

@@ -68,7 +68,7 @@ def model_config(cfg: dict, decoder_tok, text_tok, **overrides) -> QBSLTConfig:
         alignment=m["alignment"], contrastive_dim=m["contrastive_dim"], label_smoothing=m["label_smoothing"])
 
 
-def _model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> QBSLTConfig:
+def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> QBSLTConfig:
     """Model config of a run; a vocabulary-trimmed mBART beside the tokenizer replaces mbart_path."""
     trimmed = Path(inputs.decoder_tokenizer) / TRIMMED_MODEL_DIR
     overrides = {"mbart_path": str(trimmed)} if trimmed.is_dir() else {}
@@ -105,7 +105,7 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    config = _model_config(cfg, inputs, decoder_tok, text_tok)
+    config = run_model_config(cfg, inputs, decoder_tok, text_tok)
     model = QBSLTModel(config).to(device)
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
@@ -151,7 +151,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions, ssaw, model)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    config = _model_config(cfg, inputs, decoder_tok, text_tok)
+    config = run_model_config(cfg, inputs, decoder_tok, text_tok)
     model = QBSLTModel(config).to(device)
     if stage1_weights is not None:
         model.load_stage1(load_weights(stage1_weights))
