@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
 from qbslt.training.loop import to_device
+from qbslt.training.augment import VideoAugment
 from qbslt.training.runs import (RunInputs, load_split, make_collator, run_model_config, run_stage1,
                                  run_stage2)
 from qbslt.training.tokenizer import load_tokenizer
@@ -55,7 +56,7 @@ def main() -> None:
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok))
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
-    collator = make_collator(train, decoder_tok, text_tok)
+    collator = make_collator(train, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]), training=True)
     batch_size = cfg["train"]["stage2"]["batch_size"]
     batch = to_device(collator(list(range(batch_size))), torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

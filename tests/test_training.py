@@ -209,24 +209,12 @@ def test_vocabulary_trimming_keeps_only_corpus_tokens(tiny, tmp_path):
     assert metrics["parameters"] > 0
 
 
-def test_crop_frames_random_for_training_centre_for_evaluation():
-    from qbslt.training.batches import crop_frames
-
-    frames = torch.arange(2 * 6 * 8 * 3, dtype=torch.int64).reshape(2, 6, 8, 3).to(torch.uint8)
-    centre = crop_frames(frames, 4, None)
-    assert centre.shape == (2, 4, 4, 3) and torch.equal(centre, frames[:, 1:5, 2:6])
-    crops = {tuple(crop_frames(frames, 4, torch.Generator().manual_seed(s))[0, 0, 0].tolist()) for s in range(20)}
-    assert len(crops) > 1  # random offsets, the same for every frame of a video
-    one = crop_frames(frames, 4, torch.Generator().manual_seed(3))
-    top_left = (frames[0] == one[0, 0, 0]).all(-1).nonzero()[0]
-    assert torch.equal(one[1], frames[1, top_left[0]:top_left[0] + 4, top_left[1]:top_left[1] + 4])
-
-
 def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
-    """Paper-profile path on CPU: no precomputed features, the CNN trains on cropped uint8 frames."""
+    """Paper-profile path on CPU: no precomputed features, the CNN trains on cropped, augmented uint8 frames."""
     params = config.variant_config(tiny["params"], "ssl_ssaw")
     params["model"]["freeze_backbone"] = False
     params["train"]["crop_size"] = 12
+    params["train"]["augment"] = {"temporal_scale": 0.2, "brightness": 0.2, "contrast": 0.2, "saturation": 0.2}
     params["train"]["stage2"].update(epochs=1)
     frames_dir = tiny["base"] / "frames"  # {split}.npy: uint8 [N, 16, 16, 3]
     inputs = RunInputs("phoenix", tiny["examples"], frames_dir, tiny["tokenizer"], tiny["tokenizer"], (16, 16))

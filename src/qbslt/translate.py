@@ -19,7 +19,7 @@ from qbslt.data.frames import read_frames
 from qbslt.errors import QbsltError
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
-from qbslt.training.batches import crop_frames
+from qbslt.training.augment import crop_frames
 from qbslt.training.checkpoint import load_weights
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-import torchvision.transforms.v2.functional as F
-
+from qbslt.training.augment import VideoAugment
 from qbslt.training.tokenizer import encode
 
 
@@ -90,24 +89,11 @@ def mask_words(ids: torch.Tensor, mask: torch.Tensor, mask_id: int, eos_id: int,
     return torch.where(chosen, torch.full_like(ids, mask_id), ids)
 
 
-def crop_frames(frames: torch.Tensor, size: int, generator: torch.Generator | None) -> torch.Tensor:
-    """uint8 frames [T, H, W, 3] -> [T, size, size, 3]: one random crop for the whole video when a
-    generator is given (training augmentation), else the centre crop (evaluation)."""
-    height, width = frames.shape[1:3]
-    if generator is None:
-        top, left = (height - size) // 2, (width - size) // 2
-    else:
-        top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
-        left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
-    chw = F.crop(frames.permute(0, 3, 1, 2), top, left, size, size)
-    return chw.permute(0, 2, 3, 1)
-
-
 @dataclass
 class Collator:
-    """Pads one batch. ``mask_prob`` > 0 adds ``masked_text_ids`` (stage 1, Eq. 2); ``crop`` crops
-    raw frames (trained backbone) to ``crop``x``crop``, randomly when ``random_crop``. The training
-    loop reseeds ``generator`` every epoch, so resumed runs draw the same masks and crops."""
+    """Pads one batch. ``mask_prob`` > 0 adds ``masked_text_ids`` (stage 1, Eq. 2); ``augment`` crops
+    raw frames (trained backbone), randomly and with train-time augmentation when ``training``. The
+    training loop reseeds ``generator`` every epoch, so resumed runs draw the same masks and crops."""
 
     data: ExampleSet
     text_pad_id: int
@@ -115,15 +101,14 @@ class Collator:
     mask_id: int
     eos_id: int
     mask_prob: float = 0.0
-    crop: int | None = None
-    random_crop: bool = False
+    augment: VideoAugment = field(default_factory=VideoAugment)
+    training: bool = False
     generator: torch.Generator = field(default_factory=torch.Generator)
 
     def __call__(self, indices: list[int]) -> dict:
         d = self.data
         videos = [d.videos[i] for i in indices]
-        if self.crop and videos[0].dtype == torch.uint8:
-            videos = [crop_frames(v, self.crop, self.generator if self.random_crop else None) for v in videos]
+        videos = [self.augment.apply(v, self.generator if self.training else None) for v in videos]
         lengths = [len(v) for v in videos]
         video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)
         video_mask = torch.zeros((len(videos), max(lengths)), dtype=torch.bool)

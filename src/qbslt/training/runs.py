@@ -31,6 +31,7 @@ from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
 from qbslt.training.loop import distributed, fit, init_distributed, resolve_device, seed_everything, to_device
@@ -82,11 +83,11 @@ def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) 
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
 
 
-def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0, crop: int | None = None,
-                  training: bool = False) -> Collator:
+def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0,
+                  augment: VideoAugment = VideoAugment(), training: bool = False) -> Collator:
     return Collator(data, text_pad_id=text_tok.pad_token_id, decoder_pad_id=decoder_tok.pad_token_id,
                     mask_id=text_tok.mask_token_id, eos_id=text_tok.eos_token_id if text_tok.eos_token_id is not None
-                    else text_tok.sep_token_id, mask_prob=mask_prob, crop=crop, random_crop=training)
+                    else text_tok.sep_token_id, mask_prob=mask_prob, augment=augment, training=training)
 
 
 def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
@@ -109,7 +110,7 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     model = QBSLTModel(config).to(device)
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
-                             cfg["train"]["crop_size"], training=True)
+                             VideoAugment.from_config(cfg["train"]), training=True)
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
     result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
                  cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
@@ -157,7 +158,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         model.load_stage1(load_weights(stage1_weights))
     level, ev = LEVELS[inputs.dataset], cfg["eval"]
     splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok) for s in ("train", "dev", "test")}
-    collators = {s: make_collator(d, decoder_tok, text_tok, crop=cfg["train"]["crop_size"], training=s == "train")
+    collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
+                                 training=s == "train")
                  for s, d in splits.items()}
     batch_size = cfg["train"]["stage2"]["batch_size"]
 
