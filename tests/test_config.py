@@ -47,6 +47,14 @@ def test_ill_typed_key_names_its_path(raw):
         config.resolve(raw)
 
 
+@pytest.mark.parametrize("key, value", [("micro_batch_size", 0), ("augment", {"temporal_scale": 1.5,
+                                         "brightness": 0, "contrast": 0, "saturation": 0})])
+def test_memory_and_augmentation_keys_are_checked(raw, key, value):
+    raw["train"][key] = value
+    with pytest.raises(ConfigError, match=rf"train\.{key}"):
+        config.resolve(raw)
+
+
 def test_bad_profile_value(raw):
     raw["profile"] = "cluster"
     with pytest.raises(ConfigError, match="profile"):

@@ -47,6 +47,28 @@ def test_mask_words_masks_at_least_one_word_and_never_eos():
     assert (out[ids == 2] == 2).all() and (out[~mask] == 1).all()
 
 
+def test_example_set_reads_frames_from_the_memory_map_per_batch(tmp_path):
+    """Raw frames stay on disk (a real split is > 100 GB); long videos are subsampled evenly."""
+    import numpy as np
+    import pandas as pd
+
+    from qbslt.training.batches import ExampleSet
+
+    frames = np.arange(12 * 2 * 2 * 3, dtype=np.uint8).reshape(12, 2, 2, 3)
+    np.save(tmp_path / "store.npy", frames)
+    store = np.load(tmp_path / "store.npy", mmap_mode="r")
+    tok = train_word_tokenizer(["a b", "c"], "word")
+    examples = pd.DataFrame({"name": ["x", "y"], "question": ["a", "c"], "translation": ["b", "c"],
+                             "frame_offset": [0, 3], "num_frames": [3, 9]})
+    data = ExampleSet.build(examples, store, tok, tok, "word", max_frames=5, max_text_tokens=8)
+    assert isinstance(data.store, np.memmap)  # nothing copied at construction
+    assert torch.equal(data.video(0), torch.from_numpy(frames[0:3]))
+    assert torch.equal(data.video(1), torch.from_numpy(frames[[3, 5, 7, 9, 11]]))
+    np.save(tmp_path / "features.npy", np.ones((12, 4), np.float16))
+    features = ExampleSet.build(examples, np.load(tmp_path / "features.npy", mmap_mode="r"), tok, tok, "word", 5, 8)
+    assert features.video(1).dtype == torch.float32 and features.video(1).shape == (5, 4)
+
+
 def test_checkpoint_refuses_other_config(tmp_path):
     save_checkpoint(tmp_path / "last.pt", {"run_config": {"model": {"fusion": "ssaw", "d_model": 32}}, "epoch": 1})
     assert load_checkpoint(tmp_path / "last.pt", {"model": {"fusion": "ssaw", "d_model": 32}})["epoch"] == 1
@@ -223,3 +245,38 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
     metrics = run_stage2(params, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
     assert metrics["parameters"] > 11_000_000  # the ResNet-18 is part of the model now
     assert json.loads((tmp_path / "model" / "pipeline.json").read_text())["crop_size"] == 12
+
+
+def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
+    """train.micro_batch_size trades memory for passes: the same updates as one pass per batch."""
+    from qbslt.training.loop import fit, micro_batches
+
+    assert micro_batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert micro_batches([1, 2, 3], None) == [[1, 2, 3]] == micro_batches([1, 2, 3], 8)
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1
+
+    class Regression(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = torch.nn.Linear(3, 1)
+
+        def forward(self, batch, objective):
+            return {"loss": torch.nn.functional.mse_loss(self.linear(batch["x"]).squeeze(1), batch["y"])}
+
+    def collator(indices):
+        return {"x": x[indices], "y": y[indices]}
+
+    stage = {"epochs": 3, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
+    weights, histories = [], []
+    for micro in (None, 1, 3):
+        model = Regression()
+        train_cfg = {"compile": False, "precision": "fp32", "grad_clip": 0.0, "micro_batch_size": micro}
+        result = fit(model, collator, 10, "regression", stage, train_cfg, {"micro": micro}, 0, tmp_path / str(micro),
+                     torch.device("cpu"))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        histories.append([h["loss"] for h in result.history])
+    for w, h in zip(weights[1:], histories[1:]):
+        assert torch.allclose(w, weights[0], atol=1e-6)
+        assert h == pytest.approx(histories[0], abs=2e-5)  # history is rounded to 5 decimals

@@ -1,8 +1,9 @@
 """Examples → padded tensor batches in the model's batch contract.
 
-An ``ExampleSet`` holds one split: per-frame features (or raw frames) sliced from the store
-written once per (dataset, backbone), and the pre-tokenised texts. Everything is tokenised once
-at construction; a batch is only padding. Batch keys (see qbslt.model.modeling_qbslt):
+An ``ExampleSet`` holds one split: the frame rows of each example in the store written once per
+(dataset, backbone) (per-frame features, or raw frames), and the pre-tokenised texts. Texts are
+tokenised once at construction; frames are read from the memory-mapped store per batch, so a split
+of raw 256x256 frames (PHOENIX train: >100 GB) never has to fit in host memory. Batch keys (see qbslt.model.modeling_qbslt):
 
     video            float [B, T, D] frame features  (uint8 [B, T, H, W, 3] raw frames)
     video_mask       bool  [B, T]
@@ -32,7 +33,8 @@ class ExampleSet(torch.utils.data.Dataset):
     names: list[str]
     questions: list[str]
     translations: list[str]
-    videos: list[torch.Tensor]
+    store: np.ndarray               # [N, D] features or [N, H, W, 3] uint8 frames, usually a memmap
+    frame_rows: list[np.ndarray]    # per example: its rows of ``store``, in order
     question_ids: list[list[int]]
     question_dec_ids: list[list[int]]
     text_ids: list[list[int]]
@@ -41,20 +43,21 @@ class ExampleSet(torch.utils.data.Dataset):
     @classmethod
     def build(cls, examples: pd.DataFrame, store: np.ndarray, text_tokenizer, decoder_tokenizer, level: str,
               max_frames: int, max_text_tokens: int) -> "ExampleSet":
-        """Slice each example's frames out of ``store`` (memmap) and tokenise its texts."""
-        videos = []
+        """Index each example's frames in ``store`` (memmap) and tokenise its texts."""
+        frame_rows = []
         for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
-            frames = np.array(store[offset:offset + length])
+            rows = np.arange(offset, offset + length)
             if length > max_frames:  # keep the whole sign: subsample evenly rather than cut the end
-                frames = frames[np.linspace(0, length - 1, max_frames).round().astype(int)]
-            videos.append(torch.from_numpy(frames.astype(np.float32) if frames.dtype != np.uint8 else frames))
+                rows = rows[np.linspace(0, length - 1, max_frames).round().astype(int)]
+            frame_rows.append(rows)
         questions, translations = list(examples["question"]), list(examples["translation"])
         eos_dec = decoder_tokenizer.eos_token_id
         # BERT tokenizers end a sentence with [SEP] and have no eos token.
         eos_text = text_tokenizer.eos_token_id if text_tokenizer.eos_token_id is not None else text_tokenizer.sep_token_id
         cut = max_text_tokens - 1
         return cls(
-            names=list(examples["name"]), questions=questions, translations=translations, videos=videos,
+            names=list(examples["name"]), questions=questions, translations=translations, store=store,
+            frame_rows=frame_rows,
             question_ids=[ids[:cut] for ids in encode(text_tokenizer, questions, level)],
             question_dec_ids=[ids[:cut] for ids in encode(decoder_tokenizer, questions, level)],
             text_ids=[ids[:cut] + [eos_text] for ids in encode(text_tokenizer, translations, level)],
@@ -66,6 +69,11 @@ class ExampleSet(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> int:
         return i  # the collator gathers by index: tensors stay in this object
+
+    def video(self, i: int) -> torch.Tensor:
+        """Frames of example ``i``: float32 [T, D] features or uint8 [T, H, W, 3], read from the store."""
+        frames = self.store[self.frame_rows[i]]
+        return torch.from_numpy(frames if frames.dtype == np.uint8 else frames.astype(np.float32))
 
 
 def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +115,7 @@ class Collator:
 
     def __call__(self, indices: list[int]) -> dict:
         d = self.data
-        videos = [d.videos[i] for i in indices]
+        videos = [d.video(i) for i in indices]
         videos = [self.augment.apply(v, self.generator if self.training else None) for v in videos]
         lengths = [len(v) for v in videos]
         video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)

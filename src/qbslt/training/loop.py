@@ -87,6 +87,13 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def micro_batches(indices: list[int], size: int | None) -> list[list[int]]:
+    """One optimizer batch in forward/backward passes of at most ``size`` examples (None: one pass)."""
+    if not size or size >= len(indices):
+        return [indices]
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+
 @dataclass
 class FitResult:
     epochs: int
@@ -145,18 +152,25 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         batches = epoch_batches(n_train, batch_size, seed, epoch)
         batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
         for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
-            batch = to_device(collator(indices), device)
-            with autocast(device, train_cfg["precision"]):
-                out = forward(batch, objective)
             optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            chunks = micro_batches(indices, train_cfg["micro_batch_size"])
+            for k, chunk in enumerate(chunks):
+                # Gradients of the whole batch: each micro-batch's mean loss weighted by its share.
+                # DDP synchronises once, on the last micro-batch.
+                syncing = k == len(chunks) - 1 or world == 1
+                with contextlib.nullcontext() if syncing else forward.no_sync():
+                    batch = to_device(collator(chunk), device)
+                    with autocast(device, train_cfg["precision"]):
+                        out = forward(batch, objective)
+                    loss = out["loss"] if len(chunks) == 1 else out["loss"] * (len(chunk) / len(indices))
+                    loss.backward()
+                for key, value in out.items():
+                    if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
+                        totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(chunk)
             if train_cfg["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
             optimizer.step()
             scheduler.step()
-            for key, value in out.items():
-                if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
-                    totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(indices)
             count += len(indices)
         seconds += time.perf_counter() - started
         samples += count
