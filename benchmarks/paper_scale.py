@@ -13,7 +13,8 @@ steps (forward, backward, AdamW) on synthetic frames, on whatever device is give
 * FLOPs per training step (``torch.utils.flop_counter``) and the FLOPs of one epoch of
   ``--train-videos`` videos of ``--mean-frames`` frames; the epoch time at ``--assumed-mfu`` of
   ``--peak-tflops`` is an estimate and printed as one;
-* seconds per step on this device (on a CPU only a sanity figure).
+* seconds per step on this device (on a CPU only a sanity figure);
+* seconds to assemble one training batch of raw frames (memmap read, crop, augmentation).
 
     python benchmarks/paper_scale.py --precisions fp32     # CPU: fp32, 32 and 128 frames
     python benchmarks/paper_scale.py --precisions bf16 --frames 8 32   # CPU bf16 is emulated: slow
@@ -23,7 +24,11 @@ steps (forward, backward, AdamW) on synthetic frames, on whatever device is give
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 import torch
 from torch.distributed._tools.mem_tracker import MemTracker
@@ -31,6 +36,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
 from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.training.augment import VideoAugment
+from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.runs import model_config
 
 GIB = 2**30
@@ -66,6 +73,32 @@ def synthetic_batch(batch_size: int, frames: int, crop: int, question_tokens: in
              "text_ids": text, "text_mask": ones(text_tokens), "labels": text.clone(),
              "masked_text_ids": torch.where(torch.rand(text.shape, generator=g) < 0.25, 4, text)}
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def measure_loader(tree: dict, cfg: dict, batch_size: int, frames: int, repeats: int = 3) -> float:
+    """Seconds to plan and assemble one training batch of raw frames in one process (memmap read,
+    crop, augmentation draws; the colour change itself runs in the model, on the device)."""
+    height, width = tree["data"]["frame_size"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.npy"
+        store = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(batch_size * frames, height, width, 3))
+        store[:] = np.random.default_rng(0).integers(0, 256, store.shape, dtype=np.uint8)
+        store.flush()
+        del store
+        n = batch_size
+        data = ExampleSet(names=[str(i) for i in range(n)], questions=[""] * n, translations=[""] * n,
+                          store=np.load(path, mmap_mode="r"),
+                          frame_rows=[np.arange(i * frames, (i + 1) * frames) for i in range(n)],
+                          question_ids=[[5]] * n, question_dec_ids=[[5]] * n, text_ids=[[5, 2]] * n,
+                          label_ids=[[5, 2]] * n)
+        collator = Collator(data, text_pad_id=1, decoder_pad_id=1, mask_id=4, eos_id=2, mask_prob=0.25,
+                            augment=VideoAugment.from_config(cfg["train"]), training=True)
+        generator = torch.Generator().manual_seed(0)
+        collator(list(range(n)), generator)  # warm the page cache: the figure is decoding-free CPU work
+        start = time.perf_counter()
+        for _ in range(repeats):
+            collator(list(range(n)), generator)
+        return (time.perf_counter() - start) / repeats
 
 
 def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, device: torch.device) -> dict:
@@ -123,6 +156,7 @@ def main() -> None:
     parser.add_argument("--mean-frames", type=float, default=116.0, help="assumed mean frames per video")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="H100 SXM dense bf16")
     parser.add_argument("--assumed-mfu", type=float, default=0.3)
+    parser.add_argument("--loader-only", action="store_true", help="only time the batch assembly")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -130,6 +164,15 @@ def main() -> None:
     tree = config.load(args.params, "paper")
     cfg = config.variant_config(tree, args.variant)
     frame_height, frame_width = tree["data"]["frame_size"]
+    batch_size = cfg["train"]["stage2"]["batch_size"]
+    frames = round(args.mean_frames)
+    seconds = measure_loader(tree, cfg, batch_size, frames)
+    print(f"input pipeline: one training batch ({batch_size} videos x {frames} frames at "
+          f"{frame_height}x{frame_width}, read from a memmap in page cache, cropped) {seconds:.2f} s in one process; "
+          f"{args.train_videos / batch_size * seconds / 60:.1f} min per epoch, divided among train.workers "
+          f"({cfg['train']['workers']}) loader processes")
+    if args.loader_only:
+        return
     vocab = StandInVocabulary(args.vocab)
     model_cfg = model_config(cfg, vocab, vocab, mbart_path=None, bert_path=None, backbone_pretrained=False)
     torch.manual_seed(0)

@@ -1,13 +1,12 @@
-"""Train-time video augmentation: crops, signing-speed resampling, colour jitter."""
+"""Train-time video augmentation: crops, signing-speed resampling, colour factors applied on device."""
 
+import numpy as np
 import pytest
 import torch
+import torchvision.transforms.v2.functional as TF
 
-from qbslt.training.augment import VideoAugment, crop_frames, jitter_colour, rescale_time
-
-
-def _frames(t=5, h=6, w=8):
-    return torch.randint(0, 256, (t, h, w, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+from qbslt.model.video_embedding import adjust_colour
+from qbslt.training.augment import VideoAugment, crop_frames, rescale_time
 
 
 def test_crop_frames_random_for_training_centre_for_evaluation():
@@ -22,46 +21,49 @@ def test_crop_frames_random_for_training_centre_for_evaluation():
 
 
 def test_rescale_time_stays_in_range_keeps_order_and_respects_max_frames():
-    video = torch.arange(50).float()[:, None]  # frame i holds i
+    rows = np.arange(50)
     lengths = set()
     for seed in range(30):
-        out = rescale_time(video, 0.2, torch.Generator().manual_seed(seed), max_frames=300)
+        out = rescale_time(rows, 0.2, torch.Generator().manual_seed(seed), max_frames=300)
         lengths.add(len(out))
         assert 40 <= len(out) <= 60
-        assert out[0, 0] == 0 and out[-1, 0] == 49 and bool((out[1:] >= out[:-1]).all())
+        assert out[0] == 0 and out[-1] == 49 and bool((out[1:] >= out[:-1]).all())
     assert len(lengths) > 5  # the speed really varies
-    capped = rescale_time(video, 0.5, torch.Generator().manual_seed(1), max_frames=45)
-    assert len(capped) <= 45
-    assert len(rescale_time(video[:1], 0.5, torch.Generator().manual_seed(1), max_frames=9)) == 1
+    assert len(rescale_time(rows, 0.5, torch.Generator().manual_seed(1), max_frames=45)) <= 45
+    assert len(rescale_time(rows[:1], 0.5, torch.Generator().manual_seed(1), max_frames=9)) == 1
 
 
-def test_jitter_colour_one_draw_per_video():
-    frames = _frames()
-    frames[1] = frames[0]
-    out = jitter_colour(frames, 0.4, 0.4, 0.4, torch.Generator().manual_seed(2))
-    assert out.dtype == torch.uint8 and out.shape == frames.shape
-    assert not torch.equal(out, frames)
-    assert torch.equal(out[0], out[1])  # equal frames stay equal: the same factors for every frame
-    assert torch.equal(jitter_colour(frames, 0, 0, 0, torch.Generator()), frames)
+def test_adjust_colour_matches_torchvision_per_frame():
+    x = torch.rand(3, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    factors = torch.tensor([[1.2, 0.8, 1.1], [0.9, 1.15, 0.85], [1.0, 1.0, 1.0]])
+    out = adjust_colour(x, factors)
+    for frame, (b, c, s) in zip(range(3), factors.tolist()):
+        expected = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x[frame], b), c), s)
+        assert torch.allclose(out[frame], expected, atol=1e-6)
+    assert torch.allclose(out[2], x[2], atol=1e-6)  # factors 1: unchanged
 
 
-def test_video_augment_training_vs_evaluation_and_determinism():
+def test_video_augment_plans_training_and_evaluation_deterministically():
+    store = torch.randint(0, 256, (20, 6, 8, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
     augment = VideoAugment(crop=4, temporal_scale=0.3, brightness=0.3, contrast=0.3, saturation=0.3, max_frames=10)
-    frames = _frames(t=8)
-    evaluation = augment.apply(frames, None)
-    assert torch.equal(evaluation, crop_frames(frames, 4, None))  # evaluation: centre crop only
-    first = augment.apply(frames, torch.Generator().manual_seed(7))
-    again = augment.apply(frames, torch.Generator().manual_seed(7))
-    assert torch.equal(first, again)  # the collator's generator makes resumed runs identical
-    assert first.shape[1:] == (4, 4, 3)
-    features = torch.randn(8, 16)  # frozen-backbone features: only the temporal rescaling applies
-    out = augment.apply(features, torch.Generator().manual_seed(7))
-    assert out.shape[1] == 16 and all(any(torch.equal(row, f) for f in features) for row in out)
+    rows = np.arange(2, 10)
+    evaluation = augment.plan(rows, (6, 8), None)
+    assert (evaluation.top, evaluation.left, evaluation.colour) == (1, 2, None) and (evaluation.rows == rows).all()
+    assert torch.equal(augment.read(store, evaluation), crop_frames(torch.from_numpy(store[2:10]), 4, None))
+    first = augment.plan(rows, (6, 8), torch.Generator().manual_seed(7))
+    again = augment.plan(rows, (6, 8), torch.Generator().manual_seed(7))
+    assert first.colour == again.colour and (first.rows == again.rows).all() and first.top == again.top
+    assert all(0.7 <= f <= 1.3 for f in first.colour)
+    video = augment.read(store, first)
+    assert video.shape == (len(first.rows), 4, 4, 3) and video.dtype == torch.uint8
+    features = augment.plan(rows, None, torch.Generator().manual_seed(7))  # frozen-backbone features:
+    assert features.top is None and features.colour is None               # only the speed changes
+    assert augment.read(np.ones((20, 16), np.float16), features).dtype == torch.float32
 
 
 def test_augment_config_is_validated():
-    from qbslt.config import ConfigError, load_schema, validate
     from qbslt import config
+    from qbslt.config import ConfigError, load_schema, validate
 
     tree = config.load("params.yaml")
     assert VideoAugment.from_config(tree["train"]) == VideoAugment(crop=None, max_frames=tree["train"]["max_frames"])

@@ -249,10 +249,12 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
 
 def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
     """train.micro_batch_size trades memory for passes: the same updates as one pass per batch."""
-    from qbslt.training.loop import fit, micro_batches
+    from qbslt.training.batches import split_batch
+    from qbslt.training.loop import fit
 
-    assert micro_batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
-    assert micro_batches([1, 2, 3], None) == [[1, 2, 3]] == micro_batches([1, 2, 3], 8)
+    batch = {"index": torch.arange(5), "x": torch.arange(10).view(5, 2)}
+    assert [p["index"].tolist() for p in split_batch(batch, 2)] == [[0, 1], [2, 3], [4]]
+    assert split_batch(batch, None) == [batch] == split_batch(batch, 8)
     x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
     y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1
 
@@ -265,18 +267,48 @@ def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
         def forward(self, batch, objective):
             return {"loss": torch.nn.functional.mse_loss(self.linear(batch["x"]).squeeze(1), batch["y"])}
 
-    def collator(indices):
-        return {"x": x[indices], "y": y[indices]}
+    class Rows:  # the collator protocol: plan (training process) and assemble (loader worker)
+        def plan(self, indices, generator):
+            return indices
+
+        def assemble(self, indices):
+            return {"index": torch.tensor(indices), "x": x[indices], "y": y[indices]}
 
     stage = {"epochs": 3, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
     weights, histories = [], []
     for micro in (None, 1, 3):
         model = Regression()
-        train_cfg = {"compile": False, "precision": "fp32", "grad_clip": 0.0, "micro_batch_size": micro}
-        result = fit(model, collator, 10, "regression", stage, train_cfg, {"micro": micro}, 0, tmp_path / str(micro),
+        train_cfg = {"compile": False, "precision": "fp32", "grad_clip": 0.0, "micro_batch_size": micro,
+                     "workers": 0}
+        result = fit(model, Rows(), 10, "regression", stage, train_cfg, {"micro": micro}, 0, tmp_path / str(micro),
                      torch.device("cpu"))
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
         histories.append([h["loss"] for h in result.history])
     for w, h in zip(weights[1:], histories[1:]):
         assert torch.allclose(w, weights[0], atol=1e-6)
         assert h == pytest.approx(histories[0], abs=2e-5)  # history is rounded to 5 decimals
+
+
+def test_loader_workers_do_not_change_the_batches():
+    """Frames are read in worker processes, every random draw is made in order in this one."""
+    from qbslt.training.augment import VideoAugment
+    from qbslt.training.batches import Collator, ExampleSet, batch_loader
+    import numpy as np
+    import pandas as pd
+
+    store = np.random.default_rng(0).integers(0, 256, (40, 10, 12, 3), dtype=np.uint8)
+    tok = train_word_tokenizer(["a b c", "d e"], "word")
+    examples = pd.DataFrame({"name": list("pqrst"), "question": ["a"] * 5, "translation": ["b c", "d", "e", "a b", "c"],
+                             "frame_offset": [0, 8, 16, 24, 32], "num_frames": [8] * 5})
+    data = ExampleSet.build(examples, store, tok, tok, "word", max_frames=8, max_text_tokens=8)
+    collator = Collator(data, text_pad_id=tok.pad_token_id, decoder_pad_id=tok.pad_token_id, mask_id=tok.mask_token_id,
+                        eos_id=tok.eos_token_id, mask_prob=0.3, training=True,
+                        augment=VideoAugment(crop=8, temporal_scale=0.3, brightness=0.2, contrast=0.2, saturation=0.2,
+                                             max_frames=8))
+    runs = []
+    for workers in (0, 2):
+        loader = batch_loader(collator, [[0, 1], [2, 3], [4]], torch.Generator().manual_seed(5), workers)
+        runs.append(list(loader))
+    for one, other in zip(*runs):
+        assert one.keys() == other.keys() and "video_colour" in one and "masked_text_ids" in one
+        assert all(torch.equal(one[k], other[k]) for k in one)

@@ -185,7 +185,7 @@ class QBSLTModel(nn.Module):
         empty = (torch.zeros(B, 0, d, device=dev, dtype=dtype), torch.zeros(B, 0, dtype=torch.bool, device=dev))
         q, qm = (self.text_embedding(batch["question_ids"], batch["question_mask"])
                  if self.config.inputs != "sign" else empty)
-        v, vm = (self.video_embedding(batch["video"], batch["video_mask"])
+        v, vm = (self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"))
                  if self.config.inputs != "question" else empty)
         fused, mask, extras = self.fusion(q, qm, v, vm)
         return self._encode_states(fused, mask), mask, extras
@@ -224,7 +224,7 @@ class QBSLTModel(nn.Module):
 
     def pretrain_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """Stage 1: L_sim (Eq. 1) + L_rec (Eq. 2). -> {"loss", "l_sim", "l_rec", "sim" [B, B] (detached)}."""
-        v, vm = self.video_embedding(batch["video"], batch["video_mask"])
+        v, vm = self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"))
         if self.config.alignment == "vector":
             v, vm = self.append_cls(v, vm)
         f_ve = self._encode_states(v, vm)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from qbslt.errors import ConfigError
@@ -41,11 +42,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def normalize_frames(frames_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3] (RGB, 0-255) -> float32 [N, 3, H, W] ImageNet-normalised."""
+def adjust_colour(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Train-time colour augmentation, one factor triple per frame, where the CNN runs.
+
+    x float [N, 3, H, W] in [0, 1]; factors [N, 3] = (brightness, contrast, saturation). The same
+    operations, in the same order, as torchvision's ``adjust_brightness``, ``adjust_contrast`` and
+    ``adjust_saturation`` (which take one scalar factor per call), batched over frames.
+    """
+    brightness, contrast, saturation = (factors[:, k].to(x.dtype).view(-1, 1, 1, 1) for k in range(3))
+    x = (x * brightness).clamp(0, 1)
+    mean = TF.rgb_to_grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
+    x = (contrast * x + (1 - contrast) * mean).clamp(0, 1)
+    return (saturation * x + (1 - saturation) * TF.rgb_to_grayscale(x)).clamp(0, 1)
+
+
+def normalize_frames(frames_uint8: torch.Tensor, colour: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 [N, H, W, 3] (RGB, 0-255) -> float32 [N, 3, H, W] ImageNet-normalised; ``colour`` [N, 3]:
+    colour factors applied first (training, see ``adjust_colour``)."""
     if frames_uint8.dim() != 4 or frames_uint8.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames [N, H, W, 3], got shape {tuple(frames_uint8.shape)}")
     x = frames_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    if colour is not None:
+        x = adjust_colour(x, colour)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -183,15 +201,18 @@ class VideoEmbedding(nn.Module):
         self.temporal = TemporalEmbedding(config)
         self.feature_dim = config.feature_dim
 
-    def frame_features(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per-frame features [B, T, feature_dim] from features (identity) or uint8 frames (CNN on valid frames)."""
+    def frame_features(self, video: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """Per-frame features [B, T, feature_dim] from features (identity) or uint8 frames (CNN on valid
+        frames; ``colour`` [B, 3]: one train-time colour factor triple per video)."""
         if video.dtype == torch.uint8:
             if video.dim() != 5:
                 raise ValueError(f"uint8 video must be [B, T, H, W, 3], got shape {tuple(video.shape)}")
             if self.backbone is None:
                 raise ValueError("uint8 frames given but this VideoEmbedding has no backbone "
                                  "(freeze_backbone=true: precompute features with FrameBackbone.extract_features)")
-            feats = self.backbone(normalize_frames(video[mask]))
+            per_frame = colour[:, None, :].expand(-1, video.shape[1], -1)[mask] if colour is not None else None
+            feats = self.backbone(normalize_frames(video[mask], per_frame))
             out = feats.new_zeros(video.shape[0], video.shape[1], feats.shape[-1])
             out[mask] = feats
             return out
@@ -199,10 +220,11 @@ class VideoEmbedding(nn.Module):
             raise ValueError(f"video features must be [B, T, {self.feature_dim}], got shape {tuple(video.shape)}")
         return video
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, video: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
-        return self.temporal(self.frame_features(video, mask), mask)
+        return self.temporal(self.frame_features(video, mask, colour), mask)
 
 
 __all__ = ["FrameBackbone", "TemporalBlock", "TemporalEmbedding", "VideoEmbedding", "extract_features",
-           "normalize_frames", "downsample_mask", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "normalize_frames", "adjust_colour", "downsample_mask", "IMAGENET_MEAN", "IMAGENET_STD"]

@@ -99,9 +99,11 @@ def mask_words(ids: torch.Tensor, mask: torch.Tensor, mask_id: int, eos_id: int,
 
 @dataclass
 class Collator:
-    """Pads one batch. ``mask_prob`` > 0 adds ``masked_text_ids`` (stage 1, Eq. 2); ``augment`` crops
-    raw frames (trained backbone), randomly and with train-time augmentation when ``training``. The
-    training loop reseeds ``generator`` every epoch, so resumed runs draw the same masks and crops."""
+    """Pads one batch in two steps. ``plan`` (training process, cheap): texts padded and every
+    random draw made in batch order (``mask_prob`` > 0 adds ``masked_text_ids``, stage 1, Eq. 2;
+    ``augment`` plans crops and, when ``training``, train-time augmentation). ``assemble`` (a
+    data-loader worker): the planned frames read from the store, cropped and padded. The training
+    loop seeds the generator per epoch, so resumed runs draw the same masks and crops."""
 
     data: ExampleSet
     text_pad_id: int
@@ -111,27 +113,84 @@ class Collator:
     mask_prob: float = 0.0
     augment: VideoAugment = field(default_factory=VideoAugment)
     training: bool = False
-    generator: torch.Generator = field(default_factory=torch.Generator)
 
-    def __call__(self, indices: list[int]) -> dict:
+    def plan(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
         d = self.data
-        videos = [d.video(i) for i in indices]
-        videos = [self.augment.apply(v, self.generator if self.training else None) for v in videos]
+        if (self.training or self.mask_prob > 0) and generator is None:
+            raise ValueError("a training batch needs a generator (random crops, augmentation, masks)")
+        frame_hw = tuple(d.store.shape[1:3]) if d.store.dtype == np.uint8 else None
+        videos = [self.augment.plan(d.frame_rows[i], frame_hw, generator if self.training else None)
+                  for i in indices]
+        question_ids, question_mask = _pad([d.question_ids[i] for i in indices], self.text_pad_id)
+        question_dec_ids, question_dec_mask = _pad([d.question_dec_ids[i] for i in indices], self.decoder_pad_id)
+        text_ids, text_mask = _pad([d.text_ids[i] for i in indices], self.text_pad_id)
+        labels, _ = _pad([d.label_ids[i] for i in indices], -100)
+        batch = {"index": torch.tensor(indices),
+                 "question_ids": question_ids, "question_mask": question_mask,
+                 "question_dec_ids": question_dec_ids, "question_dec_mask": question_dec_mask,
+                 "text_ids": text_ids, "text_mask": text_mask, "labels": labels}
+        if self.mask_prob > 0:
+            batch["masked_text_ids"] = mask_words(text_ids, text_mask, self.mask_id, self.eos_id,
+                                                  self.mask_prob, generator)
+        if any(v.colour is not None for v in videos):
+            batch["video_colour"] = torch.tensor([v.colour or (1.0, 1.0, 1.0) for v in videos])
+        return {"batch": batch, "videos": videos}
+
+    def assemble(self, plan: dict) -> dict:
+        videos = [self.augment.read(self.data.store, v) for v in plan["videos"]]
         lengths = [len(v) for v in videos]
         video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)
         video_mask = torch.zeros((len(videos), max(lengths)), dtype=torch.bool)
         for row, v in enumerate(videos):
             video[row, :len(v)] = v
             video_mask[row, :len(v)] = True
-        question_ids, question_mask = _pad([d.question_ids[i] for i in indices], self.text_pad_id)
-        question_dec_ids, question_dec_mask = _pad([d.question_dec_ids[i] for i in indices], self.decoder_pad_id)
-        text_ids, text_mask = _pad([d.text_ids[i] for i in indices], self.text_pad_id)
-        labels, _ = _pad([d.label_ids[i] for i in indices], -100)
-        batch = {"index": torch.tensor(indices), "video": video, "video_mask": video_mask,
-                 "question_ids": question_ids, "question_mask": question_mask,
-                 "question_dec_ids": question_dec_ids, "question_dec_mask": question_dec_mask,
-                 "text_ids": text_ids, "text_mask": text_mask, "labels": labels}
-        if self.mask_prob > 0:
-            batch["masked_text_ids"] = mask_words(text_ids, text_mask, self.mask_id, self.eos_id,
-                                                  self.mask_prob, self.generator)
-        return batch
+        return {**plan["batch"], "video": video, "video_mask": video_mask}
+
+    def __call__(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
+        return self.assemble(self.plan(indices, generator))
+
+
+class _PlanSampler(torch.utils.data.Sampler):
+    """Yields one planned batch at a time, planned here in the training process and in order."""
+
+    def __init__(self, collator: Collator, batches: list[list[int]], generator: torch.Generator):
+        self.collator, self.batches, self.generator = collator, batches, generator
+
+    def __iter__(self):
+        for indices in self.batches:
+            yield [self.collator.plan(indices, self.generator)]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _Assembler(torch.utils.data.Dataset):
+    def __init__(self, collator: Collator):
+        self.collator = collator
+
+    def __getitem__(self, plan: dict) -> dict:
+        return self.collator.assemble(plan)
+
+
+def _only(items: list[dict]) -> dict:
+    return items[0]
+
+
+def batch_loader(collator: Collator, batches: list[list[int]], generator: torch.Generator, workers: int = 0,
+                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """Batches of one epoch: planned in order here, assembled by ``workers`` processes (0: here).
+    The result does not depend on ``workers``."""
+    return torch.utils.data.DataLoader(_Assembler(collator), batch_sampler=_PlanSampler(collator, batches, generator),
+                                       num_workers=workers, collate_fn=_only, pin_memory=pin_memory,
+                                       prefetch_factor=4 if workers else None,
+                                       # its own generator: the loader must not draw from torch's global
+                                       # RNG, whose stream (dropout) a resumed run restores
+                                       generator=torch.Generator().manual_seed(0))
+
+
+def split_batch(batch: dict, size: int | None) -> list[dict]:
+    """One optimizer batch as passes of at most ``size`` examples (None: one pass)."""
+    n = len(batch["index"])
+    if not size or size >= n:
+        return [batch]
+    return [{k: v[i:i + size] for k, v in batch.items()} for i in range(0, n, size)]

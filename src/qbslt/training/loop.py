@@ -26,6 +26,7 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from qbslt.errors import ConfigError
+from qbslt.training.batches import batch_loader, split_batch
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
 
 log = logging.getLogger("qbslt.train")
@@ -87,13 +88,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def micro_batches(indices: list[int], size: int | None) -> list[list[int]]:
-    """One optimizer batch in forward/backward passes of at most ``size`` examples (None: one pass)."""
-    if not size or size >= len(indices):
-        return [indices]
-    return [indices[i:i + size] for i in range(0, len(indices), size)]
-
-
 @dataclass
 class FitResult:
     epochs: int
@@ -147,31 +141,32 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     eval_every = stage_cfg.get("eval_every", 1)
     for epoch in range(start_epoch, epochs):
         model.train()
-        collator.generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
         batches = epoch_batches(n_train, batch_size, seed, epoch)
         batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
-        for indices in tqdm(batches, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
+        loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda")
+        for full in tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
             optimizer.zero_grad(set_to_none=True)
-            chunks = micro_batches(indices, train_cfg["micro_batch_size"])
-            for k, chunk in enumerate(chunks):
-                # Gradients of the whole batch: each micro-batch's mean loss weighted by its share.
-                # DDP synchronises once, on the last micro-batch.
-                syncing = k == len(chunks) - 1 or world == 1
+            passes = split_batch(full, train_cfg["micro_batch_size"])
+            for k, part in enumerate(passes):
+                # Gradients of the whole batch: each pass's mean loss weighted by its share.
+                # DDP synchronises once, on the last pass.
+                syncing = k == len(passes) - 1 or world == 1
                 with contextlib.nullcontext() if syncing else forward.no_sync():
-                    batch = to_device(collator(chunk), device)
+                    part = to_device(part, device)
                     with autocast(device, train_cfg["precision"]):
-                        out = forward(batch, objective)
-                    loss = out["loss"] if len(chunks) == 1 else out["loss"] * (len(chunk) / len(indices))
-                    loss.backward()
+                        out = forward(part, objective)
+                    share = len(part["index"]) / len(full["index"])
+                    (out["loss"] if len(passes) == 1 else out["loss"] * share).backward()
                 for key, value in out.items():
                     if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
-                        totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(chunk)
+                        totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(part["index"])
             if train_cfg["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
             optimizer.step()
             scheduler.step()
-            count += len(indices)
+            count += len(full["index"])
         seconds += time.perf_counter() - started
         samples += count
         record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
