@@ -54,7 +54,7 @@ def test_example_set_reads_frames_from_the_memory_map_per_batch(tmp_path):
 
     from qbslt.training.batches import ExampleSet
 
-    frames = np.arange(12 * 2 * 2 * 3, dtype=np.uint8).reshape(12, 2, 2, 3)
+    frames = (np.arange(12 * 16 * 16 * 3) % 251).astype(np.uint8).reshape(12, 16, 16, 3)  # 9 kB
     np.save(tmp_path / "store.npy", frames)
     store = np.load(tmp_path / "store.npy", mmap_mode="r")
     tok = train_word_tokenizer(["a b", "c"], "word")
@@ -64,6 +64,9 @@ def test_example_set_reads_frames_from_the_memory_map_per_batch(tmp_path):
     assert isinstance(data.store, np.memmap)  # nothing copied at construction
     assert torch.equal(data.video(0), torch.from_numpy(frames[0:3]))
     assert torch.equal(data.video(1), torch.from_numpy(frames[[3, 5, 7, 9, 11]]))
+    import pickle
+    sent = pickle.dumps(data)  # what a spawned loader worker receives: the file name, not the frames
+    assert len(sent) < 2000 and torch.equal(pickle.loads(sent).video(1), data.video(1))
     np.save(tmp_path / "features.npy", np.ones((12, 4), np.float16))
     features = ExampleSet.build(examples, np.load(tmp_path / "features.npy", mmap_mode="r"), tok, tok, "word", 5, 8)
     assert features.video(1).dtype == torch.float32 and features.video(1).shape == (5, 4)

@@ -28,6 +28,11 @@ from qbslt.training.augment import VideoAugment
 from qbslt.training.tokenizer import encode
 
 
+@dataclass(frozen=True)
+class _MappedStore:
+    path: str
+
+
 @dataclass
 class ExampleSet(torch.utils.data.Dataset):
     names: list[str]
@@ -66,6 +71,19 @@ class ExampleSet(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def __getstate__(self) -> dict:
+        # Loader workers started by spawn/forkserver receive a pickled copy: send the memory map's
+        # file name, never its contents (a real split is > 100 GB).
+        state = dict(self.__dict__)
+        if isinstance(self.store, np.memmap) and self.store.filename:
+            state["store"] = _MappedStore(str(self.store.filename))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["store"], _MappedStore):
+            state["store"] = np.load(state["store"].path, mmap_mode="r")
+        self.__dict__.update(state)
 
     def __getitem__(self, i: int) -> int:
         return i  # the collator gathers by index: tensors stay in this object
