@@ -19,7 +19,7 @@ from qbslt.data.frames import read_frames
 from qbslt.errors import QbsltError
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
-from qbslt.training.augment import crop_frames
+from qbslt.training.augment import crop_frames, evenly_spaced
 from qbslt.training.checkpoint import load_weights
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer
@@ -50,7 +50,7 @@ class Translator:
         """uint8 frames [T, H, W, 3] -> the model's video input [1, T', ...]."""
         limit = self.pipeline["max_frames"]
         if len(frames) > limit:
-            frames = frames[np.linspace(0, len(frames) - 1, limit).round().astype(int)]
+            frames = evenly_spaced(frames, limit)
         video = torch.from_numpy(np.array(frames))
         if self.pipeline.get("crop_size") and not self.model.config.freeze_backbone:
             video = crop_frames(video, self.pipeline["crop_size"], None)  # the evaluation's centre crop

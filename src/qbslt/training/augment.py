@@ -47,12 +47,17 @@ def crop_frames(frames: torch.Tensor, size: int, generator: torch.Generator | No
     return chw.permute(0, 2, 3, 1)
 
 
+def evenly_spaced(seq, count: int):
+    """``count`` entries of ``seq`` (array or tensor) at evenly spaced positions, first and last
+    included; entries repeat when ``count`` > len(seq)."""
+    return seq[np.linspace(0, len(seq) - 1, count).round().astype(int)]
+
+
 def rescale_time(rows: np.ndarray | torch.Tensor, scale: float, generator: torch.Generator, max_frames: int):
     """[T, ...] -> [T', ...] with T' = round(T * u), u ~ U(1 - scale, 1 + scale), 1 <= T' <= max_frames;
     entries are picked at evenly spaced positions (repeated when T' > T)."""
-    length = len(rows)
-    target = min(max_frames, max(1, round(length * _uniform(generator, 1 - scale, 1 + scale))))
-    return rows[np.linspace(0, length - 1, target).round().astype(int)]
+    target = min(max_frames, max(1, round(len(rows) * _uniform(generator, 1 - scale, 1 + scale))))
+    return evenly_spaced(rows, target)
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,9 @@ class VideoAugment:
 
     def read(self, store: np.ndarray, plan: VideoPlan) -> torch.Tensor:
         """The planned frames: uint8 [T, crop, crop, 3] (raw) or float32 [T, D] (features)."""
-        frames = store[plan.rows]
-        if frames.dtype != np.uint8:
-            return torch.from_numpy(frames.astype(np.float32))
-        if plan.top is not None:
-            frames = np.ascontiguousarray(frames[:, plan.top:plan.top + self.crop, plan.left:plan.left + self.crop])
-        return torch.from_numpy(frames)
+        if store.dtype != np.uint8:
+            return torch.from_numpy(store[plan.rows].astype(np.float32))
+        if plan.top is None:
+            return torch.from_numpy(store[plan.rows])
+        # One indexing step: only the crop window is copied out of the (memory-mapped) store.
+        return torch.from_numpy(store[plan.rows, plan.top:plan.top + self.crop, plan.left:plan.left + self.crop])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from qbslt.training.augment import VideoAugment
+from qbslt.training.augment import VideoAugment, VideoPlan, evenly_spaced
 from qbslt.training.tokenizer import encode
 
 
@@ -53,7 +53,7 @@ class ExampleSet(torch.utils.data.Dataset):
         for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
             rows = np.arange(offset, offset + length)
             if length > max_frames:  # keep the whole sign: subsample evenly rather than cut the end
-                rows = rows[np.linspace(0, length - 1, max_frames).round().astype(int)]
+                rows = evenly_spaced(rows, max_frames)
             frame_rows.append(rows)
         questions, translations = list(examples["question"]), list(examples["translation"])
         eos_dec = decoder_tokenizer.eos_token_id
@@ -90,8 +90,7 @@ class ExampleSet(torch.utils.data.Dataset):
 
     def video(self, i: int) -> torch.Tensor:
         """Frames of example ``i``: float32 [T, D] features or uint8 [T, H, W, 3], read from the store."""
-        frames = self.store[self.frame_rows[i]]
-        return torch.from_numpy(frames if frames.dtype == np.uint8 else frames.astype(np.float32))
+        return VideoAugment().read(self.store, VideoPlan(self.frame_rows[i]))
 
 
 def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
