@@ -6,10 +6,13 @@ import random
 import pytest
 
 from qbslt.eval.metrics import (
+    ROUGE_L_BETA,
     EvalTokenizer,
     bleu_signature,
     corpus_scores,
+    lcs_f_measure,
     paired_bootstrap,
+    rouge_l,
     sentence_bleu4,
     tokenize_for_eval,
 )
@@ -77,16 +80,28 @@ def test_bleu_is_cumulative_and_decreasing_on_a_sample():
 
 
 def test_rouge_l_keeps_umlauts():
-    # LCS "fällt" = 1 of 2 tokens on both sides: P = R = F = 0.5 (the default tokenizer would drop "ä")
+    # LCS "fällt" = 1 of 2 tokens on both sides: P = R = 0.5, and P = R gives F = P for any beta
+    # (the default tokenizer would drop "ä")
     assert corpus_scores(["fällt schnee"], ["fällt regen"], "word")["rouge_l"] == pytest.approx(50.0)
     assert corpus_scores(["größe"], ["größe"], "word")["rouge_l"] == pytest.approx(100.0)
     assert corpus_scores(["größe"], ["grösse"], "word")["rouge_l"] == 0.0
 
 
-def test_rouge_l_averages_sentence_f1():
-    # sentence 1: F = 1; sentence 2: LCS 2, P = 2/3, R = 2/4, F = 4/7
+def test_rouge_l_uses_coco_beta_by_hand():
+    # hyp "a b c d" vs ref "a c e": LCS "a c" = 2, P = 2/4 = 0.5, R = 2/3
+    # F(beta=1.2) = (1 + 1.44) * 0.5 * 0.6667 / (0.6667 + 1.44 * 0.5) = 0.8133 / 1.3867 = 0.58654
+    # (rouge_score's F1 would be 2 * 0.5 * 0.6667 / 1.1667 = 0.57143)
+    assert ROUGE_L_BETA == 1.2
+    assert rouge_l(["a b c d"], ["a c e"], "word") == pytest.approx(100 * 0.586538, abs=1e-4)
+    assert lcs_f_measure(0.5, 2 / 3) == pytest.approx(2.44 * 0.5 * (2 / 3) / (2 / 3 + 1.44 * 0.5))
+    assert lcs_f_measure(0.0, 1.0) == 0.0 and lcs_f_measure(1.0, 0.0) == 0.0
+
+
+def test_rouge_l_averages_sentence_f_beta():
+    # sentence 1: F = 1; sentence 2: LCS 2, P = 2/3, R = 2/4,
+    # F = 2.44 * (2/3) * (1/2) / (1/2 + 1.44 * 2/3) = 0.81333 / 1.46 = 122/219 = 0.55708 (F1 was 4/7)
     s = corpus_scores(["es schneit", "im norden es"], ["es schneit", "im süden regnet es"], "word")
-    assert s["rouge_l"] == pytest.approx(100 * (1 + 4 / 7) / 2)
+    assert s["rouge_l"] == pytest.approx(100 * (1 + 122 / 219) / 2)
 
 
 def test_chinese_char_level():
@@ -105,7 +120,7 @@ def test_empty_hypothesis_scores_zero_without_crash():
     s = corpus_scores([""], ["morgen regnet es"], "word")
     assert all(v == 0.0 for v in s.values())
     mixed = corpus_scores(["", "morgen regnet es im norden"], ["es schneit", "morgen regnet es im norden"], "word")
-    assert mixed["rouge_l"] == pytest.approx(50.0)  # sentence F1s 0 and 100
+    assert mixed["rouge_l"] == pytest.approx(50.0)  # sentence Fs 0 and 100
     assert 0 < mixed["bleu4"] < 100  # the empty line only shortens the corpus (brevity penalty)
 
 

@@ -23,9 +23,14 @@ single spaces with ``tokenize="none"``. Choices (see :data:`BLEU_OPTIONS`):
   n tokens) gives BLEU-n = 0 rather than silently becoming BLEU-(n-1).
 * ``lowercase=False``, ``force=True`` (no "looks tokenised" warnings: the input *is* tokenised).
 
-ROUGE-L is rouge_score's sentence-level ``rougeL`` F1 averaged over sentences, x100, with a
-tokenizer that calls :func:`tokenize_for_eval` (rouge_score's default tokenizer deletes every
-character outside [a-z0-9], i.e. umlauts, ß and all of Chinese).
+ROUGE-L is the sign-language-translation convention, i.e. MS-COCO's ROUGE-L (pycocoevalcap
+``rouge/rouge.py``, ``Rouge.calc_score``, copied into the SLT code bases as ``mscoco_rouge``): per
+sentence the LCS precision P and recall R combined as F = (1 + b^2) P R / (R + b^2 P) with
+b = :data:`ROUGE_L_BETA` = 1.2 (0 when P or R is 0), averaged over sentences, x100. This is not
+rouge_score's ``fmeasure`` (b = 1), which would not be comparable with the paper's numbers. P and
+R come from rouge_score's ``rougeL`` with a tokenizer that calls :func:`tokenize_for_eval`
+(rouge_score's default tokenizer deletes every character outside [a-z0-9], i.e. umlauts, ß and
+all of Chinese).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
 
 LEVELS = ("word", "char")
+
+# Weight of recall over precision in ROUGE-L's F-measure: pycocoevalcap's (MS-COCO) value, which the
+# SLT papers report; rouge_score's own fmeasure uses 1.
+ROUGE_L_BETA = 1.2
 
 # Keyword arguments of every corpus-level sacrebleu BLEU built here (plus max_ngram_order).
 BLEU_OPTIONS = {
@@ -98,11 +107,22 @@ def bleu_signature(level: str, n: int = 4) -> str:
     return f"{metric.get_signature().format()}|level:{level}"
 
 
+def lcs_f_measure(precision: float, recall: float, beta: float = ROUGE_L_BETA) -> float:
+    """pycocoevalcap's ROUGE-L F: (1 + beta^2) P R / (R + beta^2 P), 0 when P or R is 0."""
+    if precision == 0 or recall == 0:
+        return 0.0
+    b2 = beta * beta
+    return (1 + b2) * precision * recall / (recall + b2 * precision)
+
+
 def rouge_l(hypotheses: list[str], references: list[str], level: str) -> float:
-    """Sentence ROUGE-L F1 averaged over the corpus, x100 (an empty side scores 0)."""
+    """Sentence ROUGE-L (LCS F-measure, beta = ROUGE_L_BETA) averaged over the corpus, x100 (an empty side scores 0)."""
     _check_pair(hypotheses, references)
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=EvalTokenizer(level))
-    total = sum(scorer.score(ref, hyp)["rougeL"].fmeasure for hyp, ref in zip(hypotheses, references))
+    total = 0.0
+    for hyp, ref in zip(hypotheses, references):
+        lcs = scorer.score(ref, hyp)["rougeL"]  # score(target, prediction): P = LCS/|hyp|, R = LCS/|ref|
+        total += lcs_f_measure(lcs.precision, lcs.recall)
     return 100.0 * total / len(hypotheses)
 
 
