@@ -2,6 +2,7 @@
 #
 #   snakemake --cores all                        embedded default, every table and figure
 #   snakemake --cores all prepare                data only
+#   snakemake --cores all --config profile=realtext  real PHOENIX-2014T-QA texts, rendered video (CPU)
 #   snakemake --cores all --config profile=paper the real datasets (see README)
 from snakemake.utils import min_version
 
@@ -25,4 +26,4 @@ rule all:
     input:
         rules.prepare.input,
         rules.tables.output,
-        rules.figure4.output,
+        rules.figure4.output if FIGURE else [],

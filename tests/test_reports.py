@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +13,11 @@ import pytest
 import yaml
 
 from qbslt.reports.alignment import mark
-from qbslt.reports.figure4 import merge_subwords, render_figure4, word_weights
+from qbslt.reports.figure4 import merge_subwords, render_figure4, weights_frame, word_weights
+from qbslt.reports.results import Results
 from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, render_all
+
+REPO = Path(__file__).resolve().parents[1]
 
 EMBEDDED = "Embedded synthetic data, not the paper's datasets"
 N_BOOT = 200
@@ -54,15 +59,30 @@ def _write_predictions(root: Path, dataset: str, variant: str, seed: int, rows, 
     frame.to_csv(path, sep="\t", index=False)
 
 
+REFERENCE_SYSTEMS = ("copy_question", "retrieve")
+
+
+def _history(seed: int) -> list[dict]:
+    """Two stage-2 epochs as the training loop records them (dev BLEU-4 only where evaluated)."""
+    return [{"epoch": 1, "loss": 3.0 + seed, "l_d": 1.0, "l_s": 2.0 + seed},
+            {"epoch": 2, "loss": 2.0 + seed, "l_d": 0.5, "l_s": 1.5 + seed, "dev_score": 12.5 + seed}]
+
+
+def write_metrics(root: Path, dataset: str, variant: str, seed: int, scores: list[float]) -> Path:
+    test = dict(zip(["bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"], scores))
+    data = {"dataset": dataset, "variant": variant, "seed": seed, "dev": test, "test": test, "epochs": 1,
+            "best_epoch": 1, "train_seconds": 1.0, "samples_per_second": 1.0, "parameters": 1, "config_hash": "x"}
+    if variant not in REFERENCE_SYSTEMS:  # the reference systems are not trained: no history
+        data["history"] = _history(seed)
+    path = root / "metrics" / dataset / variant / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
 def _build_results(root: Path) -> None:
     for (dataset, variant, seed), s in SCORES.items():
-        test = dict(zip(["bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"], s))
-        data = {"dataset": dataset, "variant": variant, "seed": seed, "dev": test, "test": test, "epochs": 1,
-                "best_epoch": 1, "train_seconds": 1.0, "samples_per_second": 1.0, "parameters": 1,
-                "config_hash": "x", "history": []}
-        path = root / "metrics" / dataset / variant / f"seed{seed}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data))
+        write_metrics(root, dataset, variant, seed, s)
 
     phoenix = _phoenix_corpus()
     for seed in (0, 1):
@@ -97,12 +117,18 @@ def _build_results(root: Path) -> None:
     path.write_text(json.dumps(ssaw, ensure_ascii=False))
 
 
+def matrix(root: Path) -> Results:
+    """The configured runs of these tests: those of SCORES (what the Snakemake rule passes)."""
+    return Results.from_metrics_files(root, [root / "metrics" / d / v / f"seed{s}.json" for d, v, s in SCORES])
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, Path, list[Path]]:
     root = tmp_path_factory.mktemp("results")
     _build_results(root)
     out = tmp_path_factory.mktemp("tables")
-    written = render_all(root, out, bootstrap_samples=N_BOOT)
+    written = render_all(matrix(root), out, bootstrap_samples=N_BOOT,
+                         figure4_ssaw=root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json")
     return root, out, written
 
 
@@ -131,7 +157,10 @@ def test_all_outputs_written(rendered):
     for n in range(1, 9):
         for ext in ("md", "csv", "tex"):
             assert f"table{n}.{ext}" in names
-    assert {"table8.html", "summary.json", "bleu4_by_variant.csv"} <= names
+    assert {"table8.html", "summary.json", "bleu4_by_variant.csv", "training_curves.csv",
+            "figure4_weights.csv"} <= names
+    assert {p.relative_to(out).as_posix() for p in written if p.parent.parent == out / "scores"} == \
+        {f"scores/{d}/{v}.json" for d, v, _ in SCORES}
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
 
 
@@ -184,9 +213,12 @@ def test_missing_variant_not_run(rendered):
     assert pd.isna(missing["p_value"])
     line = _md_row((out / "table4.md").read_text(), "ssl_concat")
     assert line.count("not run") == 5
-    for n in (3, 5, 6, 7):  # every ablation besides ssl_ssaw is missing
+    for n in (3, 5, 6, 7):  # every ablation besides ssl_ssaw is missing (reference systems are not ablations)
         frame = _csv(out, n)
-        assert set(frame.loc[frame["variant"] != "ssl_ssaw", "status"]) == {"not run"}
+        ablations = frame[(frame["variant"] != "ssl_ssaw") & (frame["group"] != "Reference systems (not trained)")]
+        assert set(ablations["status"]) == {"not run"}
+    t7 = _csv(out, 7)
+    assert _row(t7, "copy_question")["status"] == "measured"  # Tables 4 and 7 show the copy-question floor
     t2 = _csv(out, 2)
     assert _row(t2, "copy_question")["status"] == "not run"  # no CSL reference systems written
 
@@ -250,6 +282,43 @@ def test_summary_and_runs(rendered):
     runs = pd.read_csv(out / "bleu4_by_variant.csv")
     assert list(runs.columns) == ["dataset", "variant", "seed", "bleu4", "rouge_l"]
     assert len(runs) == len(SCORES)
+
+
+def test_scores_one_file_per_dataset_and_variant(rendered):
+    _, out, _ = rendered
+    ssaw = json.loads((out / "scores" / "phoenix" / "ssl_ssaw.json").read_text())
+    assert ssaw == {"test_bleu4": 41.0, "test_bleu4_std": 1.41, "test_rouge_l": 72.5, "test_rouge_l_std": 0.71,
+                    "n_seeds": 2}
+    qb = json.loads((out / "scores" / "phoenix" / "qb_concat.json").read_text())
+    assert qb["n_seeds"] == 1 and qb["test_bleu4_std"] == 0.0
+    assert not (out / "scores" / "phoenix" / "ssl_concat.json").exists()  # not run
+
+
+def test_scores_drop_pairs_no_longer_in_the_matrix(tmp_path, rendered):
+    root, out, _ = rendered
+    scores = tmp_path / "scores"
+    shutil.copytree(out / "scores", scores)
+    stale = (scores / "phoenix" / "ssl_ssaw.json").read_text()
+    (scores / "phoenix" / "old_variant.json").write_text(stale)
+    (scores / "how2sign").mkdir()
+    (scores / "how2sign" / "ssl_ssaw.json").write_text(stale)
+    (scores / "notes").mkdir()
+    (scores / "notes" / "other.json").write_text("{}")  # not a scores file: left alone
+    render_all(matrix(root), tmp_path / "t", bootstrap_samples=N_BOOT, numbers=[4], scores_dir=scores)
+    assert sorted(p.relative_to(scores).as_posix() for p in scores.rglob("*")) == sorted(
+        {d for d, _, _ in SCORES} | {f"{d}/{v}.json" for d, v, _ in SCORES} | {"notes", "notes/other.json"})
+
+
+def test_training_curves(rendered):
+    _, out, _ = rendered
+    curves = pd.read_csv(out / "training_curves.csv")
+    assert list(curves.columns) == ["dataset", "variant", "seed", "epoch", "quantity", "value"]
+    trained = {(d, v, s) for d, v, s in SCORES if v not in REFERENCE_SYSTEMS}
+    assert set(curves[["dataset", "variant", "seed"]].itertuples(index=False, name=None)) == trained
+    run = curves[(curves["dataset"] == "phoenix") & (curves["variant"] == "ssl_ssaw") & (curves["seed"] == 1)]
+    assert sorted(run[run["epoch"] == 1]["quantity"]) == ["l_d", "l_s", "loss"]
+    dev = run[run["quantity"] == "dev_bleu4"]
+    assert list(dev["epoch"]) == [2] and list(dev["value"]) == [13.5]  # only the evaluated epoch
 
 
 def test_layout_covers_every_variant():
@@ -371,6 +440,54 @@ def test_figure4_written(rendered, tmp_path):
     render_figure4(root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json", png, pdf)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_figure4_weights_frame(rendered):
+    root, out, _ = rendered
+    frame = pd.read_csv(out / "figure4_weights.csv", keep_default_na=False)
+    assert frame.equals(weights_frame(root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json"))
+    assert sorted(set(frame["rank"])) == [1, 2, 3]  # the first three examples, as in the figure
+    first = frame[frame["rank"] == 1]
+    assert list(first["token"]) == ["Wie", "wird", "das", "Wetter", "</s>", "v0", "v1", "v2"]
+    assert list(first["part"]) == ["question"] * 5 + ["video"] * 3
+    assert list(first["cell"])[:4] == ["0 Wie", "1 wird", "2 das", "3 Wetter"]
+    assert first.loc[first["token"] == "Wetter", "weight"].item() == pytest.approx(0.8)  # mean of "▁Wet", "ter"
+    assert sorted(first.loc[first["highlight"] == 1, "token"]) == ["Wetter", "Wie"]  # top 2, specials never
+    assert first["example"].iloc[0] == "1. Wie wird das Wetter % am montag regnet es"
+
+
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+def test_dvc_metrics_and_plots(tmp_path, rendered):
+    """`dvc metrics show`: one row per (dataset, variant); `dvc plots show`: training curves, Figure 4."""
+    root, _, _ = rendered
+
+    def dvc(*args) -> str:
+        done = subprocess.run(["dvc", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    (tmp_path / ".dvc").mkdir()  # what `dvc init --no-scm` writes (one dvc start-up less)
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
+    for name in ("dvc.yaml", "params.yaml", ".dvc/plots/training_curves.json", ".dvc/plots/figure4.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, tmp_path / name)
+    results = tmp_path / "results"
+    render_all(matrix(root), results / "tables", bootstrap_samples=N_BOOT, numbers=[4],
+               summary_path=results / "summary.json", runs_path=results / "plots" / "bleu4_by_variant.csv",
+               scores_dir=results / "scores", curves_path=results / "plots" / "training_curves.csv",
+               figure4_ssaw=root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json",
+               figure4_data=results / "plots" / "figure4_weights.csv")
+    header, *lines = [ln.split() for ln in dvc("metrics", "show").splitlines() if ln.strip()]
+    assert header == ["Path", "n_seeds", "test_bleu4", "test_bleu4_std", "test_rouge_l", "test_rouge_l_std"]
+    rows = {line[0]: dict(zip(header[1:], map(float, line[1:]))) for line in lines}
+    assert sorted(rows) == sorted({f"results/scores/{d}/{v}.json" for d, v, _ in SCORES})  # one row per pair
+    assert rows["results/scores/phoenix/ssl_ssaw.json"] == {
+        "n_seeds": 2, "test_bleu4": 41.0, "test_bleu4_std": 1.41, "test_rouge_l": 72.5, "test_rouge_l_std": 0.71}
+    plots = json.loads(dvc("plots", "show", "--json"))["data"]
+    for name in ("training_curves", "figure4_weights"):
+        (plot,) = plots[f"results/plots/{name}.csv"]
+        assert "facet" in plot["content"]  # our template (.dvc/plots), filled with the data
+        assert plot["content"]["data"]["values"]
 
 
 def test_figure4_rejects_non_ssaw(tmp_path):

@@ -32,11 +32,11 @@ def test_tokenizer_roundtrip_and_special_ids(tmp_path):
     assert [tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.mask_token_id] == [0, 1, 2, 4]
     assert tok.convert_tokens_to_ids("<q>") == 5
     ids = encode(tok, ["im norden fällt schnee"], "word")[0]
-    assert decode(tok, ids) == "im norden fällt schnee"
+    assert decode(tok, ids, "word") == "im norden fällt schnee"
     tok.save_pretrained(str(tmp_path / "tok"))
-    assert decode(load_tokenizer(tmp_path / "tok"), ids) == "im norden fällt schnee"
+    assert decode(load_tokenizer(tmp_path / "tok"), ids, "word") == "im norden fällt schnee"
     chars = train_word_tokenizer(["他 今 年 四 岁 。"], "char")
-    assert decode(chars, encode(chars, ["他今年四岁。"], "char")[0]) == "他 今 年 四 岁 。"
+    assert decode(chars, encode(chars, ["他今年四岁。"], "char")[0], "char") == "他 今 年 四 岁 。"
 
 
 def test_mask_words_masks_at_least_one_word_and_never_eos():
@@ -225,7 +225,7 @@ def test_vocabulary_trimming_keeps_only_corpus_tokens(tiny, tmp_path):
     tok = load_tokenizer(tmp_path / "tok")
     assert len(tok) < size - 400 and tok.convert_tokens_to_ids("unbenutzt3") == tok.unk_token_id
     text = read_examples(tiny["examples"] / "train.tsv")["translation"][0]
-    assert decode(tok, encode(tok, [text], "word")[0]) == text
+    assert decode(tok, encode(tok, [text], "word")[0], "word") == text
     assert tok.convert_ids_to_tokens([tok.convert_tokens_to_ids("<q>")]) == ["<q>"]
     # The runs load the trimmed mBART saved beside the tokenizer, whatever mbart_path says.
     metrics = _train_one_epoch_from(tiny, tmp_path, tmp_path / "tok", str(tmp_path / "mbart"))

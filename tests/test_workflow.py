@@ -115,6 +115,16 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     assert tcn["config_hash"]  # rebuilt under the new config
     assert planned_jobs(work) == {}
 
+    # A report-only parameter reruns only the report; a stage-2 parameter only stage 2 (no stage 1,
+    # features or data).
+    params["eval"]["bootstrap_samples"] = 40
+    write_params(work, params)
+    assert planned_jobs(work) == {"tables": 1, "all": 1}
+    params["train"]["stage2"]["weight_decay"] = 0.02
+    write_params(work, params)
+    n_runs = sum(len(v) for v in TINY_VARIANTS.values())
+    assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "all": 1}
+
     snakemake(work, "--report", "results/report.html")
     assert (work / "results" / "report.html").stat().st_size > 0
 

@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from qbslt.config import PROFILES
 from qbslt.errors import QbsltError
 
 log = logging.getLogger("qbslt")
@@ -34,7 +35,7 @@ def _subtree(args, *keys: str) -> dict:
 def _add_cfg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg", help="config subtree as JSON (what the Snakemake rules pass)")
     parser.add_argument("--params", default="params.yaml", help="params file when --cfg is not given")
-    parser.add_argument("--profile", choices=["embedded", "paper"], help="override params.yaml's profile")
+    parser.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -64,6 +65,14 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_realtext_data(args) -> int:
+    from qbslt.data.realtext import prepare_realtext
+
+    prepare_realtext(args.dataset, _subtree(args, "data"), Path(args.out), threads=args.threads,
+                     progress=not args.no_progress)
+    return 0
+
+
 def cmd_fetch(args) -> int:
     from qbslt.data.fetch import fetch_dataset
 
@@ -77,8 +86,9 @@ def cmd_extract_frames(args) -> int:
 
     raw = RawDataset.from_manifest(args.manifest)
     size = tuple(_subtree(args, "data", "frame_size")) if not args.size else tuple(args.size)
-    index = write_store(raw.video_sources(args.split), Path(args.out_npy), Path(args.out_index), size,
-                        threads=args.threads, progress=not args.no_progress, desc=f"{raw.dataset}/{args.split}")
+    index = write_store(raw.video_sources(args.split), Path(args.out_store), Path(args.out_index), size,
+                        threads=args.threads, progress=not args.no_progress, desc=f"{raw.dataset}/{args.split}",
+                        quality=args.quality)
     log.info("%s/%s: %d videos, %d frames at %dx%d", raw.dataset, args.split, len(index),
              int(index["length"].sum()), *size)
     return 0
@@ -101,16 +111,34 @@ def cmd_join(args) -> int:
     return 0
 
 
+def cmd_data_stats(args) -> int:
+    from qbslt.data import stats
+
+    if args.from_params:
+        table = stats.compute(args.real, synthetic_cfg=_subtree(args, "data", "synthetic"), datasets=args.datasets)
+    else:
+        table = stats.compute(args.real, embedded_dir=args.embedded, datasets=args.datasets)
+    text = stats.markdown(table)
+    print(text)
+    if args.markdown:
+        stats.atomic_write_text(Path(args.markdown), text)
+    if args.doc:
+        stats.update_doc(Path(args.doc), text)
+        log.info("updated the data-stats block of %s", args.doc)
+    return 0
+
+
 # --- model ---------------------------------------------------------------------------------
 
 def cmd_tokenizer(args) -> int:
     from qbslt.data.layout import LEVELS
-    from qbslt.training.tokenizer import build_tokenizer
+    from qbslt.training.tokenizer import SUBWORD_KINDS, build_tokenizer
 
     model = _subtree(args, "model")
     pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
     trim_from = model["mbart_path"] if args.text_model == "mbart" and model["trim_vocab"] else None
-    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out), trim_from)
+    subword = (SUBWORD_KINDS[args.text_model], model["subword_vocab_size"]) if model["subword_vocab_size"] else None
+    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out), trim_from, subword)
     return 0
 
 
@@ -158,12 +186,21 @@ def cmd_reference(args) -> int:
 
 
 def cmd_tables(args) -> int:
+    from qbslt.reports.results import Results
     from qbslt.reports.tables import render_all
 
-    paths = render_all(Path(args.results), Path(args.out), bootstrap_samples=args.bootstrap_samples,
-                       profile=args.profile, summary_path=args.summary and Path(args.summary),
-                       runs_path=args.runs and Path(args.runs))
-    log.info("wrote %d files under %s", len(paths), args.out)
+    if args.metrics:
+        results = Results.from_metrics_files(Path(args.results), args.metrics)
+    else:
+        results = Results.discover(Path(args.results))
+        log.warning("no --metrics: reporting every run found under %s (%d runs), leftovers included",
+                    args.results, len(results.runs))
+    files = {key: getattr(args, name) and Path(getattr(args, name)) for key, name in (
+        ("summary_path", "summary"), ("runs_path", "runs"), ("scores_dir", "scores"), ("curves_path", "curves"),
+        ("figure4_ssaw", "figure4_ssaw"), ("figure4_data", "figure4_data"))}
+    paths = render_all(results, Path(args.out), bootstrap_samples=args.bootstrap_samples, profile=args.profile,
+                       numbers=args.tables, datasets=args.datasets, **files)
+    log.info("wrote %d files under %s (%d runs)", len(paths), args.out, len(results.runs))
     return 0
 
 
@@ -215,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-params", help="validate params.yaml against its schema")
     p.add_argument("--params", default="params.yaml")
-    p.add_argument("--profile", choices=["embedded", "paper"])
+    p.add_argument("--profile", choices=list(PROFILES))
     p.set_defaults(func=cmd_validate_params)
 
     p = sub.add_parser("check-annotations", help="parse annotation files, print a JSON summary")
@@ -231,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cfg(p)
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("realtext-data", help="real PHOENIX-2014T-QA texts + video rendered from their glosses")
+    p.add_argument("--dataset", required=True, choices=["phoenix"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_realtext_data)
+
     p = sub.add_parser("fetch", help="download / locate a real dataset and its QA files (paper profile)")
     p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
     p.add_argument("--out", required=True)
@@ -238,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cfg(p)
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("extract-frames", help="decode one split's frames into a memory-mappable store")
+    p = sub.add_parser("extract-frames", help="decode one split's frames into a frame store (raw or compressed)")
     p.add_argument("--manifest", required=True)
     p.add_argument("--split", required=True, choices=["train", "dev", "test"])
-    p.add_argument("--out-npy", required=True)
+    p.add_argument("--out-store", "--out-npy", dest="out_store", required=True,
+                   help="<split>.npy: raw uint8 memory map; <split>.jpgs: compressed (JPEG)")
+    p.add_argument("--quality", type=int, help="JPEG quality of a compressed store (default 90)")
     p.add_argument("--out-index", required=True)
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--threads", type=int, default=1)
@@ -256,6 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-json", required=True)
     p.add_argument("--report-md", required=True)
     p.set_defaults(func=cmd_join)
+
+    p = sub.add_parser("data-stats", help="statistics of the real and the embedded annotations, side by side (markdown)")
+    p.add_argument("--real", default="../shared/data",
+                   help="folder of the real files (phoenix-2014t-qa/, csl-daily-qa/; default ../shared/data)")
+    p.add_argument("--embedded", default="data/embedded/raw",
+                   help="generated embedded data: a folder of <dataset>/ trees (default data/embedded/raw)")
+    p.add_argument("--from-params", action="store_true",
+                   help="instead of --embedded, sample the generator of params.yaml's data.synthetic (no video)")
+    p.add_argument("--datasets", nargs="+", default=["phoenix", "csl"], choices=["phoenix", "csl"])
+    p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--doc", help="replace the data-stats block of this markdown file (docs/embedded-data.md)")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_data_stats)
 
     p = sub.add_parser("tokenizer", help="train (embedded) or fetch (paper) the tokenizer of a text model")
     p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
@@ -296,13 +356,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", required=True)
     p.set_defaults(func=cmd_reference)
 
-    p = sub.add_parser("tables", help="render Tables 1-8 from results/metrics and results/predictions")
+    p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
     p.add_argument("--results", default="results")
+    p.add_argument("--metrics", nargs="+", metavar="FILE",
+                   help="the runs to report, as their metrics files RESULTS/metrics/<dataset>/<variant>/seed<k>.json "
+                        "(the Snakemake rule passes the experiment matrix); only these runs' metrics and predictions "
+                        "are read. Without it (ad hoc), every metrics file under RESULTS is read, leftovers included")
     p.add_argument("--out", default="results/tables")
-    p.add_argument("--profile", choices=["embedded", "paper"], default="embedded")
+    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
+    p.add_argument("--tables", type=int, nargs="+", help="table numbers to render (default: 1-8)")
+    p.add_argument("--datasets", nargs="+", help="datasets of Table 8 (default: the layout's)")
     p.add_argument("--summary", help="metrics summary JSON (default: OUT/summary.json)")
     p.add_argument("--runs", help="per-run BLEU-4 CSV for plots (default: OUT/bleu4_by_variant.csv)")
+    p.add_argument("--scores", help="folder of the DVC metrics: one <dataset>/<variant>.json each, other files there "
+                                    "are deleted (default: OUT/scores)")
+    p.add_argument("--curves", help="tidy training-curves CSV for plots (default: OUT/training_curves.csv)")
+    p.add_argument("--figure4-ssaw", help="SSAW weights file of Figure 4: also write its data as CSV")
+    p.add_argument("--figure4-data", help="Figure 4's data CSV (default: OUT/figure4_weights.csv)")
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")

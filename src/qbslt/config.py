@@ -21,7 +21,7 @@ from qbslt.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
-PROFILES = ("embedded", "paper")
+PROFILES = ("embedded", "realtext", "paper")
 
 
 def _key_path(parts) -> str:
@@ -118,9 +118,15 @@ def dataset_variants(tree: dict, dataset: str) -> list[str]:
     return list(tree["experiment"]["variants"]) if chosen == "all" else list(chosen)
 
 
+# eval keys only the report reads: a change of them must not rerun (or re-hash) a training run.
+REPORT_ONLY_EVAL_KEYS = ("bootstrap_samples",)
+
+
 def variant_config(tree: dict, name: str) -> dict:
-    """{'model', 'train', 'eval'} of variant ``name``: the base values with its overrides merged."""
-    base = {"model": tree["model"], "train": tree["train"], "eval": tree["eval"]}
+    """{'model', 'train', 'eval'} of variant ``name``: the base values with its overrides merged,
+    exactly the slice of params.yaml a training run reads (no report-only keys)."""
+    run_eval = {k: v for k, v in tree["eval"].items() if k not in REPORT_ONLY_EVAL_KEYS}
+    base = {"model": tree["model"], "train": tree["train"], "eval": run_eval}
     return deep_merge(base, tree["experiment"]["variants"][name])
 
 

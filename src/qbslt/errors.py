@@ -30,3 +30,8 @@ class DownloadError(QbsltError):
 
 class DatasetMissingError(QbsltError):
     """A dataset that must be obtained by hand is not where the config says it is."""
+
+
+class ResultError(QbsltError, ValueError):
+    """A result file (metrics, predictions, SSAW weights) that is missing, corrupt or malformed, or a
+    result path outside the result contract: the message names the file."""

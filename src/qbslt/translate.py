@@ -78,7 +78,7 @@ class Translator:
         if info["weights"] is not None:
             weights = {"question_tokens": self.text_tok.convert_ids_to_tokens(q_text), "split": info["split"][0],
                        "weights": info["weights"][0].mean(dim=1).tolist()}
-        return decode(self.decoder_tok, ids[0]), weights
+        return decode(self.decoder_tok, ids[0], self.pipeline["level"]), weights
 
     def translate_source(self, source: Path, question: str, num_beams: int | None = None) -> tuple[str, dict]:
         """Frames from a folder of images or a video file, resized to the training frame size."""

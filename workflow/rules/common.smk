@@ -11,6 +11,8 @@ sys.path.insert(0, SRC)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
 
 from qbslt import config as qbslt_config
+from qbslt.data import frame_store as qbslt_frame_store
+from qbslt.reports import tables as qbslt_tables
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
 
@@ -21,6 +23,8 @@ except ConfigError as exc:
 
 PROFILE = CFG["profile"]
 DATA = f"data/{PROFILE}"
+# Results of the default profile stay under results/; every other profile writes results/<profile>/.
+RESULTS = "results" if PROFILE == "embedded" else f"results/{PROFILE}"
 DATASETS = CFG["data"]["datasets"]
 SPLITS = ["train", "dev", "test"]
 
@@ -45,17 +49,26 @@ MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"
 
 
-def video_dir(dataset, model_cfg):
-    """Frozen backbone: its precomputed features; trained backbone: the raw frame store."""
+# data.frame_store: raw uint8 memory map (<split>.npy) or compressed (jpeg/<split>.jpgs).
+FRAME_STORE = CFG["data"].get("frame_store", {"format": "raw", "quality": qbslt_frame_store.DEFAULT_QUALITY})
+
+
+def frame_store_path(dataset, split):
+    """The frame store of one dataset and split, in the format of data.frame_store."""
+    return f"{DATA}/frames/{dataset}/{qbslt_frame_store.store_name(split, FRAME_STORE['format'])}"
+
+
+def video_path(dataset, model_cfg, split):
+    """Frozen backbone: its precomputed features; trained backbone: the frame store."""
     if model_cfg["freeze_backbone"]:
-        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}"
-    return f"{DATA}/frames/{dataset}"
+        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}/{split}.npy"
+    return frame_store_path(dataset, split)
 
 
 def run_inputs(dataset, model_cfg, splits):
     return {
         "examples": expand(f"{DATA}/examples/{dataset}/{{split}}.tsv", split=splits),
-        "video": expand(os.path.join(video_dir(dataset, model_cfg), "{split}.npy"), split=splits),
+        "video": [video_path(dataset, model_cfg, split) for split in splits],
         "decoder_tokenizer": f"{DATA}/tokenizers/{dataset}/mbart",
         "text_tokenizer": f"{DATA}/tokenizers/{dataset}/{model_cfg['text_model']}",
     }
@@ -66,9 +79,12 @@ def stage1_model(w):
     return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
 
 
-TABLES = list(range(1, 9))
+# The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
+TABLES = qbslt_tables.renderable_tables({d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES)
+                                         for d in DATASETS})
 FIGURE_DATASET = "phoenix"
 FIGURE_VARIANT = "ssl_ssaw"
+FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
 
 
 def table_inputs(wildcards):
@@ -76,6 +92,6 @@ def table_inputs(wildcards):
     runs = [(d, v, s) for (d, v) in VARIANTS for s in SEEDS]
     runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
     return {
-        "metrics": [f"results/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
-        "predictions": [f"results/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
+        "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
+        "predictions": [f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
     }

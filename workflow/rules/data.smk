@@ -11,7 +11,7 @@ rule generate_embedded:
     log:
         "logs/generate_embedded/{dataset}.log",
     benchmark:
-        "results/benchmarks/generate_embedded/{dataset}.tsv"
+        f"{RESULTS}/benchmarks/generate_embedded/{{dataset}}.tsv"
     threads: 2
     resources:
         mem_mb=2000,
@@ -19,6 +19,29 @@ rule generate_embedded:
         "../envs/data.yaml"
     shell:
         "python -m qbslt generate --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
+        " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule realtext_data:
+    """Realtext profile: the real PHOENIX-2014T-QA texts, each video rendered from its real glosses."""
+    output:
+        manifest="data/realtext/raw/{dataset}/manifest.json",
+    wildcard_constraints:
+        dataset="phoenix",
+    params:
+        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("sources", "synthetic", "frame_size")}),
+        out=lambda w, output: os.path.dirname(output.manifest),
+    log:
+        "logs/realtext_data/{dataset}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/realtext_data/{{dataset}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python -m qbslt realtext-data --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
         " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
 
 
@@ -32,7 +55,7 @@ rule fetch_real:
     log:
         "logs/fetch_real/{dataset}.log",
     benchmark:
-        "results/benchmarks/fetch_real/{dataset}.tsv"
+        f"{RESULTS}/benchmarks/fetch_real/{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -43,18 +66,19 @@ rule fetch_real:
 
 
 rule extract_frames:
-    """One memory-mappable uint8 frame store per dataset and split."""
+    """One frame store per dataset and split (data.frame_store: raw uint8 memory map or JPEG)."""
     input:
         manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
     output:
-        npy=f"{DATA}/frames/{{dataset}}/{{split}}.npy",
+        store=frame_store_path("{dataset}", "{split}"),
         index=f"{DATA}/frames/{{dataset}}/{{split}}.index.tsv",
     params:
         size=lambda w: "{} {}".format(*CFG["data"]["frame_size"]),
+        store=f"--quality {FRAME_STORE['quality']}" if FRAME_STORE["format"] == "jpeg" else "",
     log:
         "logs/extract_frames/{dataset}_{split}.log",
     benchmark:
-        "results/benchmarks/extract_frames/{dataset}_{split}.tsv"
+        f"{RESULTS}/benchmarks/extract_frames/{{dataset}}_{{split}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -62,7 +86,8 @@ rule extract_frames:
         "../envs/data.yaml"
     shell:
         "python -m qbslt extract-frames --manifest {input.manifest} --split {wildcards.split} --size {params.size}"
-        " --out-npy {output.npy} --out-index {output.index} --threads {threads} --no-progress > {log} 2>&1"
+        " --out-store {output.store} {params.store} --out-index {output.index} --threads {threads} --no-progress"
+        " > {log} 2>&1"
 
 
 rule join_questions:
@@ -72,8 +97,8 @@ rule join_questions:
         index=expand(f"{DATA}/frames/{{{{dataset}}}}/{{split}}.index.tsv", split=SPLITS),
     output:
         examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
-        report_json="results/data/{dataset}/report.json",
-        report_md="results/data/{dataset}/report.md",
+        report_json=f"{RESULTS}/data/{{dataset}}/report.json",
+        report_md=f"{RESULTS}/data/{{dataset}}/report.md",
     params:
         frames_dir=lambda w, input: os.path.dirname(input.index[0]),
         out_dir=lambda w, output: os.path.dirname(output.examples[0]),
@@ -92,5 +117,5 @@ rule join_questions:
 rule prepare:
     """Target: validated, joined, frame-extracted examples of every dataset of the profile."""
     input:
-        expand("results/data/{dataset}/report.json", dataset=DATASETS),
-        expand("results/data/{dataset}/report.md", dataset=DATASETS),
+        expand(f"{RESULTS}/data/{{dataset}}/report.json", dataset=DATASETS),
+        expand(f"{RESULTS}/data/{{dataset}}/report.md", dataset=DATASETS),

@@ -1,43 +1,65 @@
-# Results: Tables 1-8, Figure 4, the Snakemake report.
+# Results: Tables 1-8, Figure 4, the Snakemake report, DVC's metrics and plots data.
+
+# One DVC metrics file per (dataset, variant) of the matrix: trained variants and reference systems.
+SCORED = list(VARIANTS) + [(d, r) for d in DATASETS for r in REFERENCES]
+FIGURE4_SSAW = f"{RESULTS}/ssaw/{FIGURE_DATASET}/{FIGURE_VARIANT}/seed{SEEDS[0]}.json"
+
 
 rule tables:
-    """Tables 1-8 (md, csv, tex; Table 8 also html), the metrics summary and the per-run BLEU-4 plot data."""
+    """Tables 1-8 (md, csv, tex; Table 8 also html) of exactly the runs of the experiment matrix
+    (the metrics files passed with --metrics), and the data of `dvc metrics show` (summary.json,
+    scores/<dataset>/<variant>.json) and `dvc plots show` (per-run BLEU-4, training curves,
+    Figure 4's SSAW weights)."""
     input:
         unpack(table_inputs),
+        ssaw=[FIGURE4_SSAW] if FIGURE else [],
     output:
-        md=[report(f"results/tables/table{n}.md", caption="../report/table.rst", category="Tables",
+        md=[report(f"{RESULTS}/tables/table{n}.md", caption="../report/table.rst", category="Tables",
                    labels={"table": str(n)}) for n in TABLES],
-        csv=[f"results/tables/table{n}.csv" for n in TABLES],
-        tex=[f"results/tables/table{n}.tex" for n in TABLES],
-        html="results/tables/table8.html",
-        summary="results/summary.json",
-        runs="results/plots/bleu4_by_variant.csv",
+        csv=[f"{RESULTS}/tables/table{n}.csv" for n in TABLES],
+        tex=[f"{RESULTS}/tables/table{n}.tex" for n in TABLES],
+        html=[f"{RESULTS}/tables/table8.html" for n in TABLES if n == 8],
+        summary=f"{RESULTS}/summary.json",
+        runs=f"{RESULTS}/plots/bleu4_by_variant.csv",
+        scores=[f"{RESULTS}/scores/{d}/{v}.json" for d, v in SCORED],
+        curves=f"{RESULTS}/plots/training_curves.csv",
+        figure4=[f"{RESULTS}/plots/figure4_weights.csv"] if FIGURE else [],
     params:
         profile=PROFILE,
         samples=CFG["eval"]["bootstrap_samples"],
+        tables=" ".join(map(str, TABLES)),
+        datasets=" ".join(DATASETS),
+        results=RESULTS,
+        out=lambda w, output: os.path.dirname(output.summary) + "/tables",
+        scores=lambda w, output: os.path.dirname(output.summary) + "/scores",
+        figure4=lambda w, input, output: (
+            f"--figure4-ssaw {input.ssaw[0]} --figure4-data {output.figure4[0]}" if FIGURE else ""
+        ),
     log:
-        "logs/tables/tables.log",
+        f"logs/tables/{PROFILE}.log",
     benchmark:
-        "results/benchmarks/tables/tables.tsv"
+        f"{RESULTS}/benchmarks/tables/tables.tsv"
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m qbslt tables --results results --out results/tables --profile {params.profile}"
-        " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs} > {log} 2>&1"
+        "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
+        " --profile {params.profile} --tables {params.tables} --datasets {params.datasets}"
+        " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs}"
+        " --scores {params.scores} --curves {output.curves} {params.figure4} > {log} 2>&1"
 
 
 rule figure4:
     """Figure 4: SSAW weight maps of three test examples of SSL-SSAW (seed 0)."""
     input:
-        ssaw=f"results/ssaw/{FIGURE_DATASET}/{FIGURE_VARIANT}/seed{SEEDS[0]}.json",
+        ssaw=FIGURE4_SSAW,
     output:
-        png=report("results/figures/figure4.png", caption="../report/figure4.rst", category="Figures"),
-        pdf="results/figures/figure4.pdf",
+        png=report(f"{RESULTS}/figures/figure4.png", caption="../report/figure4.rst", category="Figures"),
+        pdf=f"{RESULTS}/figures/figure4.pdf",
     log:
-        "logs/figure4/figure4.log",
+        f"logs/figure4/{PROFILE}.log",
     threads: 1
     resources:
         mem_mb=1000,

@@ -15,7 +15,7 @@ rule tokenizer:
     output:
         directory(f"{DATA}/tokenizers/{{dataset}}/{{text_model}}"),
     params:
-        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path", "trim_vocab")}),
+        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path", "trim_vocab", "subword_vocab_size")}),
     log:
         "logs/tokenizer/{dataset}_{text_model}.log",
     threads: 1
@@ -31,7 +31,7 @@ rule tokenizer:
 rule features:
     """Per-frame features of a frozen backbone: computed once, shared by every variant and seed."""
     input:
-        frames=f"{DATA}/frames/{{dataset}}/{{split}}.npy",
+        frames=frame_store_path("{dataset}", "{split}"),
     output:
         f"{DATA}/features/{{dataset}}/{{backbone}}/{{split}}.npy",
     params:
@@ -39,7 +39,7 @@ rule features:
     log:
         "logs/features/{dataset}_{backbone}_{split}.log",
     benchmark:
-        "results/benchmarks/features/{dataset}_{backbone}_{split}.tsv"
+        f"{RESULTS}/benchmarks/features/{{dataset}}_{{backbone}}_{{split}}.tsv"
     threads: CFG["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -68,7 +68,7 @@ rule pretrain:
     log:
         "logs/pretrain/{dataset}_{key}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/pretrain/{dataset}_{key}_seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/pretrain/{{dataset}}_{{key}}_seed{{seed}}.tsv"
     threads: CFG["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -88,9 +88,9 @@ rule train:
         unpack(lambda w: run_inputs(w.dataset, VARIANTS[(w.dataset, w.variant)]["model"], SPLITS)),
         stage1=stage1_model,
     output:
-        metrics="results/metrics/{dataset}/{variant}/seed{seed}.json",
-        predictions="results/predictions/{dataset}/{variant}/seed{seed}.tsv",
-        ssaw="results/ssaw/{dataset}/{variant}/seed{seed}.json",
+        metrics=f"{RESULTS}/metrics/{{dataset}}/{{variant}}/seed{{seed}}.json",
+        predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.tsv",
+        ssaw=f"{RESULTS}/ssaw/{{dataset}}/{{variant}}/seed{{seed}}.json",
         model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
     wildcard_constraints:
         variant=VARIANT_PATTERN,
@@ -104,7 +104,7 @@ rule train:
     log:
         "logs/train/{dataset}_{variant}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}_{variant}_seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/train/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
     threads: CFG["train"]["threads"]
     resources:
         mem_mb=4000,
@@ -124,8 +124,8 @@ rule train:
 rule train_all:
     """Target: every (dataset, variant, seed) of the experiment matrix, and the reference systems."""
     input:
-        [f"results/metrics/{d}/{v}/seed{s}.json" for (d, v) in VARIANTS for s in SEEDS],
-        expand("results/metrics/{dataset}/{system}/seed0.json", dataset=DATASETS, system=REFERENCES),
+        [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for (d, v) in VARIANTS for s in SEEDS],
+        expand(f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json", dataset=DATASETS, system=REFERENCES),
 
 
 rule reference:
@@ -133,8 +133,8 @@ rule reference:
     input:
         examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
     output:
-        metrics="results/metrics/{dataset}/{system}/seed0.json",
-        predictions="results/predictions/{dataset}/{system}/seed0.tsv",
+        metrics=f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
+        predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.tsv",
     wildcard_constraints:
         system="copy_question|retrieve",
     params:

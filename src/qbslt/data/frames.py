@@ -1,11 +1,13 @@
-"""Frame extraction into one compact, memory-mappable store per dataset and split.
+"""Frame extraction into one compact store per dataset and split.
 
 A store is two files:
 
-* ``<split>.npy``: uint8 array [N_frames, H, W, 3], every video's frames back to back,
-  written with ``numpy.lib.format.open_memmap`` (so a 100 GB store never sits in memory) and
-  read back with ``numpy.load(..., mmap_mode="r")``;
-* ``<split>.index.tsv``: one row per video (name, offset, length, source) into that array.
+* the frames, in the format of ``data.frame_store`` (``qbslt.data.frame_store``):
+  ``<split>.npy``, uint8 array [N_frames, H, W, 3], every video's frames back to back, written
+  with ``numpy.lib.format.open_memmap`` (so a 100 GB store never sits in memory) and read back
+  memory-mapped (raw); or ``jpeg/<split>.jpgs``, the same frames JPEG-encoded in one indexed file
+  (compressed);
+* ``<split>.index.tsv``: one row per video (name, offset, length, source) into those frames.
 
 Sources are frame folders (PNG/JPG, sorted by name) or video files (mp4, avi, ... decoded with
 PyAV). Both are written to a temporary name and renamed at the end, so an interrupted run
@@ -106,17 +108,46 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_store(sources: Sequence[VideoSource], out_npy: Path, out_index: Path, size_hw: tuple[int, int],
-                threads: int = 1, progress: bool = True, desc: str = "frames") -> pd.DataFrame:
-    """Decode every source into ``out_npy`` and write ``out_index``; returns the index table."""
+def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path, size_hw: tuple[int, int],
+                threads: int = 1, progress: bool = True, desc: str = "frames",
+                quality: int | None = None) -> pd.DataFrame:
+    """Decode every source into the frame store ``out_store`` and write ``out_index``; returns the
+    index table. The store's name gives its format: ``.npy`` raw, ``.jpgs`` compressed (JPEG at
+    ``quality``, default ``frame_store.DEFAULT_QUALITY``)."""
+    from qbslt.data.frame_store import DEFAULT_QUALITY, store_format, write_compressed
+
+    out_store, out_index = Path(out_store), Path(out_index)
+    fmt = store_format(out_store)
     size_hw = (int(size_hw[0]), int(size_hw[1]))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         lengths = list(pool.map(lambda s: count_frames(s.path), sources))
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    out_npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp_npy, tmp_index = _tmp_path(out_npy), _tmp_path(out_index)
-    store = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.uint8,
-                                      shape=(int(offsets[-1]), *size_hw, 3))
+    out_store.parent.mkdir(parents=True, exist_ok=True)
+    out_index.parent.mkdir(parents=True, exist_ok=True)
+    tmp_store, tmp_index = _tmp_path(out_store), _tmp_path(out_index)
+    try:
+        if fmt == "raw":
+            _write_raw(sources, lengths, offsets, tmp_store, size_hw, threads, progress, desc)
+        else:
+            write_compressed(sources, lengths, tmp_store, size_hw, DEFAULT_QUALITY if quality is None else quality,
+                             threads, lambda videos: tqdm(videos, total=len(sources), desc=desc, unit="video",
+                                                          disable=not progress))
+        index = pd.DataFrame({"name": [s.name for s in sources], "offset": offsets[:-1],
+                              "length": lengths, "source": [str(s.path) for s in sources]},
+                             columns=INDEX_COLUMNS)
+        index.to_csv(tmp_index, sep="\t", index=False)
+        os.replace(tmp_store, out_store)
+        os.replace(tmp_index, out_index)
+    except BaseException:
+        tmp_store.unlink(missing_ok=True)
+        tmp_index.unlink(missing_ok=True)
+        raise
+    return index
+
+
+def _write_raw(sources: Sequence[VideoSource], lengths: list[int], offsets: np.ndarray, out: Path,
+               size_hw: tuple[int, int], threads: int, progress: bool, desc: str) -> None:
+    store = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(int(offsets[-1]), *size_hw, 3))
 
     def fill(i: int) -> None:
         frames = read_frames(sources[i].path, size_hw)
@@ -125,23 +156,11 @@ def write_store(sources: Sequence[VideoSource], out_npy: Path, out_index: Path, 
                              f"({lengths[i]} → {len(frames)})")
         store[offsets[i]:offsets[i + 1]] = frames
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            list(tqdm(pool.map(fill, range(len(sources))), total=len(sources), desc=desc,
-                      unit="video", disable=not progress))
-        store.flush()
-        del store
-        index = pd.DataFrame({"name": [s.name for s in sources], "offset": offsets[:-1],
-                              "length": lengths, "source": [str(s.path) for s in sources]},
-                             columns=INDEX_COLUMNS)
-        index.to_csv(tmp_index, sep="\t", index=False)
-        os.replace(tmp_npy, out_npy)
-        os.replace(tmp_index, out_index)
-    except BaseException:
-        tmp_npy.unlink(missing_ok=True)
-        tmp_index.unlink(missing_ok=True)
-        raise
-    return index
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        list(tqdm(pool.map(fill, range(len(sources))), total=len(sources), desc=desc,
+                  unit="video", disable=not progress))
+    store.flush()
+    del store
 
 
 def read_index(path: Path | str) -> pd.DataFrame:
@@ -149,5 +168,6 @@ def read_index(path: Path | str) -> pd.DataFrame:
 
 
 def open_store(npy_path: Path | str) -> np.ndarray:
-    """Memory-map a frame store: uint8 [N, H, W, 3]."""
+    """Memory-map a raw frame store: uint8 [N, H, W, 3] (either format, one interface:
+    ``qbslt.data.frame_store.open_frame_store``)."""
     return np.load(npy_path, mmap_mode="r")

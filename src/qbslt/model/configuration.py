@@ -8,10 +8,17 @@ The fields mirror the paper's ablation axes:
 * ``inputs``                      Table 7 (question only | sign only | both),
 * ``alignment``                   Table 3 (stage-1 contrastive alignment strategy).
 
-Size fields (``d_model`` ... ``vocab_size``) describe the randomly initialised mBART / BERT used
-when ``mbart_path`` / ``bert_path`` is ``None``. When a pretrained path is given, the model
-overwrites the size fields of its own copy of the config with the checkpoint's values
-(``QBSLTModel.config`` then records what actually runs).
+Size fields (``d_model`` ... ``vocab_size``, ``scale_embedding``) describe the randomly initialised
+mBART / BERT used when ``mbart_path`` / ``bert_path`` is ``None``. When a pretrained path is given,
+the model overwrites the size fields of its own copy of the config with the checkpoint's values
+(``QBSLTModel.config`` then records what actually runs, so that the recorded config rebuilds the
+same model without the checkpoint).
+
+Layer counts are honoured in both cases: the Video Encoder has ``encoder_layers`` layers, the Text
+Decoder ``decoder_layers`` and the stage-1 Text Encoder ``text_encoder_layers`` (``None``: as many as
+the Video Encoder). From a pretrained checkpoint each part takes that many of its *first* layers,
+as GFSLT-VLP takes the first 3 encoder / 3 decoder layers of mbart-large-cc25 while its stage-1
+text encoder keeps all 12.
 
 Special token ids are ids of the *decoder* (mBART) vocabulary. The text-model tokenizer of the
 mBERT variant has its own ids; the model never needs them because every text input comes with
@@ -51,12 +58,14 @@ class QBSLTConfig:
 
     # ---- transformer sizes (random init only; overwritten from a pretrained checkpoint) ----
     d_model: int = 256
-    encoder_layers: int = 2
-    decoder_layers: int = 2
+    encoder_layers: int = 2               # Video Encoder (first layers of a pretrained encoder)
+    decoder_layers: int = 2               # Text Decoder (first layers of a pretrained decoder)
+    text_encoder_layers: int | None = None  # stage-1 Text Encoder; None => encoder_layers
     attention_heads: int = 4
     ffn_dim: int = 1024
     dropout: float = 0.1
     max_positions: int = 512
+    scale_embedding: bool = False         # mBART's sqrt(d_model) token-embedding scale (True in mbart-large-cc25)
     vocab_size: int = 1000                # decoder (mBART) vocabulary
     bert_vocab_size: int = 1000           # mBERT vocabulary (random-init mBERT only)
 
@@ -85,6 +94,10 @@ class QBSLTConfig:
     def decoder_start_id(self) -> int:
         return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
 
+    @property
+    def text_encoder_depth(self) -> int:
+        return self.encoder_layers if self.text_encoder_layers is None else self.text_encoder_layers
+
     def validate(self) -> None:
         def bad(key: str, msg: str) -> ConfigError:
             return ConfigError(f"model config: key '{key}': {msg}")
@@ -99,6 +112,9 @@ class QBSLTConfig:
                     "temporal_kernel"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 raise bad(key, f"must be a positive integer, got {getattr(self, key)!r}")
+        if self.text_encoder_layers is not None and (not isinstance(self.text_encoder_layers, int)
+                                                     or self.text_encoder_layers < 1):
+            raise bad("text_encoder_layers", f"must be a positive integer or null, got {self.text_encoder_layers!r}")
         if not isinstance(self.temporal_blocks, int) or self.temporal_blocks < 0:
             raise bad("temporal_blocks", f"must be an integer >= 0, got {self.temporal_blocks!r}")
         if self.temporal_kernel % 2 == 0:

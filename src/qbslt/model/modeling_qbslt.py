@@ -40,8 +40,12 @@ Keys a configuration does not use may be absent (e.g. no video with ``inputs="qu
 Choices where the paper is silent or vague (see also the docstrings of the part modules):
 
 * Decoder start token: ``config.decoder_start_id`` (default eos, which is what mBART's
-  ``shift_tokens_right`` yields for a target ending in ``</s>``; set it to the language id, e.g.
-  de_DE, when using a pretrained mBART-cc25 like GFSLT-VLP). The paper calls it <BOS>.
+  ``shift_tokens_right`` yields for a target ending in ``</s>``; the paper profile sets the language
+  code, de_DE / zh_CN, through ``model.decoder_start_token``, as GFSLT-VLP does with mBART-cc25).
+  The paper calls it <BOS>.
+* Layer counts: the Video Encoder, Text Decoder and stage-1 Text Encoder have ``encoder_layers``,
+  ``decoder_layers`` and ``text_encoder_layers`` layers; with a pretrained mBART each takes the first
+  ones of the checkpoint (GFSLT-VLP: 3 / 3 / 12 of mbart-large-cc25).
 * SSL decoder sequence (Eq. 5-7): targets = question + [sep_question] + translation + eos, decoder
   input = [start] + targets[:-1] (teacher forcing). L_D is the CE over the question tokens AND the
   separator (predicting where the question ends), L_S the CE over the translation tokens and eos.
@@ -70,7 +74,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.contrastive import ContrastiveHead
 from qbslt.model.fusion import build_fusion
-from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config
+from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config, check_depth
 from qbslt.model.video_embedding import VideoEmbedding
 
 STAGE1_TRANSFER_PREFIXES = ("video_embedding.", "seq2seq.", "text_embedding.")
@@ -109,17 +113,25 @@ class QBSLTModel(nn.Module):
 
     def __init__(self, config: QBSLTConfig):
         super().__init__()
-        config = QBSLTConfig.from_dict(config.to_dict())  # private copy
+        # A private copy that records what runs: the resolved Text Encoder depth and, with a
+        # pretrained mBART, the checkpoint's sizes (so that the recorded config rebuilds this model).
+        config = QBSLTConfig.from_dict(config.to_dict()).replace(text_encoder_layers=config.text_encoder_depth)
         if config.mbart_path:
+            # Loaded whole: the Text Encoder copies its layers from the full pretrained encoder before
+            # the Video Encoder and Text Decoder are cut to their first layers (below).
             self.seq2seq = MBartForConditionalGeneration.from_pretrained(config.mbart_path)
             if config.vocab_size > self.seq2seq.config.vocab_size:
                 # The tokenizer added tokens (e.g. the <q> separator of the SSL sequence): new rows.
                 self.seq2seq.resize_token_embeddings(config.vocab_size)
             mc = self.seq2seq.config
+            depths = {"encoder_layers": mc.encoder_layers, "decoder_layers": mc.decoder_layers}
+            if config.text_model == "mbart":
+                depths["text_encoder_layers"] = mc.encoder_layers
+            for key, available in depths.items():
+                check_depth(getattr(config, key), available, key, config.mbart_path)
             config = config.replace(d_model=mc.d_model, vocab_size=mc.vocab_size,
-                                    encoder_layers=mc.encoder_layers, decoder_layers=mc.decoder_layers,
                                     attention_heads=mc.encoder_attention_heads, ffn_dim=mc.encoder_ffn_dim,
-                                    max_positions=mc.max_position_embeddings)
+                                    max_positions=mc.max_position_embeddings, scale_embedding=mc.scale_embedding)
         else:
             self.seq2seq = MBartForConditionalGeneration(build_mbart_config(config))
         self.config = config
@@ -134,6 +146,13 @@ class QBSLTModel(nn.Module):
         self.text_encoder = TextEncoder(config, token_embedding=shared, bert=bert,
                                         mbart_config=self.seq2seq.config,
                                         init_from=self.seq2seq.model.encoder if config.mbart_path else None)
+        # Video Encoder and Text Decoder: the first encoder_layers / decoder_layers layers (GFSLT-VLP:
+        # 3 and 3 of mbart-large-cc25); a no-op for a random init built with these counts.
+        del self.video_encoder.layers[config.encoder_layers:]
+        del self.text_decoder.layers[config.decoder_layers:]
+        # The seq2seq config must say so too: generation sizes the decoder's cache from it.
+        self.seq2seq.config.encoder_layers = config.encoder_layers
+        self.seq2seq.config.decoder_layers = config.decoder_layers
         self.fusion = build_fusion(config)
         self.contrastive = ContrastiveHead(config)
         self.video_cls = nn.Parameter(torch.randn(config.d_model) * 0.02)

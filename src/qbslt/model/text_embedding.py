@@ -12,15 +12,17 @@ pre-trained mBART"):
   ``embed_scale`` is applied). Positions and ``layernorm_embedding`` are *not* added here: the fused
   sequence goes to the Video Encoder (an ``MBartEncoder`` fed with ``inputs_embeds``), which adds its
   own positions and embedding LayerNorm, exactly as it would for tokens.
-* ``TextEncoder`` is a separate ``MBartEncoder`` (own layers, so it does not share weights with the
-  Video Encoder) whose ``embed_tokens`` *is* the shared table. With a pretrained mBART its layers are
-  initialised from the pretrained encoder (Sec. 4.2: "Text Encoder, Text Decoder and Video Encoder are
-  initialized with the pre-trained parameters of the mBART model").
+* ``TextEncoder`` is a separate ``MBartEncoder`` of ``config.text_encoder_layers`` layers (own layers,
+  so it does not share weights with the Video Encoder) whose ``embed_tokens`` *is* the shared table.
+  With a pretrained mBART its layers are the pretrained encoder's first ones (Sec. 4.2: "Text Encoder,
+  Text Decoder and Video Encoder are initialized with the pre-trained parameters of the mBART model";
+  GFSLT-VLP's stage-1 text encoder is the whole 12-layer encoder of mbart-large-cc25).
 
 ``text_model = "mbert"`` (Table 6 ablation; the decoder stays mBART, so a bridge to d_model is needed).
 The paper does not say how; our choice:
 
-* one ``BertModel`` (no pooler) is shared by both modules;
+* one ``BertModel`` (no pooler, ``config.text_encoder_layers`` layers: the first ones of a pretrained
+  mBERT) is shared by both modules;
 * stage 1, ``TextEncoder``: BERT last hidden states -> ``Linear(hidden, d_model)``; the projected states
   give f_SE for the contrastive loss and are the ``encoder_hidden_states`` the mBART decoder
   cross-attends to in the masked reconstruction (Eq. 2);
@@ -34,11 +36,15 @@ decoder targets are always in the mBART vocabulary.
 
 from __future__ import annotations
 
+import copy
+import math
+
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel, MBartConfig
 from transformers.models.mbart.modeling_mbart import MBartEncoder, MBartScaledWordEmbedding
 
+from qbslt.errors import ConfigError
 from qbslt.model.configuration import QBSLTConfig
 
 
@@ -64,19 +70,31 @@ def build_mbart_config(config: QBSLTConfig) -> MBartConfig:
         eos_token_id=config.eos_token_id,
         decoder_start_token_id=config.decoder_start_id,
         forced_eos_token_id=None,
-        scale_embedding=False,
+        scale_embedding=config.scale_embedding,
         tie_word_embeddings=True,
     )
 
 
+def check_depth(wanted: int, available: int, key: str, source: str) -> None:
+    """A part takes the first ``wanted`` layers of a pretrained stack: refuse more than it has."""
+    if wanted > available:
+        raise ConfigError(f"model config: key '{key}': {wanted} layers requested, but {source} has {available}")
+
+
 def build_bert(config: QBSLTConfig) -> BertModel:
-    """mBERT without pooler: ``from_pretrained(config.bert_path)`` or a random tiny one from the size fields."""
+    """mBERT without pooler and with ``config.text_encoder_depth`` layers: the first ones of
+    ``config.bert_path``, or a random tiny one from the size fields."""
     if config.bert_path:
-        return BertModel.from_pretrained(config.bert_path, add_pooling_layer=False)
+        bert = BertModel.from_pretrained(config.bert_path, add_pooling_layer=False)
+        # Loaded whole, then cut to its first layers (a smaller config would report every dropped weight).
+        check_depth(config.text_encoder_depth, bert.config.num_hidden_layers, "text_encoder_layers", config.bert_path)
+        del bert.encoder.layer[config.text_encoder_depth:]
+        bert.config.num_hidden_layers = config.text_encoder_depth
+        return bert
     bert_config = BertConfig(
         vocab_size=config.bert_vocab_size,
         hidden_size=config.d_model,
-        num_hidden_layers=config.encoder_layers,
+        num_hidden_layers=config.text_encoder_depth,
         num_attention_heads=config.attention_heads,
         intermediate_size=config.ffn_dim,
         hidden_dropout_prob=config.dropout,
@@ -99,8 +117,9 @@ class TextEmbedding(nn.Module):
         self.text_model = config.text_model
         if config.text_model == "mbart":
             if token_embedding is None:
+                scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
                 token_embedding = MBartScaledWordEmbedding(config.vocab_size, config.d_model,
-                                                           config.pad_token_id, embed_scale=1.0)
+                                                           config.pad_token_id, embed_scale=scale)
             self.embed_tokens = token_embedding
         else:
             bert = bert if bert is not None else build_bert(config)
@@ -119,9 +138,11 @@ class TextEmbedding(nn.Module):
 class TextEncoder(nn.Module):
     """Stage-1 text encoder psi_TE: ids [B, L] + mask [B, L] -> hidden states [B, L, d_model].
 
-    mbart: an ``MBartEncoder`` built from ``mbart_config`` whose ``embed_tokens`` is replaced by
-    ``token_embedding`` (shared with the seq2seq model); ``init_from`` (an ``MBartEncoder``) copies its
-    layer weights (used with a pretrained mBART). mbert: ``bert`` + ``Linear(hidden, d_model)``.
+    mbart: an ``MBartEncoder`` of ``config.text_encoder_depth`` layers, otherwise shaped like
+    ``mbart_config`` (the seq2seq model's), whose ``embed_tokens`` is replaced by ``token_embedding``
+    (shared with the seq2seq model); ``init_from`` (a pretrained ``MBartEncoder`` with at least as many
+    layers) gives the weights of its first layers, positions and LayerNorms. mbert: ``bert`` +
+    ``Linear(hidden, d_model)``.
     """
 
     def __init__(self, config: QBSLTConfig, token_embedding: nn.Embedding | None = None,
@@ -130,12 +151,15 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.text_model = config.text_model
         if config.text_model == "mbart":
-            mbart_config = mbart_config if mbart_config is not None else build_mbart_config(config)
+            mbart_config = copy.deepcopy(mbart_config if mbart_config is not None else build_mbart_config(config))
+            mbart_config.encoder_layers = config.text_encoder_depth
             self.encoder = MBartEncoder(mbart_config)
             if init_from is not None:
-                state = {k: v for k, v in init_from.state_dict().items() if not k.startswith("embed_tokens.")}
-                missing, unexpected = self.encoder.load_state_dict(state, strict=False)
-                assert not unexpected and all(k.startswith("embed_tokens.") for k in missing), (missing, unexpected)
+                own = self.encoder.state_dict()
+                state = {k: v for k, v in init_from.state_dict().items()
+                         if k in own and not k.startswith("embed_tokens.")}  # layers beyond ours are not taken
+                missing, _ = self.encoder.load_state_dict(state, strict=False)
+                assert all(k.startswith("embed_tokens.") for k in missing), missing
             if token_embedding is not None:
                 self.encoder.embed_tokens = token_embedding
         else:
@@ -149,4 +173,4 @@ class TextEncoder(nn.Module):
         return self.proj(self.bert(input_ids=input_ids, attention_mask=mask).last_hidden_state)
 
 
-__all__ = ["TextEmbedding", "TextEncoder", "build_bert", "build_mbart_config"]
+__all__ = ["TextEmbedding", "TextEncoder", "build_bert", "build_mbart_config", "check_depth"]

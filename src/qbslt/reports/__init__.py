@@ -1,7 +1,9 @@
 """Reports: the paper's Tables 1-8 and Figure 4 from the result contract under ``results/``.
 
-* :func:`qbslt.reports.tables.render_all` -- tables 1-8 (md/csv/tex, table8 also html),
-  ``summary.json`` and ``bleu4_by_variant.csv``; row layout in ``layout.yaml``.
+* :class:`qbslt.reports.results.Results` -- the runs a report reads (the experiment matrix)
+  and the checked reading of their result files.
+* :func:`qbslt.reports.tables.render_all` -- tables 1-8 (md/csv/tex, table8 also html) and the
+  DVC metrics and plots files; row layout in ``layout.yaml``.
 * :func:`qbslt.reports.alignment.mark` -- Table 8's correct / wrong / [Miss] word marking.
 * :func:`qbslt.reports.figure4.render_figure4` -- Figure 4, SSAW weight heat strips.
 """

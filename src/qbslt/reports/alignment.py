@@ -14,9 +14,9 @@ first SSL-SSAW row, where the paper omits the missing "auch" (docs/paper-notes.m
 
 Example rule (:func:`select_examples`): the test examples with the largest sentence-BLEU-4
 (:func:`qbslt.eval.metrics.sentence_bleu4`) gain of ``gain_of`` (SSL-SSAW) over ``gain_over``
-(GFSLT-VLP), on the predictions of the first seed that every shown variant has (seed 0 when
-all have it); ties by example name. Tokens are words for PHOENIX and characters for CSL
-(:func:`qbslt.eval.metrics.tokenize_for_eval`).
+(GFSLT-VLP), on the predictions of the first seed of the experiment matrix that every shown
+variant has (seed 0 when all have it); ties by example name. Tokens are words for PHOENIX and
+characters for CSL (:func:`qbslt.eval.metrics.tokenize_for_eval`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from pathlib import Path
 import pandas as pd
 
 from qbslt.data.annotations import atomic_write_text
-from qbslt.eval.metrics import sentence_bleu4, tokenize_for_eval
+from qbslt.reports.results import Results
 
 CORRECT, WRONG, MISS = "correct", "wrong", "miss"
 MISS_TEXT = "[Miss]"
-PREDICTION_COLUMNS = ("name", "reference", "question", "hypothesis")
 
 
 def mark(hypothesis_tokens: list[str], reference_tokens: list[str]) -> list[tuple[str, str]]:
@@ -64,45 +63,6 @@ def mark(hypothesis_tokens: list[str], reference_tokens: list[str]) -> list[tupl
 
 def counts(marked: list[tuple[str, str]]) -> dict[str, int]:
     return {k: sum(1 for _, s in marked if s == k) for k in (CORRECT, WRONG, MISS)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading predictions
-
-
-def predictions_path(results_dir: Path, dataset: str, variant: str, seed: int) -> Path:
-    return Path(results_dir) / "predictions" / dataset / variant / f"seed{seed}.tsv"
-
-
-def prediction_seeds(results_dir: Path, dataset: str, variant: str) -> list[int]:
-    """Seeds with a predictions file, ascending."""
-    folder = Path(results_dir) / "predictions" / dataset / variant
-    seeds = []
-    for p in folder.glob("seed*.tsv"):
-        suffix = p.stem[len("seed"):]
-        if suffix.isdigit():
-            seeds.append(int(suffix))
-    return sorted(seeds)
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """A predictions TSV of the result contract (columns name, reference, question, hypothesis)."""
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    if frame["name"].duplicated().any():
-        raise ValueError(f"{path}: duplicate example names, e.g. {frame['name'][frame['name'].duplicated()].iloc[0]!r}")
-    return frame
-
-
-def first_common_seed(results_dir: Path, dataset: str, variants: list[str]) -> int | None:
-    """Smallest seed every variant has predictions for (0 when all have it); None if none."""
-    common: set[int] | None = None
-    for v in variants:
-        s = set(prediction_seeds(results_dir, dataset, v))
-        common = s if common is None else common & s
-    return min(common) if common else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,6 +96,10 @@ def select_examples(predictions: dict[str, pd.DataFrame], variants: list[dict], 
     ``predictions`` maps variant → predictions frame; ``variants`` is the layout's list of
     ``{variant, label}`` in display order. Only examples present in every frame are considered.
     """
+    # Imported here: qbslt.eval.metrics loads rouge_score/nltk/scipy (seconds), and the Snakefile
+    # imports this package's tables module only for its layout functions.
+    from qbslt.eval.metrics import sentence_bleu4, tokenize_for_eval
+
     names = None
     for v in predictions.values():
         names = set(v["name"]) if names is None else names & set(v["name"])
@@ -256,33 +220,35 @@ def _caption(spec: dict, section: Section, data_statement: str) -> str:
             f"Tokens are {'characters' if section.dataset == 'csl' else 'words'}. {notes}").strip()
 
 
-def build_sections(results_dir: Path, spec: dict, datasets: dict) -> list[Section]:
+def build_sections(results: Results, spec: dict, datasets: dict) -> list[Section]:
+    """One section per dataset of ``spec``, from the predictions of the runs of ``results`` only."""
     sections = []
     variants = [v["variant"] for v in spec["variants"]]
     for ds in spec.get("datasets", []):
         info = datasets[ds]
-        missing = [v for v in variants if not prediction_seeds(results_dir, ds, v)]
-        seed = None if missing else first_common_seed(results_dir, ds, variants)
+        missing = [v for v in variants if not results.prediction_seeds(ds, v)]
+        seed = None if missing else results.first_common_seed(ds, variants)
         examples: list[Example] = []
         if not missing and seed is None:
             missing = ["(no seed common to " + ", ".join(variants) + ")"]
         if not missing:
-            preds = {v: read_predictions(predictions_path(results_dir, ds, v, seed)) for v in variants}
+            preds = {v: results.read_predictions(ds, v, seed) for v in variants}
             examples = select_examples(preds, spec["variants"], info["level"], spec["gain_of"], spec["gain_over"],
                                        int(spec.get("n_examples", 3)))
         sections.append(Section(ds, info["name"], seed, examples, missing))
     return sections
 
 
-def render_table8(results_dir: Path, out_dir: Path, spec: dict, datasets: dict,
+def render_table8(results: Results | Path, out_dir: Path, spec: dict, datasets: dict,
                   data_statement_for) -> list[Path]:
     """Write ``table8.md``, ``.csv``, ``.tex`` and ``.html`` into ``out_dir``.
 
-    ``spec`` is the layout's ``table8`` entry, ``datasets`` its ``datasets`` entry and
-    ``data_statement_for(dataset_key)`` the sentence about the data used in captions.
+    ``results``: the runs to read (:class:`qbslt.reports.results.Results`; a folder: every run
+    found, ad hoc). ``spec`` is the layout's ``table8`` entry, ``datasets`` its ``datasets`` entry
+    and ``data_statement_for(dataset_key)`` the sentence about the data used in captions.
     """
     out_dir = Path(out_dir)
-    sections = build_sections(Path(results_dir), spec, datasets)
+    sections = build_sections(Results.of(results), spec, datasets)
     md, tex, rows = [], [], []
     html_parts = [
         "<!DOCTYPE html>", '<html lang="de"><head><meta charset="utf-8"><title>Table 8</title>',

@@ -16,11 +16,13 @@ per word, so words = tokens there.
 
 Example rule: the first ``n_examples`` examples of the file, in file order (the training code
 stores the first test examples in test-set order).
+
+:func:`weights_frame` gives the same cells as a table (``figure4_weights.csv``, the data of
+``dvc plots show``'s Figure 4): one row per cell of each strip.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from dataclasses import dataclass
@@ -32,7 +34,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+from qbslt.errors import ResultError  # noqa: E402
+from qbslt.reports.results import read_json  # noqa: E402
 
 SP_PREFIX = "▁"
 WP_PREFIX = "##"
@@ -95,10 +101,29 @@ def word_weights(example: dict) -> tuple[list[Word], np.ndarray, np.ndarray]:
 
 
 def load_examples(ssaw_json: Path) -> list[dict]:
-    data = json.loads(Path(ssaw_json).read_text(encoding="utf-8"))
+    """The stored examples of an SSAW weights file (ResultError naming the file if it is unreadable or
+    holds no SSAW weights)."""
+    data = read_json(Path(ssaw_json))
+    if not isinstance(data, dict):
+        raise ResultError(f"{ssaw_json}: expected a JSON object, found {type(data).__name__}")
     if data.get("fusion") != "ssaw" or not data.get("examples"):
-        raise ValueError(f"{ssaw_json}: no SSAW weights (fusion={data.get('fusion')!r}); Figure 4 needs an SSAW variant")
+        raise ResultError(f"{ssaw_json}: no SSAW weights (fusion={data.get('fusion')!r}); Figure 4 needs an SSAW "
+                          f"variant")
+    if not isinstance(data["examples"], list) or not all(isinstance(ex, dict) for ex in data["examples"]):
+        raise ResultError(f"{ssaw_json}: 'examples' must be a list of objects")
     return data["examples"]
+
+
+def prepared_examples(ssaw_json: Path, n_examples: int) -> list[tuple[dict, list[Word], np.ndarray, np.ndarray]]:
+    """(example, words, word weights, video weights) of the first ``n_examples`` stored examples."""
+    prepared = []
+    for ex in load_examples(ssaw_json)[:n_examples]:
+        try:
+            prepared.append((ex, *word_weights(ex)))
+        except (KeyError, TypeError, ValueError) as e:
+            detail = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+            raise ResultError(f"{ssaw_json}: example {ex.get('name')!r}: {detail}") from None
+    return prepared
 
 
 def top_words(words: list[Word], q: np.ndarray, top_k: int) -> list[int]:
@@ -107,11 +132,32 @@ def top_words(words: list[Word], q: np.ndarray, top_k: int) -> list[int]:
     return sorted(sorted(candidates, key=lambda i: (-q[i], i))[:top_k])
 
 
+WEIGHT_COLUMNS = ["example", "rank", "name", "index", "cell", "part", "token", "weight", "highlight"]
+
+
+def weights_frame(ssaw_json: Path, n_examples: int = 3, top_k: int = 2) -> pd.DataFrame:
+    """Figure 4's cells as a table: for each of the first ``n_examples`` examples (``example``:
+    "rank. question % reference"), one row per question word, then per video position (``part``),
+    in strip order (``index``); ``cell`` is a unique, sortable label (``"03 Wetter"``,
+    ``"07 v2"``), ``highlight`` 1 for the ``top_k`` framed words."""
+    rows = []
+    for rank, (ex, words, q, video) in enumerate(prepared_examples(ssaw_json, n_examples), start=1):
+        highlight = set(top_words(words, q, top_k))
+        tokens = [("question", w.text, float(q[i]), int(i in highlight)) for i, w in enumerate(words)]
+        tokens += [("video", f"v{k}", float(x), 0) for k, x in enumerate(video)]
+        width = len(str(len(tokens) - 1))
+        example = f"{rank}. {ex.get('question', '')} % {ex.get('reference', '')}"
+        for index, (part, token, weight, framed) in enumerate(tokens):
+            rows.append({"example": example, "rank": rank, "name": ex.get("name", ""), "index": index,
+                         "cell": f"{index:0{width}d} {token}", "part": part, "token": token,
+                         "weight": round(weight, 6), "highlight": framed})
+    return pd.DataFrame(rows, columns=WEIGHT_COLUMNS)
+
+
 def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: int = 3, top_k: int = 2,
                    dpi: int = 150) -> list[Path]:
     """Draw the first ``n_examples`` stored examples' weight strips; write PNG and PDF."""
-    examples = load_examples(ssaw_json)[:n_examples]
-    prepared = [(ex, *word_weights(ex)) for ex in examples]
+    prepared = prepared_examples(ssaw_json, n_examples)
     all_w = np.concatenate([np.concatenate([q, v]) for _, _, q, v in prepared])
     vmin, vmax = float(all_w.min()), float(all_w.max())
     if vmax - vmin < 1e-12:

@@ -1,15 +1,30 @@
 """Tables 1-8 of the paper from the result contract (``results/metrics``, ``results/predictions``).
 
 :func:`render_all` writes, for N = 1..8, ``table<N>.md``, ``table<N>.csv`` and ``table<N>.tex``
-(``table8.html`` too), plus ``summary.json`` (mean test BLEU-4 / ROUGE-L per dataset and variant,
-for ``dvc metrics show``) and ``bleu4_by_variant.csv`` (one line per run, for ``dvc plots``).
+(``table8.html`` too), and the data files of DVC's metrics and plots:
+
+* ``summary.json`` -- mean test BLEU-4 / ROUGE-L of every dataset and variant, in one file;
+* ``scores/<dataset>/<variant>.json`` -- one small file per (dataset, variant): ``test_bleu4``,
+  ``test_bleu4_std``, ``test_rouge_l``, ``test_rouge_l_std``, ``n_seeds``. ``dvc metrics show``
+  prints one row per file, so one row per (dataset, variant);
+* ``bleu4_by_variant.csv`` -- one line per run;
+* ``training_curves.csv`` -- tidy per-epoch history of every trained run: ``dataset, variant,
+  seed, epoch, quantity, value`` (quantity: the stage-2 losses ``loss``, ``l_d``, ``l_s`` and
+  ``dev_bleu4``, the dev-split BLEU-4 of the epochs that were evaluated);
+* ``figure4_weights.csv`` (when given the SSAW file of Figure 4) -- Figure 4's data,
+  :func:`qbslt.reports.figure4.weights_frame`.
+
+Which runs: exactly those of the :class:`qbslt.reports.results.Results` given -- the experiment
+matrix the Snakemake rule passes (datasets × variants × seeds, plus the reference systems at
+seed 0). A leftover result file of a seed or variant that params.yaml no longer lists is not
+read. Given only a folder, every run found there is read (ad hoc).
 
 What is in a table (which variant fills which row, which paper row it is compared with, which
 row the others are tested against) is data: ``layout.yaml`` beside this file. The paper's
 numbers come from ``paper_results.yaml``; they are only ever shown next to ours, never used.
 
 Cells
-  Measured rows: mean ± std of the *test* scores over the seed files found (std with
+  Measured rows: mean ± std of the *test* scores over the seeds of the matrix (std with
   ddof=1; ``± 0.00`` for a single seed; the number of seeds is in column ``n`` and the caption).
   A row without any metrics file is "not run" -- nothing is filled in for it.
   Under each measured row the paper reports, a line "↳ paper (Δ)" gives the paper's value and
@@ -19,16 +34,15 @@ Cells
 Significance
   Every row of a table with a ``reference`` variant is compared with it by paired bootstrap
   resampling of corpus BLEU-4 (:func:`qbslt.eval.metrics.paired_bootstrap`) on the test
-  predictions of the first seed both have (seed 0 when both have it). ``†`` after the BLEU-4
-  cell: p < 0.05, i.e. BLEU-4 differs from the reference row's (direction: the sign of
-  ``bootstrap_bleu4_delta`` = row − reference). The p-value is in the csv; the reference row
-  gets no marker.
+  predictions of the first seed of the matrix both have (seed 0 when both have it). ``†``
+  after the BLEU-4 cell: p < 0.05, i.e. BLEU-4 differs from the reference row's (direction:
+  the sign of ``bootstrap_bleu4_delta`` = row − reference). The p-value is in the csv; the
+  reference row gets no marker.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,57 +51,27 @@ from typing import Callable
 import pandas as pd
 import yaml
 
+from qbslt.config import PROFILES
 from qbslt.data.annotations import atomic_write_text
-from qbslt.eval.metrics import paired_bootstrap
-from qbslt.reports.alignment import (
-    predictions_path,
-    prediction_seeds,
-    read_predictions,
-    render_table8,
-    strip_table_prefix,
-    tex_escape,
-)
+from qbslt.reports.alignment import render_table8, strip_table_prefix, tex_escape
+from qbslt.reports.results import METRICS, Results
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_LAYOUT = HERE / "layout.yaml"
 DEFAULT_PAPER = HERE / "paper_results.yaml"
 
-METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "B4", "rouge_l": "ROUGE"}
 ALPHA = 0.05
 MARKER = "†"
-PROFILES = ("embedded", "paper")
 NOT_RUN = "not run"
 REPORTED = "reported (not run)"
 MEASURED = "measured"
 PAPER_LINE = "↳ paper (Δ)"
 REFERENCE_GROUP = "Reference systems (not trained)"
 
-_SEED_FILE = re.compile(r"^seed(\d+)\.json$")
-
 
 # ---------------------------------------------------------------------------------------------
-# Reading the result contract
-
-
-def load_metrics(results_dir: Path) -> dict[tuple[str, str], dict[int, dict]]:
-    """``{(dataset, variant): {seed: metrics dict}}`` of every ``metrics/<ds>/<variant>/seed<k>.json``."""
-    found: dict[tuple[str, str], dict[int, dict]] = {}
-    root = Path(results_dir) / "metrics"
-    for path in sorted(root.glob("*/*/seed*.json")):
-        m = _SEED_FILE.match(path.name)
-        if not m:
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
-        test = data.get("test")
-        if not isinstance(test, dict) or any(k not in test for k in METRICS):
-            raise ValueError(f"{path}: 'test' must hold {', '.join(METRICS)}")
-        dataset, variant = path.parent.parent.name, path.parent.name
-        found.setdefault((dataset, variant), {})[int(m.group(1))] = data
-    return found
+# Summaries of the runs
 
 
 @dataclass
@@ -184,10 +168,7 @@ def build_comparison_table(number: int, spec: dict, metrics: dict, paper: dict) 
         rows.append(Row("group", "Measured (no paper row)", group="Measured (no paper row)"))
         rows += [_measured_row(m["label"], m["variant"], metrics, dataset, group="Measured (no paper row)")
                  for m in leftover]
-    if spec.get("references"):
-        rows.append(Row("group", REFERENCE_GROUP, group=REFERENCE_GROUP))
-        rows += [_measured_row(r["label"], r["variant"], metrics, dataset, group=REFERENCE_GROUP)
-                 for r in spec["references"]]
+    rows += _reference_rows(spec, metrics, dataset)
     return Table(number, dataset, spec["title"], [], rows)
 
 
@@ -203,7 +184,36 @@ def build_ablation_table(number: int, spec: dict, metrics: dict, paper: dict) ->
         rows.append(_measured_row(r["label"], r["variant"], metrics, dataset, cells=cells,
                                   paper=_paper_values(paper, key, r["paper_row"]) if r.get("paper_row") else None,
                                   paper_row=r.get("paper_row", "")))
+    rows += _reference_rows(spec, metrics, dataset, columns)
     return Table(number, dataset, spec["title"], columns, rows)
+
+
+def _reference_rows(spec: dict, metrics: dict, dataset: str, columns: list[str] = ()) -> list[Row]:
+    """The reference systems of a table (not trained, seed 0), in their own group at the end."""
+    if not spec.get("references"):
+        return []
+    return [Row("group", REFERENCE_GROUP, group=REFERENCE_GROUP)] + [
+        _measured_row(r["label"], r["variant"], metrics, dataset, group=REFERENCE_GROUP,
+                      cells=([r["label"]] + [""] * (len(columns) - 1)) if columns else [])
+        for r in spec["references"]]
+
+
+def table_variants(spec: dict) -> set[str]:
+    """Every variant (trained or reference system) a layout table shows."""
+    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
+    return {e["variant"] for e in entries}
+
+
+def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
+    """Numbers of the tables (1-8) whose every row the experiment runs: ``runs`` maps each dataset to
+    the variants and reference systems run on it. Table 8 needs its variants on one of its datasets."""
+    layout = _load_yaml(Path(layout_path))
+    numbers = [int(key.removeprefix("table")) for key, spec in layout["tables"].items()
+               if table_variants(spec) <= runs.get(spec["dataset"], set())]
+    table8 = layout.get("table8")
+    if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
+        numbers.append(8)
+    return sorted(numbers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,10 +221,11 @@ def build_ablation_table(number: int, spec: dict, metrics: dict, paper: dict) ->
 
 
 class _Bootstrapper:
-    """Paired bootstrap of a row against a reference variant, cached per (dataset, pair)."""
+    """Paired bootstrap of a row against a reference variant, cached per (dataset, pair), on the
+    predictions of the runs of ``results`` only."""
 
-    def __init__(self, results_dir: Path, levels: dict[str, str], n_samples: int, seed: int):
-        self.results_dir, self.levels, self.n_samples, self.seed = Path(results_dir), levels, n_samples, seed
+    def __init__(self, results: Results, levels: dict[str, str], n_samples: int, seed: int):
+        self.results, self.levels, self.n_samples, self.seed = results, levels, n_samples, seed
         self.cache: dict[tuple[str, str, str], dict | None] = {}
 
     def __call__(self, dataset: str, variant: str, reference: str) -> dict | None:
@@ -224,16 +235,16 @@ class _Bootstrapper:
         return self.cache[key]
 
     def _run(self, dataset: str, variant: str, reference: str) -> dict | None:
-        common = sorted(set(prediction_seeds(self.results_dir, dataset, variant))
-                        & set(prediction_seeds(self.results_dir, dataset, reference)))
-        if not common:
+        run_seed = self.results.first_common_seed(dataset, [variant, reference])
+        if run_seed is None:
             return None
-        run_seed = common[0]
-        ref = read_predictions(predictions_path(self.results_dir, dataset, reference, run_seed))
-        row = read_predictions(predictions_path(self.results_dir, dataset, variant, run_seed))
+        ref = self.results.read_predictions(dataset, reference, run_seed)
+        row = self.results.read_predictions(dataset, variant, run_seed)
         merged = ref.merge(row[["name", "hypothesis"]], on="name", suffixes=("_ref", "_row"))
         if merged.empty:
             return None
+        from qbslt.eval.metrics import paired_bootstrap  # slow to import; see alignment.select_examples
+
         result = paired_bootstrap(list(merged["hypothesis_ref"]), list(merged["hypothesis_row"]),
                                   list(merged["reference"]), self.levels[dataset], n_samples=self.n_samples,
                                   seed=self.seed)
@@ -268,6 +279,12 @@ def data_statement(profile: str, dataset_key: str, datasets: dict) -> str:
         return (f"Embedded synthetic data, not the paper's datasets: the {dataset_key} data here is this project's "
                 f"synthetic stand-in for {name} (docs/embedded-data.md), so only the pattern across rows, not the "
                 f"values, can be compared with the paper.")
+    if profile == "realtext":
+        return (f"Realtext profile: the real {name} texts (translation, question and gloss of every sample, test "
+                f"split), with each video rendered from the sample's real gloss sequence and small models trained "
+                f"from scratch on a CPU. The rendered video carries exactly the glosses, so sign input here is "
+                f"closer to a gloss-to-text system (the paper's gloss-based rows of Table 1, e.g. GBT with question "
+                f"and gloss: 34.31 BLEU-4) than to its video-only rows.")
     return f"Dataset: {name}, test split."
 
 
@@ -448,16 +465,21 @@ def _load_yaml(path: Path) -> dict:
         return yaml.safe_load(f) or {}
 
 
-def build_tables(results_dir: Path, layout: dict, paper: dict, profile: str, bootstrap_samples: int,
-                 bootstrap_seed: int = 12345, metrics: dict | None = None) -> list[Table]:
-    """Tables 1-7 (model objects, captions included) from the results and the layout."""
-    metrics = load_metrics(results_dir) if metrics is None else metrics
+def build_tables(results: Results, layout: dict, paper: dict, profile: str, bootstrap_samples: int,
+                 bootstrap_seed: int = 12345, metrics: dict | None = None,
+                 numbers: list[int] | None = None) -> list[Table]:
+    """Tables 1-7 (model objects, captions included) from the runs of ``results`` and the layout;
+    ``metrics``: ``results.load_metrics()`` when already read; ``numbers``: only those tables
+    (default: all)."""
+    metrics = results.load_metrics() if metrics is None else metrics
     datasets = layout["datasets"]
     levels = {k: v["level"] for k, v in datasets.items()}
-    bootstrap = _Bootstrapper(results_dir, levels, bootstrap_samples, bootstrap_seed)
+    bootstrap = _Bootstrapper(results, levels, bootstrap_samples, bootstrap_seed)
     tables = []
     for key, spec in layout["tables"].items():
         number = int(key.removeprefix("table"))
+        if numbers is not None and number not in numbers:
+            continue
         builder: Callable = build_comparison_table if "measured" in spec else build_ablation_table
         table = builder(number, spec, metrics, paper)
         add_significance(table, spec.get("reference"), bootstrap)
@@ -478,39 +500,129 @@ def summary(metrics: dict) -> dict:
 
 
 def runs_frame(metrics: dict) -> pd.DataFrame:
+    """One line per run: dataset, variant, seed, test BLEU-4 and ROUGE-L (``bleu4_by_variant.csv``)."""
     rows = [{"dataset": d, "variant": v, "seed": s, "bleu4": float(runs[s]["test"]["bleu4"]),
              "rouge_l": float(runs[s]["test"]["rouge_l"])}
             for (d, v), runs in sorted(metrics.items()) for s in sorted(runs)]
     return pd.DataFrame(rows, columns=["dataset", "variant", "seed", "bleu4", "rouge_l"])
 
 
-def render_all(results_dir: Path, out_dir: Path, layout_path: Path = DEFAULT_LAYOUT,
+def scores(metrics: dict) -> dict[tuple[str, str], dict]:
+    """``{(dataset, variant): {test_bleu4, test_bleu4_std, test_rouge_l, test_rouge_l_std, n_seeds}}``:
+    mean and std (ddof=1; 0 for one seed) over the seeds, 2 decimals -- one DVC metrics file each."""
+    out = {}
+    for (dataset, variant), runs in sorted(metrics.items()):
+        stats = summarize(runs)
+        out[(dataset, variant)] = {"test_bleu4": round(stats.mean["bleu4"], 2),
+                                   "test_bleu4_std": round(stats.std["bleu4"], 2),
+                                   "test_rouge_l": round(stats.mean["rouge_l"], 2),
+                                   "test_rouge_l_std": round(stats.std["rouge_l"], 2),
+                                   "n_seeds": stats.n}
+    return out
+
+
+SCORE_KEYS = ("test_bleu4", "test_bleu4_std", "test_rouge_l", "test_rouge_l_std", "n_seeds")
+
+
+def _is_scores_file(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and set(data) == set(SCORE_KEYS)
+
+
+def write_scores(scores_dir: Path, metrics: dict) -> list[Path]:
+    """Write ``<dataset>/<variant>.json`` of :func:`scores` into ``scores_dir``, and delete the other
+    scores files there (a pair no longer in the matrix must not stay a DVC metric); files that are
+    not scores files are left alone."""
+    scores_dir = Path(scores_dir)
+    written = []
+    for (dataset, variant), values in scores(metrics).items():
+        path = scores_dir / dataset / f"{variant}.json"
+        atomic_write_text(path, json.dumps({k: values[k] for k in SCORE_KEYS}, indent=2) + "\n")
+        written.append(path)
+    keep = set(written)
+    for stale in sorted(scores_dir.glob("*/*.json")):
+        if stale not in keep and _is_scores_file(stale):
+            stale.unlink()
+    for folder in scores_dir.glob("*"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return written
+
+
+# Names of the history quantities in training_curves.csv (others keep their key).
+HISTORY_NAMES = {"dev_score": "dev_bleu4"}
+CURVE_COLUMNS = ["dataset", "variant", "seed", "epoch", "quantity", "value"]
+
+
+def training_curves_frame(metrics: dict) -> pd.DataFrame:
+    """The per-epoch ``history`` of every run, tidy: ``dataset, variant, seed, epoch, quantity, value``
+    (runs without a history, e.g. the reference systems, have no rows)."""
+    rows = []
+    for (d, v), runs in sorted(metrics.items()):
+        for s in sorted(runs):
+            for record in runs[s].get("history") or []:
+                for key, value in record.items():
+                    if key == "epoch" or isinstance(value, bool) or not isinstance(value, (int, float)):
+                        continue
+                    rows.append({"dataset": d, "variant": v, "seed": s, "epoch": int(record["epoch"]),
+                                 "quantity": HISTORY_NAMES.get(key, key), "value": float(value)})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAULT_LAYOUT,
                paper_path: Path = DEFAULT_PAPER, bootstrap_samples: int = 1000, profile: str = "embedded",
                bootstrap_seed: int = 12345, summary_path: Path | None = None,
-               runs_path: Path | None = None) -> list[Path]:
-    """Write tables 1-8 (md/csv/tex; table8 also html), ``summary.json`` and ``bleu4_by_variant.csv``.
+               runs_path: Path | None = None, numbers: list[int] | None = None,
+               datasets: list[str] | None = None, scores_dir: Path | None = None,
+               curves_path: Path | None = None, figure4_ssaw: Path | None = None,
+               figure4_data: Path | None = None) -> list[Path]:
+    """Write tables 1-8 (md/csv/tex; table8 also html) and the DVC metrics and plots files.
 
-    ``profile`` ("embedded" | "paper") decides what the captions say about the data. Returns
-    the paths written.
+    ``results``: the runs to report (:class:`qbslt.reports.results.Results`, the experiment
+    matrix); a folder instead reads every run found there (ad hoc, leftovers included).
+    ``profile`` (one of :data:`qbslt.config.PROFILES`) decides what the captions say about the
+    data; ``numbers`` restricts the tables written (default: all), ``datasets`` the datasets of
+    Table 8 (default: the layout's). Data files (defaults under ``out_dir``): ``summary_path``
+    (``summary.json``), ``runs_path`` (``bleu4_by_variant.csv``), ``scores_dir`` (``scores/``),
+    ``curves_path`` (``training_curves.csv``); with ``figure4_ssaw`` (an SSAW weights file) also
+    ``figure4_data`` (``figure4_weights.csv``). Returns the paths written.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
-    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    results, out_dir = Results.of(results), Path(out_dir)
     layout, paper = _load_yaml(Path(layout_path)), _load_yaml(Path(paper_path))
-    metrics = load_metrics(results_dir)
+    metrics = results.load_metrics()
     written: list[Path] = []
-    for table in build_tables(results_dir, layout, paper, profile, bootstrap_samples, bootstrap_seed, metrics):
+    for table in build_tables(results, layout, paper, profile, bootstrap_samples, bootstrap_seed, metrics,
+                              numbers):
         stem = out_dir / f"table{table.number}"
         for ext, text in (("md", render_md(table)), ("csv", table_frame(table, bootstrap_samples).to_csv(index=False)),
                           ("tex", render_tex(table))):
             path = stem.with_suffix(f".{ext}")
             atomic_write_text(path, text)
             written.append(path)
-    if layout.get("table8"):
-        written += render_table8(results_dir, out_dir, layout["table8"], layout["datasets"],
+    if layout.get("table8") and (numbers is None or 8 in numbers):
+        spec = layout["table8"]
+        if datasets is not None:
+            spec = {**spec, "datasets": [d for d in spec["datasets"] if d in datasets]}
+        written += render_table8(results, out_dir, spec, layout["datasets"],
                                  lambda ds: data_statement(profile, ds, layout["datasets"]))
     summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
     atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
     runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"
     atomic_write_text(runs_path, runs_frame(metrics).to_csv(index=False))
-    return written + [summary_path, runs_path]
+    written += [summary_path, runs_path]
+    written += write_scores(Path(scores_dir) if scores_dir else out_dir / "scores", metrics)
+    curves_path = Path(curves_path) if curves_path else out_dir / "training_curves.csv"
+    atomic_write_text(curves_path, training_curves_frame(metrics).to_csv(index=False))
+    written.append(curves_path)
+    if figure4_ssaw is not None:
+        from qbslt.reports.figure4 import weights_frame  # matplotlib only when asked
+
+        figure4_data = Path(figure4_data) if figure4_data else out_dir / "figure4_weights.csv"
+        atomic_write_text(figure4_data, weights_frame(Path(figure4_ssaw)).to_csv(index=False))
+        written.append(figure4_data)
+    return written

@@ -13,8 +13,9 @@ the same crop and the same colour change, so motion between frames is left intac
                     factor ~ U(1 - x, 1 + x) each; applied where the CNN runs (GPU), by
                     ``qbslt.model.video_embedding.adjust_colour``, as the batch's ``video_colour``
 
-The plan is cheap (row indices, offsets, three factors); reading and cropping the frames
-(``VideoAugment.read``) is the heavy part and runs in the data-loader workers.
+The plan is cheap (row indices, offsets, three factors); reading (and, from a compressed store,
+decoding) and cropping the frames (``VideoAugment.read``) is the heavy part and runs in the
+data-loader workers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as F
+
+from qbslt.data.frame_store import FrameStore
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -102,8 +105,11 @@ class VideoAugment:
                            for s in (self.brightness, self.contrast, self.saturation))
         return VideoPlan(rows, top, left, colour)
 
-    def read(self, store: np.ndarray, plan: VideoPlan) -> torch.Tensor:
-        """The planned frames: uint8 [T, crop, crop, 3] (raw) or float32 [T, D] (features)."""
+    def read(self, store: FrameStore | np.ndarray, plan: VideoPlan) -> torch.Tensor:
+        """The planned frames: uint8 [T, crop, crop, 3] (raw or compressed frame store, decoded here)
+        or float32 [T, D] (features)."""
+        if isinstance(store, FrameStore):
+            return store.read(plan.rows, None if plan.top is None else (plan.top, plan.left, self.crop))
         if store.dtype != np.uint8:
             return torch.from_numpy(store[plan.rows].astype(np.float32))
         if plan.top is None:

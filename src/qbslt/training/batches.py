@@ -2,8 +2,9 @@
 
 An ``ExampleSet`` holds one split: the frame rows of each example in the store written once per
 (dataset, backbone) (per-frame features, or raw frames), and the pre-tokenised texts. Texts are
-tokenised once at construction; frames are read from the memory-mapped store per batch, so a split
-of raw 256x256 frames (PHOENIX train: >100 GB) never has to fit in host memory. Batch keys (see qbslt.model.modeling_qbslt):
+tokenised once at construction; frames are read from the store per batch (memory-mapped raw
+frames, or decoded from the compressed store: ``qbslt.data.frame_store``), so a split of 256x256
+frames (PHOENIX train: >100 GB raw) never has to fit in host memory. Batch keys (see qbslt.model.modeling_qbslt):
 
     video            float [B, T, D] frame features  (uint8 [B, T, H, W, 3] raw frames)
     video_mask       bool  [B, T]
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from qbslt.data.frame_store import FrameStore
 from qbslt.training.augment import VideoAugment, VideoPlan, evenly_spaced
 from qbslt.training.tokenizer import encode
 
@@ -38,7 +40,7 @@ class ExampleSet(torch.utils.data.Dataset):
     names: list[str]
     questions: list[str]
     translations: list[str]
-    store: np.ndarray               # [N, D] features or [N, H, W, 3] uint8 frames, usually a memmap
+    store: np.ndarray | FrameStore  # [N, D] features (memmap) or [N, H, W, 3] uint8 frames
     frame_rows: list[np.ndarray]    # per example: its rows of ``store``, in order
     question_ids: list[list[int]]
     question_dec_ids: list[list[int]]
@@ -46,9 +48,9 @@ class ExampleSet(torch.utils.data.Dataset):
     label_ids: list[list[int]]
 
     @classmethod
-    def build(cls, examples: pd.DataFrame, store: np.ndarray, text_tokenizer, decoder_tokenizer, level: str,
+    def build(cls, examples: pd.DataFrame, store: np.ndarray | FrameStore, text_tokenizer, decoder_tokenizer, level: str,
               max_frames: int, max_text_tokens: int) -> "ExampleSet":
-        """Index each example's frames in ``store`` (memmap) and tokenise its texts."""
+        """Index each example's frames in ``store`` (memmap or frame store) and tokenise its texts."""
         frame_rows = []
         for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
             rows = np.arange(offset, offset + length)
@@ -74,7 +76,8 @@ class ExampleSet(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict:
         # Loader workers started by spawn/forkserver receive a pickled copy: send the memory map's
-        # file name, never its contents (a real split is > 100 GB).
+        # file name, never its contents (a real split is > 100 GB). A FrameStore pickles itself
+        # as its file name.
         state = dict(self.__dict__)
         if isinstance(self.store, np.memmap) and self.store.filename:
             state["store"] = _MappedStore(str(self.store.filename))

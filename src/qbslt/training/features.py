@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qbslt.data.frames import open_store
+from qbslt.data.frame_store import CompressedFrameStore, open_frame_store
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.video_embedding import FrameBackbone
 
@@ -31,10 +31,12 @@ def build_frozen_backbone(backbone: str, pretrained: bool, device: str = "cpu") 
     return FrameBackbone(config).to(device).eval()
 
 
-def write_features(frames_npy: Path, out_npy: Path, backbone: str, pretrained: bool, device: str = "cpu",
+def write_features(frames_store: Path, out_npy: Path, backbone: str, pretrained: bool, device: str = "cpu",
                    batch_size: int = 256, progress: bool = True) -> tuple[int, int]:
-    """Features of every frame of ``frames_npy`` into ``out_npy`` (atomic); returns its shape."""
-    frames = open_store(frames_npy)
+    """Features of every frame of the frame store ``frames_store`` (raw or compressed) into
+    ``out_npy`` (atomic); returns its shape. A compressed store is decoded on ``device`` when it is
+    a GPU (nvJPEG)."""
+    frames = open_frame_store(frames_store, decode_device=device if str(device).startswith("cuda") else None)
     model = build_frozen_backbone(backbone, pretrained, device)
     out_npy.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_npy.with_name(f".{out_npy.name}.{os.getpid()}.tmp")
@@ -43,7 +45,8 @@ def write_features(frames_npy: Path, out_npy: Path, backbone: str, pretrained: b
     try:
         for start in tqdm(range(0, len(frames), batch_size), desc=f"{backbone} features", unit="batch",
                           disable=not progress):
-            chunk = torch.from_numpy(np.array(frames[start:start + batch_size]))
+            rows = slice(start, start + batch_size)
+            chunk = frames.read(rows) if isinstance(frames, CompressedFrameStore) else torch.from_numpy(frames[rows])
             features[start:start + len(chunk)] = model.extract_features(chunk, batch_size).cpu().numpy()
         features.flush()
         del features

@@ -26,8 +26,10 @@ import torch
 
 from qbslt.config import config_hash, stage1_config
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.frame_store import open_video_store, store_path
 from qbslt.data.layout import LEVELS
 from qbslt.data.join import read_examples
+from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
@@ -53,18 +55,33 @@ class RunInputs:
     frame_size: tuple[int, int] | None = None  # recorded with the model for `qbslt translate`
 
 
-def model_config(cfg: dict, decoder_tok, text_tok, **overrides) -> QBSLTConfig:
+def _token_id(tokenizer, token: str, key: str) -> int:
+    """Id of ``token`` in ``tokenizer`` (a trimmed one included); a ConfigError naming the config
+    ``key`` when the tokenizer does not have it, rather than silently using ``<unk>``."""
+    found = tokenizer.get_vocab().get(token)
+    if found is None:
+        raise ConfigError(f"{key}: {token!r} is not a token of {tokenizer.name_or_path}")
+    return found
+
+
+def model_config(cfg: dict, decoder_tok, text_tok, dataset: str | None = None, **overrides) -> QBSLTConfig:
+    """The model config of ``cfg`` for these tokenizers. ``dataset`` picks its
+    ``model.decoder_start_token`` (without it, or when that is null, the decoder starts with ``</s>``)."""
     m = {**cfg["model"], **overrides}
+    start = m["decoder_start_token"][dataset] if dataset else None
+    start_id = None if start is None else _token_id(decoder_tok, start, f"model.decoder_start_token.{dataset}")
     return QBSLTConfig(
         backbone=m["backbone"], backbone_pretrained=m["backbone_pretrained"], freeze_backbone=m["freeze_backbone"],
         feature_dim=BACKBONES[m["backbone"]], temporal_blocks=m["temporal_blocks"],
         temporal_kernel=m["temporal_kernel"], text_model=m["text_model"], mbart_path=m["mbart_path"],
         bert_path=m["bert_path"], d_model=m["d_model"], encoder_layers=m["encoder_layers"],
-        decoder_layers=m["decoder_layers"], attention_heads=m["attention_heads"], ffn_dim=m["ffn_dim"],
+        decoder_layers=m["decoder_layers"], text_encoder_layers=m["text_encoder_layers"],
+        attention_heads=m["attention_heads"], ffn_dim=m["ffn_dim"],
         dropout=m["dropout"], max_positions=m["max_positions"], vocab_size=len(decoder_tok),
         bert_vocab_size=len(text_tok), pad_token_id=decoder_tok.pad_token_id, bos_token_id=decoder_tok.bos_token_id,
         eos_token_id=decoder_tok.eos_token_id, unk_token_id=decoder_tok.unk_token_id,
         mask_token_id=text_tok.mask_token_id, sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"),
+        decoder_start_token_id=start_id,
         fusion=m.get("fusion", "concat"), inputs=m.get("inputs", "both"), ssl=m.get("ssl", False),
         alignment=m["alignment"], contrastive_dim=m["contrastive_dim"], label_smoothing=m["label_smoothing"])
 
@@ -73,12 +90,12 @@ def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> Q
     """Model config of a run; a vocabulary-trimmed mBART beside the tokenizer replaces mbart_path."""
     trimmed = Path(inputs.decoder_tokenizer) / TRIMMED_MODEL_DIR
     overrides = {"mbart_path": str(trimmed)} if trimmed.is_dir() else {}
-    return model_config(cfg, decoder_tok, text_tok, **overrides)
+    return model_config(cfg, decoder_tok, text_tok, inputs.dataset, **overrides)
 
 
 def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) -> ExampleSet:
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
-    store = np.load(inputs.features_dir / f"{split}.npy", mmap_mode="r")
+    store = open_video_store(store_path(inputs.features_dir, split))  # features or frames (raw / compressed)
     return ExampleSet.build(examples, store, text_tok, decoder_tok, LEVELS[inputs.dataset],
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
 
@@ -125,7 +142,7 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     return summary
 
 
-def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, batch_size: int,
+def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str, batch_size: int,
             num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
     """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights."""
     device = model.device
@@ -136,7 +153,7 @@ def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok
         want = start < weights_for
         out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
         ids, info = out if want else (out, None)
-        hypotheses += [decode(decoder_tok, seq) for seq in ids]
+        hypotheses += [decode(decoder_tok, seq, level) for seq in ids]
         if info is not None and info["weights"] is not None:
             for row, i in enumerate(indices[:max(0, weights_for - start)]):
                 weights.append({"name": data.names[i], "question": data.questions[i],
@@ -164,7 +181,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     batch_size = cfg["train"]["stage2"]["batch_size"]
 
     def dev_bleu4(m: QBSLTModel) -> float:
-        hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, batch_size,
+        hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, level, batch_size,
                           ev["eval_beams_during_training"], ev["max_new_tokens"])
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
@@ -182,7 +199,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
 
     scores, test_hyps, ssaw = {}, None, []
     for split in ("dev", "test"):
-        hyps, weights = predict(model, splits[split], collators[split], decoder_tok, batch_size, ev["num_beams"],
+        hyps, weights = predict(model, splits[split], collators[split], decoder_tok, level, batch_size, ev["num_beams"],
                                 ev["max_new_tokens"], weights_for=SSAW_EXAMPLES if split == "test" else 0,
                                 text_tok=text_tok)
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}

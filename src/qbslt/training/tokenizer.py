@@ -3,8 +3,15 @@
 Embedded profile: a word-level tokenizer trained on the training split with the Hugging Face
 ``tokenizers`` library (PHOENIX: lower-cased words and punctuation; CSL: single characters),
 wrapped as a ``PreTrainedTokenizerFast`` so the model code sees the same API as with mBART's.
+Realtext profile (``model.subword_vocab_size`` set): subword tokenizers trained on the training
+split, of the two kinds the pretrained models use: SentencePiece-style Unigram with the Metaspace
+``▁`` word marker (mBART's kind) for the mBART side, WordPiece with ``##`` continuations (mBERT's
+kind) for the BERT side.
 Paper profile: the pretrained tokenizer of ``facebook/mbart-large-cc25`` /
 ``bert-base-multilingual-cased`` loaded from a local path or the hub.
+
+Hypotheses are turned back into text by the tokenizer's own decoder (:func:`decode`), never by
+joining token strings, so subword markers never reach the evaluation.
 
 Special tokens (ids fixed by their order, mBART-like): ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2,
 ``<unk>`` 3, ``<mask>`` 4, ``<q>`` 5 — ``<q>`` separates the question from the translation in
@@ -17,8 +24,10 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from qbslt.eval.metrics import tokenize_for_eval
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<q>"]
 TRIMMED_MODEL_DIR = "trimmed_mbart"
@@ -44,6 +53,31 @@ def train_word_tokenizer(texts: Iterable[str], level: str, min_frequency: int = 
                                    additional_special_tokens=[QUESTION_SEP])
 
 
+SUBWORD_KINDS = {"mbart": "unigram", "mbert": "wordpiece"}
+
+
+def train_subword_tokenizer(texts: Iterable[str], kind: str, vocab_size: int) -> PreTrainedTokenizerFast:
+    """A subword tokenizer over ``texts``: ``"unigram"`` (SentencePiece-style, Metaspace ``▁``) or
+    ``"wordpiece"`` (BERT-style, ``##`` continuations). Lower-cased like the word-level one."""
+    if kind == "unigram":
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>")
+    elif kind == "wordpiece":
+        tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    else:
+        raise ValueError(f"unknown subword tokenizer kind {kind!r} (expected unigram or wordpiece)")
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", pad_token="<pad>",
+                                   eos_token="</s>", unk_token="<unk>", mask_token="<mask>",
+                                   additional_special_tokens=[QUESTION_SEP])
+
+
 def load_tokenizer(path: str | Path):
     """A tokenizer saved by ``save_pretrained`` (ours, a pretrained model's, or a trimmed one)."""
     from qbslt.training.vocab_trim import KEEP_FILE, TrimmedTokenizer
@@ -58,17 +92,22 @@ def encode(tokenizer, texts: list[str], level: str) -> list[list[int]]:
     return tokenizer([for_tokenizer(t, level) for t in texts], add_special_tokens=False)["input_ids"]
 
 
-def decode(tokenizer, ids: list[int]) -> str:
-    """Ids → whitespace-joined tokens (the evaluation form: words, or characters for CSL)."""
-    return " ".join(tokenizer.convert_ids_to_tokens([i for i in ids if i not in tokenizer.all_special_ids]))
+def decode(tokenizer, ids: list[int], level: str) -> str:
+    """Ids → text in the evaluation form: the tokenizer's own decoding (special tokens skipped;
+    SentencePiece ``▁`` and WordPiece ``##`` pieces joined into words), then the evaluation
+    tokens (:func:`qbslt.eval.metrics.tokenize_for_eval`: words, or characters for CSL) joined by
+    single spaces."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return " ".join(tokenize_for_eval(text, level))
 
 
 def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | None, out_dir: Path | str,
-                    trim_model_from: str | None = None) -> None:
+                    trim_model_from: str | None = None, subword: tuple[str, int] | None = None) -> None:
     """Write the tokenizer of one (dataset, text model) to ``out_dir``.
 
     Without a pretrained path: a word/character-level tokenizer trained on the training
-    split's translations and questions. With one: that model's tokenizer plus the ``<q>``
+    split's translations and questions, or with ``subword`` = (kind, vocabulary size) a subword
+    one (:func:`train_subword_tokenizer`). With one: that model's tokenizer plus the ``<q>``
     separator, saved locally. With ``trim_model_from`` (an mBART checkpoint), the vocabulary is
     trimmed to the tokens of the training texts (qbslt.training.vocab_trim) and the trimmed mBART
     is saved beside the tokenizer in ``TRIMMED_MODEL_DIR``, which the runs then load instead.
@@ -78,7 +117,9 @@ def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | No
     examples = pd.read_csv(train_examples, sep="\t", dtype=str, keep_default_na=False)
     texts = list(examples["translation"]) + list(examples["question"])
     if not pretrained:
-        train_word_tokenizer(texts, level).save_pretrained(str(out_dir))
+        tokenizer = (train_subword_tokenizer((for_tokenizer(t, level) for t in texts), *subword) if subword
+                     else train_word_tokenizer(texts, level))
+        tokenizer.save_pretrained(str(out_dir))
         return
     tokenizer = AutoTokenizer.from_pretrained(pretrained)
     if QUESTION_SEP not in tokenizer.get_vocab():

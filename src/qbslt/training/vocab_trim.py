@@ -34,6 +34,10 @@ class TrimmedTokenizer:
     def __len__(self) -> int:
         return len(self.keep)
 
+    @property
+    def name_or_path(self) -> str:
+        return self.base.name_or_path
+
     def __getattr__(self, name: str):
         # pad_token_id, eos_token_id, ...: the base tokenizer's special ids in the new numbering.
         if name.endswith("_token_id") and name != "unk_token_id":
@@ -55,6 +59,9 @@ class TrimmedTokenizer:
 
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
         return self.base.convert_ids_to_tokens([self.keep[i] for i in ids])
+
+    def decode(self, ids: list[int], **kwargs) -> str:
+        return self.base.decode([self.keep[i] for i in ids], **kwargs)
 
     def get_vocab(self) -> dict[str, int]:
         return {t: self.new_id[i] for t, i in self.base.get_vocab().items() if i in self.new_id}
