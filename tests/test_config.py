@@ -120,3 +120,36 @@ def test_variant_config_merges_overrides(raw):
     assert config.variant_config(resolved, "gfslt_vlp")["model"]["inputs"] == "sign"
     assert config.dataset_variants(resolved, "phoenix") == list(raw["experiment"]["variants"])
     assert config.dataset_variants(resolved, "csl") == ["gfslt_vlp", "qb_concat", "ssl_ssaw"]
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("train", "stage2", "epochs"), "ten", "key 'train.stage2.epochs': 'ten' is not of type 'integer'"),
+    (("train", "stage1", "lr"), -1, "key 'train.stage1.lr'"),
+    (("train", "stage2", "epoch"), 3, "unknown key 'train.stage2.epoch'"),
+])
+def test_stage_keys_name_themselves(raw, where, value, message):
+    """The stage schedules share a definition (allOf); an error still names its own key."""
+    section, stage, key = where
+    raw[section][stage][key] = value
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
+        config.resolve(raw)
+
+
+def test_inconsistent_variant_fails_before_any_job_naming_variant_and_key(raw):
+    """Every variant's model config is built at validation time, as the runs build it."""
+    raw["experiment"]["variants"]["sign_with_ssl"] = {"model": {"inputs": "sign"}}  # ssl stays true
+    with pytest.raises(ConfigError, match=r"experiment\.variants\.sign_with_ssl: .*key 'ssl'"):
+        config.resolve(raw)
+
+
+def test_realtext_profile_runs_phoenix_only_with_subword_tokenizers(raw):
+    resolved = config.resolve(raw, profile="realtext")
+    assert resolved["data"]["datasets"] == ["phoenix"]
+    assert resolved["model"]["subword_vocab_size"] and resolved["model"]["mbart_path"] is None
+    assert set(config.dataset_variants(resolved, "phoenix")) >= {
+        "question_only", "sign_only", "gfslt_vlp", "qb_concat", "ssl_ssaw", "ssl_concat", "qb_ssaw"}
+
+
+def test_report_only_keys_are_not_part_of_a_run_config(raw):
+    resolved = config.resolve(raw)
+    assert "bootstrap_samples" not in config.variant_config(resolved, "ssl_ssaw")["eval"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ import jsonschema
 import yaml
 
 from qbslt.errors import ConfigError
+from qbslt.model.configuration import QBSLTConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+# Shipped inside the package (importlib.resources), so a non-editable install validates too.
+SCHEMA = resources.files("qbslt") / "schemas" / "params.schema.yaml"
 PROFILES = ("embedded", "realtext", "paper")
 
 
@@ -28,8 +31,8 @@ def _key_path(parts) -> str:
     return ".".join(str(p) for p in parts) or "<root>"
 
 
-def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
-    with open(path, encoding="utf-8") as f:
+def load_schema(path: Path | str | None = None) -> dict:
+    with (open(path, encoding="utf-8") if path else SCHEMA.open(encoding="utf-8")) as f:
         return yaml.safe_load(f)
 
 
@@ -40,6 +43,8 @@ def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml"
     errors = sorted(validator.iter_errors(tree), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
     if not errors:
         return
+    # A property that fails inside an allOf counts as "unevaluated" too: report its own error instead.
+    errors = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
     err = jsonschema.exceptions.best_match(errors)
     path = list(err.absolute_path)
     if err.validator == "additionalProperties":
@@ -47,6 +52,9 @@ def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml"
         key = _key_path(path + extra[:1])
         raise ConfigError(f"{source}: unknown key '{key}' (allowed here: "
                           f"{', '.join(sorted(err.schema.get('properties', {})))})")
+    if err.validator == "unevaluatedProperties":
+        extra = re.findall(r"'([^']+)'", err.message.split("(", 1)[-1])
+        raise ConfigError(f"{source}: unknown key '{_key_path(path + extra[:1])}'")
     if err.validator == "required":
         raise ConfigError(f"{source}: missing key under '{_key_path(path)}': {err.message}")
     raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}")
@@ -104,7 +112,12 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
                                  ["experiment", "variants", name])
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-        validate(deep_merge(tree, override), schema, source=f"{source} (variant {name})")
+        merged = deep_merge(tree, override)
+        validate(merged, schema, source=f"{source} (variant {name})")
+        try:  # the model config the runs build: an inconsistent variant fails here, before any job
+            QBSLTConfig.from_params(merged["model"])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: experiment.variants.{name}: {exc}") from None
     for dataset, chosen in tree["experiment"]["datasets"].items():
         for name in ([] if chosen == "all" else chosen):
             if name not in variants:

@@ -8,17 +8,25 @@
     modeling_qbslt     QBSLTModel (stage-1 / stage-2 losses, generation, stage-1 -> stage-2 transfer)
 """
 
-from qbslt.model.configuration import QBSLTConfig
-from qbslt.model.contrastive import ContrastiveHead, contrastive_loss
-from qbslt.model.fusion import (ConcatFusion, LSTMFusion, SSAWFusion, TCNFusion, build_fusion, pack)
-from qbslt.model.modeling_qbslt import QBSLTModel
-from qbslt.model.text_embedding import TextEmbedding, TextEncoder
-from qbslt.model.video_embedding import FrameBackbone, TemporalEmbedding, VideoEmbedding, extract_features
+from importlib import import_module
 
-__all__ = [
-    "QBSLTConfig", "QBSLTModel",
-    "FrameBackbone", "TemporalEmbedding", "VideoEmbedding", "extract_features",
-    "TextEmbedding", "TextEncoder",
-    "ConcatFusion", "LSTMFusion", "TCNFusion", "SSAWFusion", "build_fusion", "pack",
-    "ContrastiveHead", "contrastive_loss",
-]
+# Where each public name lives. Imported on first use (PEP 562), so that reading the
+# configuration (``qbslt.model.configuration``, as Snakemake does at DAG time) does not import
+# torch and transformers.
+_HOMES = {
+    "QBSLTConfig": "configuration",
+    "ContrastiveHead": "contrastive", "contrastive_loss": "contrastive",
+    "ConcatFusion": "fusion", "LSTMFusion": "fusion", "SSAWFusion": "fusion", "TCNFusion": "fusion",
+    "build_fusion": "fusion", "pack": "fusion",
+    "QBSLTModel": "modeling_qbslt",
+    "TextEmbedding": "text_embedding", "TextEncoder": "text_embedding",
+    "FrameBackbone": "video_embedding", "TemporalEmbedding": "video_embedding", "VideoEmbedding": "video_embedding",
+    "extract_features": "video_embedding",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

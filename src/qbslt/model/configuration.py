@@ -136,6 +136,25 @@ class QBSLTConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_params(cls, model: dict[str, Any], **token_fields: Any) -> "QBSLTConfig":
+        """The config of a ``model`` tree of params.yaml (one variant's, overrides merged), plus the
+        fields only the tokenizers know (``vocab_size``, special token ids, ...; defaults without
+        them). The training runs and the DAG-time check of every variant both build it here."""
+        return cls(
+            backbone=model["backbone"], backbone_pretrained=model["backbone_pretrained"],
+            freeze_backbone=model["freeze_backbone"], feature_dim=BACKBONES.get(model["backbone"], 0),
+            temporal_blocks=model["temporal_blocks"], temporal_kernel=model["temporal_kernel"],
+            text_model=model["text_model"], mbart_path=model["mbart_path"], bert_path=model["bert_path"],
+            d_model=model["d_model"], encoder_layers=model["encoder_layers"],
+            decoder_layers=model["decoder_layers"], text_encoder_layers=model["text_encoder_layers"],
+            attention_heads=model["attention_heads"], ffn_dim=model["ffn_dim"], dropout=model["dropout"],
+            max_positions=model["max_positions"],
+            # A stage-1 config has no stage-2 switches (qbslt.config.stage1_config): stage 1 ignores them.
+            fusion=model.get("fusion", "concat"), inputs=model.get("inputs", "both"), ssl=model.get("ssl", False),
+            alignment=model["alignment"], contrastive_dim=model["contrastive_dim"],
+            label_smoothing=model["label_smoothing"], **token_fields)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QBSLTConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

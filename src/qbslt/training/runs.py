@@ -31,7 +31,7 @@ from qbslt.data.layout import LEVELS
 from qbslt.data.join import read_examples
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
-from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
@@ -70,20 +70,11 @@ def model_config(cfg: dict, decoder_tok, text_tok, dataset: str | None = None, *
     m = {**cfg["model"], **overrides}
     start = m["decoder_start_token"][dataset] if dataset else None
     start_id = None if start is None else _token_id(decoder_tok, start, f"model.decoder_start_token.{dataset}")
-    return QBSLTConfig(
-        backbone=m["backbone"], backbone_pretrained=m["backbone_pretrained"], freeze_backbone=m["freeze_backbone"],
-        feature_dim=BACKBONES[m["backbone"]], temporal_blocks=m["temporal_blocks"],
-        temporal_kernel=m["temporal_kernel"], text_model=m["text_model"], mbart_path=m["mbart_path"],
-        bert_path=m["bert_path"], d_model=m["d_model"], encoder_layers=m["encoder_layers"],
-        decoder_layers=m["decoder_layers"], text_encoder_layers=m["text_encoder_layers"],
-        attention_heads=m["attention_heads"], ffn_dim=m["ffn_dim"],
-        dropout=m["dropout"], max_positions=m["max_positions"], vocab_size=len(decoder_tok),
-        bert_vocab_size=len(text_tok), pad_token_id=decoder_tok.pad_token_id, bos_token_id=decoder_tok.bos_token_id,
-        eos_token_id=decoder_tok.eos_token_id, unk_token_id=decoder_tok.unk_token_id,
-        mask_token_id=text_tok.mask_token_id, sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"),
-        decoder_start_token_id=start_id,
-        fusion=m.get("fusion", "concat"), inputs=m.get("inputs", "both"), ssl=m.get("ssl", False),
-        alignment=m["alignment"], contrastive_dim=m["contrastive_dim"], label_smoothing=m["label_smoothing"])
+    return QBSLTConfig.from_params(
+        m, vocab_size=len(decoder_tok), bert_vocab_size=len(text_tok), pad_token_id=decoder_tok.pad_token_id,
+        bos_token_id=decoder_tok.bos_token_id, eos_token_id=decoder_tok.eos_token_id,
+        unk_token_id=decoder_tok.unk_token_id, mask_token_id=text_tok.mask_token_id,
+        sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"), decoder_start_token_id=start_id)
 
 
 def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> QBSLTConfig:
