@@ -16,14 +16,23 @@ steps (forward, backward, AdamW) on synthetic frames, on whatever device is give
 * seconds per step on this device (on a CPU only a sanity figure);
 * seconds to assemble one training batch of raw frames (memmap read, crop, augmentation).
 
+``--flops-only`` counts only the FLOPs of one training step (forward + backward, no optimizer, no
+memory tracking) per variant and objective at each ``--frames``, and prints (``--json``: writes) the
+FLOPs per frame and per video and the parameter count: the constants of ``qbslt plan``
+(``qbslt.plan.FLOPS``). FLOP counts do not depend on the device; on a CPU this takes about a
+minute per variant and objective with ``--frames 8 16``.
+
     python benchmarks/paper_scale.py --precisions fp32     # CPU: fp32, 32 and 128 frames
     python benchmarks/paper_scale.py --precisions bf16 --frames 8 32   # CPU bf16 is emulated: slow
     python benchmarks/paper_scale.py --device cuda --precisions bf16 --frames 300 600 1200
+    python benchmarks/paper_scale.py --flops-only --frames 8 16 --objectives translation \
+        --variant ssl_ssaw sign_only ... --json flops.json    # qbslt plan's FLOP constants
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +50,9 @@ from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.runs import model_config
 
 GIB = 2**30
+# bert-base-multilingual-cased's vocabulary (119,547 tokens) plus the added <q> separator: the text
+# vocabulary of the mBERT variants (mBART's is trimmed, --vocab).
+MBERT_VOCAB = 119_548
 
 
 class StandInVocabulary:
@@ -136,10 +148,61 @@ def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, devi
     return result
 
 
+def count_flops(model: QBSLTModel, batch: dict, objective: str) -> int:
+    """FLOPs of one training step's forward and backward pass (``torch.utils.flop_counter``)."""
+    with FlopCounterMode(display=False) as flops:
+        model(batch, objective)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return flops.get_total_flops()
+
+
+def flops_only(args, tree: dict) -> None:
+    """FLOPs per frame and per video of each variant and objective (the constants of ``qbslt plan``)."""
+    device = torch.device(args.device)
+    keys = ("backbone", "text_model", "alignment", "fusion", "inputs", "ssl")
+    print(f"FLOPs of one training step (forward + backward), batch of 1 video; question {args.question_tokens} "
+          f"tokens, text {args.text_tokens}, vocabulary {args.vocab} (mBERT text side: {MBERT_VOCAB}); fitted "
+          f"per video + per frame x frames over --frames {' '.join(map(str, args.frames))}")
+    print(f"{'variant':<28}{'objective':<13}{'params':>14}{'GFLOP/frame':>13}{'GFLOP/video':>13}")
+    rows = []
+    for variant in args.variant:
+        cfg = config.variant_config(tree, variant)
+        decoder_vocab = StandInVocabulary(args.vocab)
+        text_vocab = StandInVocabulary(MBERT_VOCAB if cfg["model"]["text_model"] == "mbert" else args.vocab)
+        for objective in args.objectives:
+            # Stage 1 builds its model from the stage-1 config (no fusion, inputs, ssl), as qbslt pretrain does.
+            run_cfg = config.stage1_config(cfg) if objective == "pretrain" else cfg
+            model_cfg = model_config(run_cfg, decoder_vocab, text_vocab, mbart_path=None, bert_path=None,
+                                     backbone_pretrained=False)
+            torch.manual_seed(0)
+            model = QBSLTModel(model_cfg).to(device).train()
+            n_params = sum(p.numel() for p in model.parameters())
+            counts = {}
+            for frames in args.frames:
+                batch = synthetic_batch(1, frames, cfg["train"]["crop_size"], args.question_tokens, args.text_tokens,
+                                        args.vocab, device)
+                counts[frames] = count_flops(model, batch, objective)
+            (f0, c0), (f1, c1) = list(counts.items())[0], list(counts.items())[-1]
+            per_frame = (c1 - c0) / (f1 - f0)
+            per_video = c0 - per_frame * f0
+            rows.append({"variant": variant, "objective": objective, **{k: cfg["model"][k] for k in keys},
+                         "params": n_params, "flops_per_frame": per_frame, "flops_per_video": per_video,
+                         "flops": {str(f): c for f, c in counts.items()}})
+            print(f"{variant:<28}{objective:<13}{n_params:>14,}{per_frame / 1e9:>13.3f}{per_video / 1e9:>13.3f}")
+            del model
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "question_tokens": args.question_tokens, "text_tokens": args.text_tokens, "vocab": args.vocab,
+            "mbert_vocab": MBERT_VOCAB, "frames": args.frames, "torch": torch.__version__, "rows": rows},
+            indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--variant", default="ssl_ssaw")
+    parser.add_argument("--profile", default="paper", help="profile of --params (a trained backbone)")
+    parser.add_argument("--variant", nargs="+", default=["ssl_ssaw"],
+                        help="variant(s) of params.yaml (all but --flops-only: the first)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--objectives", nargs="+", default=["pretrain", "translation"],
@@ -157,12 +220,19 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="H100 SXM dense bf16")
     parser.add_argument("--assumed-mfu", type=float, default=0.3)
     parser.add_argument("--loader-only", action="store_true", help="only time the batch assembly")
+    parser.add_argument("--flops-only", action="store_true",
+                        help="only count FLOPs per frame and per video of each --variant and --objectives")
+    parser.add_argument("--json", help="--flops-only: also write the figures to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    tree = config.load(args.params, "paper")
-    cfg = config.variant_config(tree, args.variant)
+    tree = config.load(args.params, args.profile)
+    if args.flops_only:
+        flops_only(args, tree)
+        return
+    variant = args.variant[0]
+    cfg = config.variant_config(tree, variant)
     frame_height, frame_width = tree["data"]["frame_size"]
     batch_size = cfg["train"]["stage2"]["batch_size"]
     frames = round(args.mean_frames)
@@ -179,7 +249,7 @@ def main() -> None:
     model = QBSLTModel(model_cfg).to(device).train()
     crop = cfg["train"]["crop_size"]
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"paper profile, variant {args.variant}: {n_params:,} parameters (vocabulary {args.vocab}, assumed), "
+    print(f"paper profile, variant {variant}: {n_params:,} parameters (vocabulary {args.vocab}, assumed), "
           f"frames {crop}x{crop}, device {device}, {args.threads} thread(s)")
     print(f"{'objective':<12}{'prec':<6}{'frames':>7}{'peak GiB':>10}{'params':>8}{'grads':>7}{'optim':>7}"
           f"{'activ':>7}{'temp':>7}{'GFLOP':>9}{'s/step':>8}")

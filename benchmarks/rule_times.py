@@ -1,7 +1,7 @@
 """Per-rule wall times of the last full run, from Snakemake's `benchmark:` files, the share of
 each stage, and the no-op rerun time as a share of the full run.
 
-    python benchmarks/rule_times.py [--full-run-seconds S] [--noop]
+    python benchmarks/rule_times.py [--full-run-seconds S] [--noop] [--results results/realtext]
 
 --full-run-seconds: the measured wall time of `snakemake --cores all` (e.g. from /usr/bin/time);
 --noop: also time `snakemake --cores all` once more (nothing to do) and report its share.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-STAGES = {"generate_embedded": "data", "fetch_real": "data", "extract_frames": "data", "join_questions": "data",
+STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "data", "extract_frames": "data", "join_questions": "data",
           "features": "features", "tokenizer": "features", "pretrain": "stage 1", "train": "stage 2",
           "reference": "stage 2", "tables": "report", "figure4": "report"}
 
@@ -30,15 +30,11 @@ def rule_times(root: Path = Path("results/benchmarks")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full-run-seconds", type=float)
-    parser.add_argument("--noop", action="store_true")
-    args = parser.parse_args()
-
-    times = rule_times()
+def print_rule_times(root: Path = Path("results/benchmarks")) -> float:
+    """Print job seconds per rule and per stage of the benchmark files under ``root``; return the total."""
+    times = rule_times(root)
     if times.empty:
-        sys.exit("no benchmark files under results/benchmarks: run `snakemake --cores all` first")
+        sys.exit(f"no benchmark files under {root}: run `snakemake --cores all` first")
     per_rule = times.groupby("rule")["seconds"].agg(["count", "sum", "mean", "max"]).sort_values("sum", ascending=False)
     total = per_rule["sum"].sum()
     print("job seconds per rule (sum over jobs; jobs run 2 at a time on 2 cores):")
@@ -48,6 +44,18 @@ def main() -> None:
     for stage, seconds in stages.sort_values(ascending=False).items():
         print(f"  {stage:10s} {seconds:8.1f} s  {100 * seconds / total:5.1f} %")
     print(f"  {'total':10s} {total:8.1f} s of job time")
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full-run-seconds", type=float)
+    parser.add_argument("--noop", action="store_true")
+    parser.add_argument("--results", type=Path, default=Path("results"),
+                        help="results folder of the profile (results/ or results/<profile>/)")
+    args = parser.parse_args()
+
+    total = print_rule_times(args.results / "benchmarks")
     if args.noop:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", "--quiet", "all"], check=True,

@@ -1,4 +1,5 @@
 # Shared settings: validated config, paths, how rules call the package.
+import functools
 import json
 import os
 import shlex
@@ -79,9 +80,10 @@ def stage1_model(w):
     return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
 
 
+# dataset -> the variants and reference systems the experiment runs on it.
+MATRIX = {d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES) for d in DATASETS}
 # The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
-TABLES = qbslt_tables.renderable_tables({d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES)
-                                         for d in DATASETS})
+TABLES = qbslt_tables.renderable_tables(MATRIX)
 FIGURE_DATASET = "phoenix"
 FIGURE_VARIANT = "ssl_ssaw"
 FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
@@ -91,6 +93,19 @@ def table_inputs(wildcards):
     """Every metrics and predictions file the tables read (the whole experiment matrix)."""
     runs = [(d, v, s) for (d, v) in VARIANTS for s in SEEDS]
     runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
+    return {
+        "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
+        "predictions": [f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
+    }
+
+
+def table_only_inputs(number, wildcards):
+    """Metrics and predictions of every run Table ``number`` shows (reference systems: seed 0)."""
+    try:
+        pairs = qbslt_tables.table_runs(number, MATRIX)
+    except ConfigError as exc:
+        raise WorkflowError(f"target table{number} under profile {PROFILE}: {exc}") from None
+    runs = [(d, v, s) for d, v in pairs for s in ([0] if v in REFERENCES else SEEDS)]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
         "predictions": [f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],

@@ -29,9 +29,9 @@ rule tables:
         samples=CFG["eval"]["bootstrap_samples"],
         tables=" ".join(map(str, TABLES)),
         datasets=" ".join(DATASETS),
-        results=RESULTS,
-        out=lambda w, output: os.path.dirname(output.summary) + "/tables",
-        scores=lambda w, output: os.path.dirname(output.summary) + "/scores",
+        results=lambda w, input: input.metrics[0].rsplit("/metrics/", 1)[0],  # RESULTS
+        out=lambda w, output: os.path.join(os.path.dirname(output.summary), "tables"),
+        scores=lambda w, output: os.path.join(os.path.dirname(output.summary), "scores"),
         figure4=lambda w, input, output: (
             f"--figure4-ssaw {input.ssaw[0]} --figure4-data {output.figure4[0]}" if FIGURE else ""
         ),
@@ -67,3 +67,52 @@ rule figure4:
         "../envs/torch.yaml"
     shell:
         "python -m qbslt figure4 --ssaw {input.ssaw} --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+
+
+# Per-table targets: `snakemake --cores all table5` builds only the runs Table 5 shows (its variants
+# x seeds on its dataset, its reference systems; through the rules' inputs their stage-1 runs,
+# features, tokenizers and data) and renders that table alone into RESULTS/only/table5/, with the
+# summary, per-run, scores and curves files of exactly those runs. Same command and bootstrap seed
+# as `tables`: the same table as there. A table the profile does not render fails naming the
+# variants its matrix lacks.
+ONLY = f"{RESULTS}/only"
+
+for _n in qbslt_tables.table_numbers():
+    _pairs = qbslt_tables.table_runs(_n, MATRIX) if _n in TABLES else []
+
+    rule:
+        name:
+            f"table{_n}"
+        input:
+            unpack(functools.partial(table_only_inputs, _n)),
+        output:
+            md=f"{ONLY}/table{_n}/table{_n}.md",
+            csv=f"{ONLY}/table{_n}/table{_n}.csv",
+            tex=f"{ONLY}/table{_n}/table{_n}.tex",
+            html=[f"{ONLY}/table{_n}/table{_n}.html"] if _n == 8 else [],
+            summary=f"{ONLY}/table{_n}/summary.json",
+            runs=f"{ONLY}/table{_n}/bleu4_by_variant.csv",
+            scores=[f"{ONLY}/table{_n}/scores/{d}/{v}.json" for d, v in _pairs],
+            curves=f"{ONLY}/table{_n}/training_curves.csv",
+        params:
+            profile=PROFILE,
+            samples=CFG["eval"]["bootstrap_samples"],
+            number=_n,
+            datasets=" ".join(dict.fromkeys(d for d, _ in _pairs)),
+            results=lambda w, input: input.metrics[0].rsplit("/metrics/", 1)[0],  # RESULTS
+            out=lambda w, output: os.path.dirname(output.summary),
+            scores=lambda w, output: os.path.join(os.path.dirname(output.summary), "scores"),
+        log:
+            f"logs/tables/{PROFILE}_table{_n}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/tables/table{_n}.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        conda:
+            "../envs/torch.yaml"
+        shell:
+            "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
+            " --profile {params.profile} --tables {params.number} --datasets {params.datasets}"
+            " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs}"
+            " --scores {params.scores} --curves {output.curves} > {log} 2>&1"

@@ -53,6 +53,7 @@ import yaml
 
 from qbslt.config import PROFILES
 from qbslt.data.annotations import atomic_write_text
+from qbslt.errors import ConfigError
 from qbslt.reports.alignment import render_table8, strip_table_prefix, tex_escape
 from qbslt.reports.results import METRICS, Results
 
@@ -214,6 +215,38 @@ def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAY
     if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
         numbers.append(8)
     return sorted(numbers)
+
+
+def table_numbers(layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
+    """Every table number of the layout (``tables.tableN`` and ``table8``), rendered or not."""
+    layout = _load_yaml(Path(layout_path))
+    return sorted([int(key.removeprefix("table")) for key in layout["tables"]] + ([8] if layout.get("table8") else []))
+
+
+def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[tuple[str, str]]:
+    """The ``(dataset, variant)`` pairs Table ``number`` shows (trained variants and reference
+    systems, in layout order): what the per-table target ``tableN`` builds. ``runs`` as for
+    :func:`renderable_tables`; Table 8: its variants on each of its datasets that runs them all.
+    A table that the experiment cannot render raises :class:`ConfigError` naming what is missing."""
+    layout = _load_yaml(Path(layout_path))
+    if number == 8 and layout.get("table8"):
+        spec = layout["table8"]
+        datasets = [ds for ds in spec["datasets"] if table_variants(spec) <= runs.get(ds, set())]
+        if not datasets:
+            raise ConfigError(f"Table 8 needs {', '.join(sorted(table_variants(spec)))} on one of "
+                              f"{', '.join(spec['datasets'])}; experiment.datasets does not run them all on any")
+    elif f"table{number}" in layout["tables"]:
+        spec = layout["tables"][f"table{number}"]
+        datasets = [spec["dataset"]]
+        missing = sorted(table_variants(spec) - runs.get(spec["dataset"], set()))
+        if missing:
+            raise ConfigError(f"Table {number} shows {', '.join(missing)} on {spec['dataset']}, which "
+                              f"experiment.datasets does not run")
+    else:
+        raise ConfigError(f"no Table {number} in {layout_path}")
+    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
+    variants = list(dict.fromkeys(e["variant"] for e in entries))
+    return [(d, v) for d in datasets for v in variants]
 
 
 # ---------------------------------------------------------------------------------------------
