@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +52,17 @@ def tiny_prepared(tmp_path_factory):
     build_tokenizer(base / "examples" / "train.tsv", "word", None, base / "tokenizer")
     return {"base": base, "params": params, "examples": base / "examples", "features": base / "features",
             "tokenizer": base / "tokenizer"}
+
+
+def write_test_video(path: Path, n: int) -> Path:
+    """An mp4 of ``n`` flat 32x32 frames of value 10*i (decodable with PyAV)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 10 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

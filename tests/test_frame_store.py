@@ -4,7 +4,6 @@ import multiprocessing
 import operator
 import pickle
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -18,6 +17,8 @@ from qbslt.data.frames import VideoSource, read_frames, write_store
 from qbslt.errors import FrameError
 from qbslt.training.augment import VideoAugment, VideoPlan
 from qbslt.training.batches import Collator, ExampleSet, batch_loader
+
+from conftest import write_test_video
 
 SIZE = (36, 44)  # store frame size (H, W)
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
@@ -39,15 +40,6 @@ def _photo_frames(path, n, size_hw, seed=0, suffix=".png"):
     return path
 
 
-def _video(path, n):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 10 * i, np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 def _sources(tmp_path, frame_hw=(60, 70)):
@@ -55,7 +47,7 @@ def _sources(tmp_path, frame_hw=(60, 70)):
     return [VideoSource("a", _photo_frames(tmp_path / "src" / "a", 3, frame_hw, seed=1)),
             VideoSource("b", _photo_frames(tmp_path / "src" / "b", 4, frame_hw, seed=2, suffix=".jpg")),
             VideoSource("empty", tmp_path / "src" / "empty"),
-            VideoSource("v", _video(tmp_path / "src" / "v.mp4", 3)),
+            VideoSource("v", write_test_video(tmp_path / "src" / "v.mp4", 3)),
             VideoSource("missing", tmp_path / "src" / "missing")]
 
 

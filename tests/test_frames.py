@@ -1,10 +1,11 @@
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from qbslt.data.frames import VideoSource, open_store, read_index, write_store
 from qbslt.errors import FrameError
+
+from conftest import write_test_video
 
 
 def _folder(path, n, suffix=".png", value=0):
@@ -14,15 +15,6 @@ def _folder(path, n, suffix=".png", value=0):
     return path
 
 
-def _video(path, n):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 10 * i, np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 def test_store_from_folders_and_video(tmp_path):
@@ -30,7 +22,7 @@ def test_store_from_folders_and_video(tmp_path):
                VideoSource("b", _folder(tmp_path / "b", 2, ".jpg", value=100)),
                VideoSource("empty", _folder(tmp_path / "empty", 0)),
                VideoSource("missing", tmp_path / "missing"),
-               VideoSource("v", _video(tmp_path / "v.mp4", 4))]
+               VideoSource("v", write_test_video(tmp_path / "v.mp4", 4))]
     index = write_store(sources, tmp_path / "s.npy", tmp_path / "s.index.tsv", (8, 6), threads=2, progress=False)
     assert list(index["length"]) == [3, 2, 0, 0, 4]
     store = open_store(tmp_path / "s.npy")

@@ -47,17 +47,23 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def read_json(path: Path) -> object:
-    """A JSON file's content; ResultError naming the file when it is missing, not UTF-8 or not JSON."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """A result file's text (newlines as written); ResultError naming it when missing, unreadable or
+    not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ResultError(f"{path}: missing") from None
     except UnicodeDecodeError as e:
         raise ResultError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ResultError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def read_json(path: Path) -> object:
+    """A JSON file's content; ResultError naming the file when it is missing, not UTF-8 or not JSON."""
+    path = Path(path)
+    text = _read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -94,14 +100,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
     A file that does not end with a newline, or a row with a different number of fields than the
     header, is taken as truncated or corrupt (ResultError naming the file)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ResultError(f"{path}: missing") from None
-    except UnicodeDecodeError as e:
-        raise ResultError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise ResultError(f"{path}: cannot be read ({e.strerror})") from None
+    text = _read_text(path)  # bytes decoded as they are: a missing final newline stays visible
     if not text:
         raise ResultError(f"{path}: empty file")
     if not text.endswith("\n"):
