@@ -152,6 +152,18 @@ def test_lint_has_no_errors():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("profile, rules", [
+    ("embedded", ("generate_embedded", "features", "pretrain", "train", "reference", "tables", "figure4")),
+    ("realtext", ("realtext_data", "extract_frames", "features", "tokenizer", "pretrain", "train", "tables")),
+])
+def test_profile_dry_runs(tmp_path, profile, rules):
+    write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "-n", "--quiet", "rules", "--config", f"profile={profile}"], tmp_path)
+    for rule in rules:
+        assert rule in result.stdout
+
+
 def test_paper_profile_dry_run_lists_every_job_without_data(tmp_path):
     write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
     result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
