@@ -11,7 +11,7 @@ from qbslt.data import annotations, layout
 from qbslt.data.frames import list_frame_files
 from qbslt.data.join import question_overlap
 from qbslt.data.synth import KINDS, choose_kind, csl_grammar, kind_probabilities, phoenix_grammar
-from qbslt.data.synth.generate import generate_dataset, render_annotations
+from qbslt.data.synth.generate import generate_dataset, render_annotations, render_settings
 from qbslt.data.synth.render import SignRenderer
 
 RENDER = {"frames_per_gloss": [3, 5], "transition_frames": [1, 2], "noise_std": 6.0}
@@ -55,7 +55,7 @@ def test_phoenix_sample_conventions():
         assert s.translation == s.translation.lower() and "%" not in s.translation + s.question
         assert all(g == g.upper() and not set(g) & set("ÄÖÜß") for g in s.gloss)
         assert s.question[0].isupper() and s.kind in KINDS
-    assert 40 <= len(phoenix_grammar.GLOSS_VOCAB) <= 60
+    assert 100 <= len(phoenix_grammar.GLOSS_VOCAB) <= 400
 
 
 def test_csl_sample_conventions():
@@ -117,6 +117,44 @@ def test_unknown_glosses_render_deterministically():
     c = renderer().render(["ANDERE-GEBAERDE", "WETTER-WIE-AUSSEHEN"], "SignerX", np.random.default_rng(1))
     assert len(a) > 0 and np.array_equal(a, b)
     assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+HARD = {"speed_jitter": 0.4, "coarticulation": 0.6, "drop_frames": 0.3, "occlusion": 1.0, "lighting": 0.2}
+GLOSSES = ["MONTAG", "NORD", "REGEN", "WIND", "STARK", "GRAD"]
+
+
+def test_hard_video_is_off_by_default_and_deterministic():
+    plain = renderer().render(GLOSSES, "Signer01", np.random.default_rng(2))
+    zeros = renderer(**{k: 0.0 for k in HARD}).render(GLOSSES, "Signer01", np.random.default_rng(2))
+    assert np.array_equal(plain, zeros)
+    a, b = (renderer(**HARD).render(GLOSSES, "Signer01", np.random.default_rng(2)) for _ in range(2))
+    assert np.array_equal(a, b) and a.dtype == np.uint8 and a.shape[1:] == plain.shape[1:]
+    assert a.shape != plain.shape or not np.array_equal(a, plain)
+
+
+def test_dropped_frames_never_remove_a_sign():
+    r = renderer(drop_frames=0.9, speed_jitter=0.5, transition_frames=[0, 0], noise_std=0.0)
+    for seed in range(10):
+        video = r.render(GLOSSES, "Signer02", np.random.default_rng(seed))
+        assert len(video) >= len(GLOSSES)
+
+
+def test_render_settings_put_hard_video_on_top_of_render():
+    assert render_settings({"render": RENDER}) == RENDER
+    merged = render_settings({"render": RENDER, "hard_video": {"noise_std": 9.0, "drop_frames": 0.1}})
+    assert merged == {**RENDER, "noise_std": 9.0, "drop_frames": 0.1}
+
+
+def test_the_video_cannot_tell_everything():
+    """One sign for several words, and the generic pointing sign for regions (docs/embedded-data.md)."""
+    rng = np.random.default_rng(6)
+    drawn = [phoenix_grammar.sample(rng, "yes_no") for _ in range(300)]
+    assert sum("REGION" in s.gloss for s in drawn) > 10
+    rain = {w for s in drawn if "REGEN" in s.gloss for w in s.translation.split()}
+    assert {"regen", "regenfälle"} <= rain
+    drawn = [csl_grammar.sample(rng, "yes_no") for _ in range(300)]
+    she = [s for s in drawn if "她" in s.words.split()]
+    assert she and all("她" not in s.gloss and "他" in s.gloss for s in she)
 
 
 # --- generated datasets ---------------------------------------------------------------------

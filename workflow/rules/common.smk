@@ -1,5 +1,6 @@
 # Shared settings: validated config, paths, how rules call the package.
 import functools
+import glob
 import json
 import os
 import shlex

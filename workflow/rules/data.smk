@@ -3,6 +3,9 @@
 
 rule generate_embedded:
     """Synthetic PHOENIX-/CSL-like QB-SLT data in the official on-disk layouts."""
+    input:
+        # The generator's code is part of what the data is: a changed grammar regenerates it.
+        code=sorted(glob.glob(os.path.join(SRC, "qbslt", "data", "synth", "*.py"))),
     output:
         manifest="data/embedded/raw/{dataset}/manifest.json",
     params:

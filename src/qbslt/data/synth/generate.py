@@ -328,8 +328,8 @@ def _write_manifest(out_base: Path, manifest: dict) -> dict:
 
 
 def _manifest(dataset: str, out_base: Path, root: Path, qa_dir: Path, seed: int, frame_size: Sequence[int],
-              counts: dict, frames: int, **extra) -> dict:
-    return {"dataset": dataset, "profile": "embedded", "root": str(root.relative_to(out_base)),
+              counts: dict, frames: int, profile: str = "embedded", **extra) -> dict:
+    return {"dataset": dataset, "profile": profile, "root": str(root.relative_to(out_base)),
             "qa_dir": str(qa_dir.relative_to(out_base)), "seed": int(seed),
             "frame_size": [int(v) for v in frame_size], "counts": counts, "frames": int(frames),
             "qa_sha256": {split: _sha256(layout.qa_path(qa_dir, split)) for split in counts}, **extra}
@@ -363,7 +363,7 @@ def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: dict, frame_si
     plans = planner(seed, sizes, kinds, bool(synthetic_cfg["inject_defects"]))
 
     grammar = GRAMMARS[dataset]
-    renderer = SignRenderer(frame_size, synthetic_cfg["render"], seed, grammar.GLOSS_VOCAB, grammar.HOMONYMS)
+    renderer = SignRenderer(frame_size, render_settings(synthetic_cfg), seed, grammar.GLOSS_VOCAB, grammar.HOMONYMS)
     videos = [v for split, entries in plans.items() for v in _videos(dataset, root, split, entries)]
     frames = _render_all(renderer, videos, threads, progress, desc=f"{dataset} videos")
     _make_empty_folders(dataset, root, plans)
@@ -379,9 +379,27 @@ def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: dict, frame_si
         signers=int(sizes["signers"]), defects_injected=bool(synthetic_cfg["inject_defects"])))
 
 
+def render_settings(synthetic_cfg: Mapping) -> dict:
+    """The renderer settings of the embedded data: ``render`` with ``hard_video`` on top (the ways real
+    video is hard; :func:`render_annotations`, the realtext profile's renderer, uses ``render`` alone)."""
+    return {**synthetic_cfg["render"], **(synthetic_cfg.get("hard_video") or {})}
+
+
+def plan_samples(dataset: str, synthetic_cfg: Mapping) -> dict[str, list[SynthSample]]:
+    """{split: samples} of the rows the question join keeps from :func:`generate_dataset`'s files,
+    in file order, without rendering anything (defect rows are drawn from streams of their own,
+    so they never change the regular rows). Used by ``qbslt data-stats``."""
+    if dataset not in GRAMMARS:
+        raise ValueError(f"unknown dataset {dataset!r} (expected phoenix or csl)")
+    planner = _plan_phoenix if dataset == "phoenix" else _plan_csl
+    plans = planner(int(synthetic_cfg["seed"]), synthetic_cfg[dataset], kind_probabilities(synthetic_cfg["questions"]),
+                    False)
+    return {split: [entry.qa for entry in entries] for split, entries in plans.items()}
+
+
 def render_annotations(dataset: str, qa_files: Mapping[str, Path], out_base: Path, frame_size: tuple[int, int],
                        render_cfg: Mapping, seed: int, corpus_files: Mapping[str, Path] | None = None,
-                       threads: int = 1, progress: bool = True) -> dict:
+                       threads: int = 1, progress: bool = True, profile: str = "embedded") -> dict:
     """Render videos for existing annotation files (official formats) into the layout of ``out_base``.
 
     QA files are copied unchanged into ``qa/``. PHOENIX: with ``corpus_files`` ({split: path}),
@@ -411,7 +429,7 @@ def render_annotations(dataset: str, qa_files: Mapping[str, Path], out_base: Pat
     counts = {split: _split_counts(entries, None, frames, written) for split, entries in plans.items()}
     return _write_manifest(out_base, _manifest(
         dataset, out_base, root, qa_dir, seed, frame_size, counts, sum(c["frames"] for c in counts.values()),
-        source={split: str(path) for split, path in qa_files.items()}))
+        profile=profile, source={split: str(path) for split, path in qa_files.items()}))
 
 
 def _entries_from_files(dataset: str, split: str, qa_path: Path, corpus_path: Path | None, seed: int) -> list[Entry]:

@@ -6,8 +6,9 @@ through a frozen, randomly initialised CNN at ~40x32 pixels, so patterns differ 
 a network keeps best: colour first, then shape/size, then position.
 
 * Glosses of the grammar's vocabulary get *designed* patterns: pattern ``i`` takes colour
-  ``i % 12``, path ``i % 7`` and shape ``(i // 12) % 5``, so two glosses of a vocabulary under
-  84 patterns never share both colour and path.
+  ``i % 12``, path ``i % 7`` and shape ``(i // 12) % 5``, so the first 84 patterns never share
+  both colour and path. The grammars list their glosses most frequent first, so frequent signs
+  are the distinct ones and a rare sign resembles a frequent one (a near-minimal pair).
 * Any other gloss (a real annotation, say) gets a pattern derived from the SHA-256 of its
   string, so every annotation renders, identically across runs and machines.
 * Homonym glosses share the pattern of their key (``homonyms``), hence render identically.
@@ -16,6 +17,13 @@ A signer (any id string) has a fixed appearance (background tint, body colour, h
 colour shift, position offset) and speed (frames per gloss within ``frames_per_gloss``). Between
 glosses, ``transition_frames`` frames move a neutral skin-coloured hand from one pattern's end
 to the next one's start. Gaussian pixel noise (``noise_std``) is added last.
+
+Optional settings make the video hard in the ways real video is (all off by default; the
+embedded data sets them under ``data.synthetic.hard_video``, see docs/embedded-data.md):
+``speed_jitter`` (each sign at its own speed), ``coarticulation`` (neighbouring signs blend
+into each other, transitions morph instead of resting), ``drop_frames`` (frames lost; never
+a whole sign), ``occlusion`` (something passes in front of the signer) and ``lighting``
+(per-video gain and colour cast).
 """
 
 from __future__ import annotations
@@ -129,6 +137,12 @@ class SignRenderer:
         self.frames_per_gloss = tuple(int(v) for v in render_cfg["frames_per_gloss"])
         self.transition_frames = tuple(int(v) for v in render_cfg["transition_frames"])
         self.noise_std = float(render_cfg["noise_std"])
+        # Ways real video is hard (docs/embedded-data.md, "Video"); all off unless configured.
+        self.speed_jitter = float(render_cfg.get("speed_jitter", 0.0))
+        self.coarticulation = float(render_cfg.get("coarticulation", 0.0))
+        self.drop_frames = float(render_cfg.get("drop_frames", 0.0))
+        self.occlusion = float(render_cfg.get("occlusion", 0.0))
+        self.lighting = float(render_cfg.get("lighting", 0.0))
         self.seed = int(seed)
         self.homonyms = dict(homonyms or {})
         keys = dict.fromkeys(self.homonyms.get(g, g) for g in vocabulary)
@@ -166,7 +180,14 @@ class SignRenderer:
         if not frames:
             return np.zeros((0, self.height, self.width, 3), np.uint8)
         base = self._base_image(signer)
-        video = np.stack([self._draw(base, hands, signer, shift) for hands in frames]).astype(np.float32)
+        occluder = self._occluder(len(frames), signer, rng) if self.occlusion > 0 else None
+        video = np.stack([self._draw(base, hands, signer, shift, occluder if occluder and occluder[0] <= k < occluder[1]
+                                     else None)
+                          for k, hands in enumerate(frames)]).astype(np.float32)
+        if self.lighting > 0:
+            gain = rng.uniform(1 - self.lighting, 1 + self.lighting)
+            cast = rng.uniform(-self.lighting, self.lighting, 3).astype(np.float32) * 60
+            video = video * np.float32(gain) + cast
         if self.noise_std > 0:
             video += rng.standard_normal(video.shape, dtype=np.float32) * self.noise_std
         return np.clip(np.rint(video), 0, 255).astype(np.uint8)
@@ -174,29 +195,89 @@ class SignRenderer:
     # --- frame content ------------------------------------------------------------------
 
     def _hand_frames(self, glosses: Sequence[str], signer: Signer, rng: np.random.Generator) -> list[list[Hand]]:
-        """Per frame, the hands to draw: each gloss's pattern, with transitions in between."""
-        frames: list[list[Hand]] = []
-        previous: Pattern | None = None
-        low, high = self.transition_frames
-        for gloss in glosses:
-            pattern = self.pattern(gloss)
-            if previous is not None:
-                frames += self._transition(previous.position(1.0), pattern.position(0.0), int(rng.integers(low, high + 1)),
-                                           signer)
-            count = signer.frames_per_gloss
-            for k in range(count):
-                frames.append(self._pattern_hands(pattern, k / (count - 1) if count > 1 else 0.5, signer))
-            previous = pattern
-        return frames
+        """Per frame, the hands to draw: each gloss's pattern, with transitions in between.
 
-    def _pattern_hands(self, pattern: Pattern, t: float, signer: Signer) -> list[Hand]:
+        With ``speed_jitter`` each sign gets its own frame count (the signer's speed times
+        U(1 - j, 1 + j)); with ``coarticulation`` c each sign starts and ends up to c/2 of its path
+        early or late and its first and last frames take on up to c/2 of the neighbouring sign's
+        colour, and the transition hand morphs from one sign into the next instead of resting;
+        with ``drop_frames`` p each frame is lost with probability p (every sign keeps one frame).
+        """
+        signs: list[list[list[Hand]]] = []  # per sign: its transition frames (before it), then its own frames
+        patterns = [self.pattern(g) for g in glosses]
+        low, high = self.transition_frames
+        c = self.coarticulation
+        for i, pattern in enumerate(patterns):
+            previous = patterns[i - 1] if i else None
+            following = patterns[i + 1] if i + 1 < len(patterns) else None
+            count = signer.frames_per_gloss
+            if self.speed_jitter > 0:
+                count = max(1, int(round(count * rng.uniform(1 - self.speed_jitter, 1 + self.speed_jitter))))
+            start, end = 0.0, 1.0
+            if c > 0:
+                start, end = (c / 2 * rng.uniform() if previous else 0.0), (1 - c / 2 * rng.uniform() if following else 1.0)
+            transition = []
+            if previous is not None:
+                steps = int(rng.integers(low, high + 1))
+                transition = (self._morph(previous, pattern, steps, signer) if c > 0 else
+                              self._transition(previous.position(1.0), pattern.position(0.0), steps, signer))
+            own = []
+            for k in range(count):
+                u = k / (count - 1) if count > 1 else 0.5
+                blend = None
+                if c > 0 and k == 0 and previous is not None:
+                    blend = (previous, c / 2)
+                elif c > 0 and k == count - 1 and following is not None:
+                    blend = (following, c / 2)
+                own.append(self._pattern_hands(pattern, start + (end - start) * u, signer, blend))
+            signs.append([transition, own])
+        if self.drop_frames > 0:
+            for pattern, parts in zip(patterns, signs):
+                for part in parts:
+                    keep = rng.random(len(part)) >= self.drop_frames
+                    part[:] = [f for f, k in zip(part, keep) if k]
+                if not parts[1]:  # a sign never vanishes completely
+                    parts[1].append(self._pattern_hands(pattern, 0.5, signer))
+        return [frame for transition, own in signs for frame in (*transition, *own)]
+
+    def _pattern_hands(self, pattern: Pattern, t: float, signer: Signer,
+                       blend: tuple[Pattern, float] | None = None) -> list[Hand]:
         x, y = pattern.position(t)
-        colour = tuple(int(np.clip(c + s, 0, 255)) for c, s in zip(pattern.colour, signer.colour_shift))
+        base = pattern.colour
+        if blend is not None:
+            other, weight = blend
+            base = tuple(a + (b - a) * weight for a, b in zip(pattern.colour, other.colour))
+        colour = tuple(int(np.clip(round(c + s), 0, 255)) for c, s in zip(base, signer.colour_shift))
         size = pattern.size * signer.hand_scale
         hands = [Hand(x, y, size, pattern.shape, colour)]
         if pattern.two_hands:
             hands.append(Hand(1.0 - x, 1.0 - y, size, pattern.shape, colour))
         return hands
+
+    def _morph(self, a: Pattern, b: Pattern, count: int, signer: Signer) -> list[list[Hand]]:
+        """Co-articulated transition: ``count`` frames of a hand turning from sign ``a``'s end into ``b``'s start."""
+        frames = []
+        (x0, y0), (x1, y1) = a.position(1.0), b.position(0.0)
+        for k in range(1, count + 1):
+            t = k / (count + 1)
+            colour = tuple(int(np.clip(round(ca + (cb - ca) * t + s), 0, 255))
+                           for ca, cb, s in zip(a.colour, b.colour, signer.colour_shift))
+            size = (a.size + (b.size - a.size) * t) * signer.hand_scale
+            frames.append([Hand(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t, size, (a if t < 0.5 else b).shape, colour)])
+        return frames
+
+    def _occluder(self, length: int, signer: Signer,
+                  rng: np.random.Generator) -> tuple[int, int, tuple[float, float, float, float], tuple[int, int, int]] | None:
+        """With probability ``occlusion``: (first frame, end frame, normalised box, colour) of something
+        passing in front of the signer (an arm, say) for 20-60 % of the video."""
+        if rng.random() >= self.occlusion:
+            return None
+        run = max(1, int(round(length * rng.uniform(0.2, 0.6))))
+        first = int(rng.integers(0, length - run + 1))
+        w, h = rng.uniform(0.3, 0.55, 2)
+        x, y = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
+        colour = signer.body if rng.random() < 0.5 else signer.skin
+        return first, first + run, (float(x), float(y), float(x + w), float(y + h)), colour
 
     @staticmethod
     def _transition(start: tuple[float, float], end: tuple[float, float], count: int, signer: Signer) -> list[list[Hand]]:
@@ -220,7 +301,8 @@ class SignRenderer:
         draw.ellipse([0.5 * w - r, 0.38 * h - r, 0.5 * w + r, 0.38 * h + r], fill=signer.skin)
         return image
 
-    def _draw(self, base: Image.Image, hands: list[Hand], signer: Signer, shift: tuple[float, float]) -> np.ndarray:
+    def _draw(self, base: Image.Image, hands: list[Hand], signer: Signer, shift: tuple[float, float],
+              occluder=None) -> np.ndarray:
         image = base.copy()
         draw = ImageDraw.Draw(image)
         unit = min(self.height, self.width)
@@ -228,6 +310,9 @@ class SignRenderer:
             x = (hand.x + signer.offset[0] + shift[0]) * self.width
             y = (hand.y + signer.offset[1] + shift[1]) * self.height
             _draw_shape(draw, hand.shape, x, y, hand.size * unit, hand.colour)
+        if occluder is not None:
+            x0, y0, x1, y1 = occluder[2]
+            draw.rectangle([x0 * self.width, y0 * self.height, x1 * self.width, y1 * self.height], fill=occluder[3])
         return np.asarray(image)
 
 
