@@ -140,13 +140,13 @@ def test_kill_and_resume_gives_the_same_metrics(tiny, tmp_path):
     subprocess.run(_train_cmd(tiny, tmp_path, "straight"), check=True, capture_output=True, timeout=600)
 
     cmd = _train_cmd(tiny, tmp_path, "killed")
-    cfg = json.loads(cmd[-1])
-    run_config = {"stage": 2, "seed": 0, "variant": "qb_concat", **cfg}
-    checkpoint = tmp_path / "killed" / "ck" / config.config_hash(run_config) / "last.pt"
+    checkpoints = tmp_path / "killed" / "ck"  # one folder per run identity (config hash)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
+    deadline, checkpoint = time.monotonic() + 300, None
     while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.exists() and torch.load(checkpoint, weights_only=True)["epoch"] >= 2:
+        found = sorted(checkpoints.glob("*/last.pt"))
+        if found and torch.load(found[0], weights_only=True)["epoch"] >= 2:
+            checkpoint = found[0]
             break
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be killed"

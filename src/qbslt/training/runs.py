@@ -98,6 +98,12 @@ def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.
                     else text_tok.sep_token_id, mask_prob=mask_prob, augment=augment, training=training)
 
 
+def vocabulary_sizes(decoder_tok, text_tok) -> list[int]:
+    """Part of a run's identity beside its config: regenerated data with a new vocabulary must not
+    resume a checkpoint whose embedding tables have the old size."""
+    return [len(decoder_tok), len(text_tok)]
+
+
 def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
     """Checkpoints of one exact config: a changed parameter starts afresh instead of resuming."""
     return Path(base) / config_hash(run_config)
@@ -119,7 +125,7 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
                              VideoAugment.from_config(cfg["train"]), training=True)
-    run_config = {"stage": 1, "seed": seed, **stage1_config(cfg)}
+    run_config = {"stage": 1, "seed": seed, **stage1_config(cfg), "vocab": vocabulary_sizes(decoder_tok, text_tok)}
     result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
                  cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
                  desc="stage1")
@@ -176,7 +182,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
                           ev["eval_beams_during_training"], ev["max_new_tokens"])
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
-    run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg}
+    run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg,
+                  "vocab": vocabulary_sizes(decoder_tok, text_tok)}
     checkpoint_dir = config_checkpoint_dir(checkpoint_dir, run_config)
     result = fit(model, collators["train"], len(splits["train"]), "translation",
                  cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
