@@ -13,7 +13,9 @@ steps (forward, backward, AdamW) on synthetic frames, on whatever device is give
 * FLOPs per training step (``torch.utils.flop_counter``) and the FLOPs of one epoch of
   ``--train-videos`` videos of ``--mean-frames`` frames; the epoch time at ``--assumed-mfu`` of
   ``--peak-tflops`` is an estimate and printed as one;
-* seconds per step on this device (on a CPU only a sanity figure);
+* seconds per step on this device (on a CPU only a sanity figure); with ``--throughput-steps N``
+  also the mean of N untracked steps of a full paper batch (stage 1: 16, stage 2: 8 videos of
+  ``--mean-frames`` frames) per objective and precision: the achieved FLOP rate and the epoch time;
 * seconds to assemble one training batch of raw frames (memmap read, crop, augmentation).
 
 ``--flops-only`` counts only the FLOPs of one training step (forward + backward, no optimizer, no
@@ -24,7 +26,7 @@ minute per variant and objective with ``--frames 8 16``.
 
     python benchmarks/paper_scale.py --precisions fp32     # CPU: fp32, 32 and 128 frames
     python benchmarks/paper_scale.py --precisions bf16 --frames 8 32   # CPU bf16 is emulated: slow
-    python benchmarks/paper_scale.py --device cuda --precisions bf16 --frames 300 600 1200
+    python benchmarks/paper_scale.py --device cuda --precisions bf16 fp32 --frames 300 600 --throughput-steps 10
     python benchmarks/paper_scale.py --flops-only --frames 8 16 --objectives translation \
         --variant ssl_ssaw sign_only ... --json flops.json    # qbslt plan's FLOP constants
 """
@@ -148,6 +150,34 @@ def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, devi
     return result
 
 
+def measure_throughput(model: QBSLTModel, batch: dict, objective: str, precision: str, device: torch.device,
+                       steps: int) -> dict:
+    """Seconds per training step (forward, backward, AdamW) over ``steps`` untracked steps after two warm-ups,
+    and the FLOPs of one step: the achieved FLOP rate, with no memory tracker or FLOP counter running."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def step() -> None:
+        with amp:
+            loss = model(batch, objective)["loss"]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    with FlopCounterMode(display=False) as flops:
+        step()
+    step()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    seconds = (time.perf_counter() - start) / steps
+    del optimizer
+    return {"seconds": seconds, "flops": flops.get_total_flops()}
+
+
 def count_flops(model: QBSLTModel, batch: dict, objective: str) -> int:
     """FLOPs of one training step's forward and backward pass (``torch.utils.flop_counter``)."""
     with FlopCounterMode(display=False) as flops:
@@ -219,6 +249,9 @@ def main() -> None:
     parser.add_argument("--mean-frames", type=float, default=116.0, help="assumed mean frames per video")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="H100 SXM dense bf16")
     parser.add_argument("--assumed-mfu", type=float, default=0.3)
+    parser.add_argument("--throughput-steps", type=int, default=0,
+                        help="also time this many steps of a full batch (train.stageN.batch_size videos of "
+                             "--mean-frames frames), per objective and precision: the measured epoch time")
     parser.add_argument("--loader-only", action="store_true", help="only time the batch assembly")
     parser.add_argument("--flops-only", action="store_true",
                         help="only count FLOPs per frame and per video of each --variant and --objectives")
@@ -281,6 +314,19 @@ def main() -> None:
                   f"{args.mean_frames:g} frames) {epoch_flops / 1e15:.2f} PFLOP = {hours * 60:.1f} min "
                   f"at {args.assumed_mfu:.0%} of {args.peak_tflops:g} TFLOP/s (estimate, a compute lower bound), "
                   f"reading {store_bytes / 1e9:.0f} GB of frame store")
+            if args.throughput_steps:
+                stage = "stage1" if objective == "pretrain" else "stage2"
+                videos = cfg["train"][stage]["batch_size"]
+                frames = round(args.mean_frames)
+                batch = synthetic_batch(videos, frames, crop, args.question_tokens, args.text_tokens, args.vocab, device)
+                t = measure_throughput(model, batch, objective, precision, device, args.throughput_steps)
+                rate = t["flops"] / t["seconds"]
+                epoch_minutes = args.train_videos / videos * t["seconds"] / 60
+                print(f"  measured: batch of {videos} videos x {frames} frames, {t['seconds']:.3f} s/step "
+                      f"(mean of {args.throughput_steps}), {t['flops'] / 1e12:.2f} TFLOP/step, "
+                      f"{rate / 1e12:.1f} TFLOP/s = {rate / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g}; "
+                      f"one epoch of {args.train_videos} videos {epoch_minutes:.1f} min of compute (loader not counted)")
+                del batch
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("QBSLT_SHARED_DATA", REPO.parent / "shared" / "data"))
+# QBSLT_TEST_DEVICE=cuda runs the paper-profile smoke runs (trained backbone, pretrained text path)
+# on a GPU in bf16, as the paper profile trains; CPU in fp32 otherwise.
+TEST_DEVICE = os.environ.get("QBSLT_TEST_DEVICE", "cpu")
+DEVICE_SETTINGS = {"device": TEST_DEVICE, "precision": "bf16" if TEST_DEVICE == "cuda" else "fp32"}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, SHARED_DATA
+from conftest import DEVICE_SETTINGS, REPO, SHARED_DATA
 
 from qbslt import config
 from qbslt.data.annotations import read_phoenix_qa
@@ -117,7 +117,7 @@ def paper_config(setup: dict, variant: str) -> dict:
     assert cfg["model"]["decoder_start_token"]["phoenix"] == "de_DE" and not cfg["model"]["freeze_backbone"]
     cfg["model"].update(backbone_pretrained=False, freeze_backbone=True, mbart_path=str(setup["base"] / "mbart"),
                         bert_path=str(setup["base"] / "bert"), **LAYERS)
-    cfg["train"].update(device="cpu", precision="fp32", threads=2, workers=0, max_frames=16, crop_size=None)
+    cfg["train"].update(**DEVICE_SETTINGS, threads=2, workers=0, max_frames=16, crop_size=None)
     cfg["train"]["stage1"].update(epochs=1, batch_size=SPLIT_SIZES["train"])
     cfg["train"]["stage2"].update(epochs=1, batch_size=SPLIT_SIZES["train"])
     cfg["eval"].update(max_new_tokens=6)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from conftest import DEVICE_SETTINGS
 
 from qbslt import config
 from qbslt.training.batches import mask_words
@@ -240,6 +241,8 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
     params["model"]["freeze_backbone"] = False
     params["train"]["crop_size"] = 12
     params["train"]["augment"] = {"temporal_scale": 0.2, "brightness": 0.2, "contrast": 0.2, "saturation": 0.2}
+    # Two loader processes, as the paper profile reads frames (pinned memory on a GPU).
+    params["train"].update(**DEVICE_SETTINGS, workers=2)
     params["train"]["stage2"].update(epochs=1)
     frames_dir = tiny["base"] / "frames"  # {split}.npy: uint8 [N, 16, 16, 3]
     inputs = RunInputs("phoenix", tiny["examples"], frames_dir, tiny["tokenizer"], tiny["tokenizer"], (16, 16))

@@ -399,9 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", nargs="+", default=["all"],
                    help="Snakemake target(s): all (default), table1 ... table8, figure4, train_all, a file, ...")
     p.add_argument("--gpu-tflops", type=float, default=DEFAULT_GPU_TFLOPS,
-                   help="GPU throughput, TFLOP/s (default %(default)g: H100 SXM dense bf16)")
+                   help="GPU throughput, TFLOP/s (default %(default)g: H100/H200 SXM dense bf16)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU,
-                   help="share of --gpu-tflops a training step reaches (default %(default)g)")
+                   help="share of --gpu-tflops a training step reaches (default %(default)g: measured on an H200)")
     p.add_argument("--measure-flops", action="store_true",
                    help="count the FLOPs of the configured models now (benchmarks/paper_scale.py --flops-only; "
                         "CPU minutes per model) instead of the measured constants")
