@@ -174,7 +174,9 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
                                  training=s == "train")
                  for s, d in splits.items()}
-    batch_size = cfg["train"]["stage2"]["batch_size"]
+    # Decoding batch: beam search runs one generate call per decoder-prefix length in a batch, so a
+    # larger batch means fewer, fuller calls (eval.batch_size; null: the training batch).
+    batch_size = ev["batch_size"] or cfg["train"]["stage2"]["batch_size"]
 
     def dev_bleu4(m: QBSLTModel) -> float:
         hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, level, batch_size,
