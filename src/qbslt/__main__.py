@@ -1,5 +1,6 @@
 import sys
 
-from qbslt.cli import main
+# Through the preloaded server (qbslt.launcher): a job does not re-import torch and transformers.
+from qbslt.launcher import main
 
 sys.exit(main())
