@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from qbslt.config import PROFILES
+from qbslt.data.datasets import DATASETS
 from qbslt.errors import QbsltError
 
 log = logging.getLogger("qbslt")
@@ -131,14 +132,14 @@ def cmd_data_stats(args) -> int:
 # --- model ---------------------------------------------------------------------------------
 
 def cmd_tokenizer(args) -> int:
-    from qbslt.data.layout import LEVELS
+    from qbslt.data.datasets import get_dataset
     from qbslt.training.tokenizer import SUBWORD_KINDS, build_tokenizer
 
     model = _subtree(args, "model")
     pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
     trim_from = model["mbart_path"] if args.text_model == "mbart" and model["trim_vocab"] else None
     subword = (SUBWORD_KINDS[args.text_model], model["subword_vocab_size"]) if model["subword_vocab_size"] else None
-    build_tokenizer(args.train_examples, LEVELS[args.dataset], pretrained, Path(args.out), trim_from, subword)
+    build_tokenizer(args.train_examples, get_dataset(args.dataset).eval_level, pretrained, Path(args.out), trim_from, subword)
     return 0
 
 
@@ -241,7 +242,7 @@ def _variant_cfg(args) -> dict:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS))
     parser.add_argument("--variant", default="ssl_ssaw")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples-dir", required=True)
@@ -265,12 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate_params)
 
     p = sub.add_parser("check-annotations", help="parse annotation files, print a JSON summary")
-    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_check_annotations)
 
     p = sub.add_parser("generate", help="generate an embedded synthetic dataset in the official layout")
-    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
@@ -286,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_realtext_data)
 
     p = sub.add_parser("fetch", help="download / locate a real dataset and its QA files (paper profile)")
-    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--out", required=True)
     p.add_argument("--no-progress", action="store_true")
     _add_cfg(p)
@@ -320,14 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generated embedded data: a folder of <dataset>/ trees (default data/embedded/raw)")
     p.add_argument("--from-params", action="store_true",
                    help="instead of --embedded, sample the generator of params.yaml's data.synthetic (no video)")
-    p.add_argument("--datasets", nargs="+", default=["phoenix", "csl"], choices=["phoenix", "csl"])
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument("--doc", help="replace the data-stats block of this markdown file (docs/embedded-data.md)")
     _add_cfg(p)
     p.set_defaults(func=cmd_data_stats)
 
     p = sub.add_parser("tokenizer", help="train (embedded) or fetch (paper) the tokenizer of a text model")
-    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--text-model", required=True, choices=["mbart", "mbert"])
     p.add_argument("--train-examples", required=True)
     p.add_argument("--out", required=True)
@@ -359,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reference", help="score a trivial reference system (copy_question, retrieve)")
     p.add_argument("--system", required=True, choices=["copy_question", "retrieve"])
-    p.add_argument("--dataset", required=True, choices=["phoenix", "csl"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--examples-dir", required=True)
     p.add_argument("--metrics", required=True)
     p.add_argument("--predictions", required=True)

@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
 
 from qbslt import config as qbslt_config
+from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
 from qbslt.reports import tables as qbslt_tables
 from qbslt.errors import ConfigError

@@ -1,7 +1,7 @@
 # Model and training: tokenizers, frozen-backbone features, stage 1 (shared), stage 2 per variant.
 
 wildcard_constraints:
-    dataset="phoenix|csl",
+    dataset="|".join(qbslt_datasets.DATASETS),  # every dataset that has an object
     split="train|dev|test",
     seed=r"\d+",
     text_model="mbart|mbert",

@@ -170,11 +170,10 @@ def read_csl_split(path: str | os.PathLike) -> dict[str, str]:
 
 
 def read_qa(dataset: str, path: str | os.PathLike, expected_split: str | None = None) -> list[QARecord]:
-    if dataset == "phoenix":
-        return read_phoenix_qa(path, expected_split)
-    if dataset == "csl":
-        return read_csl_qa(path)
-    raise ValueError(f"unknown dataset {dataset!r} (expected phoenix or csl)")
+    """The QA rows of ``path`` in ``dataset``'s format (:attr:`qbslt.data.datasets.DatasetSpec.read_qa`)."""
+    from qbslt.data.datasets import get_dataset  # the registry imports this module: look it up at call time
+
+    return get_dataset(dataset).read_qa(path, expected_split)
 
 
 # --- writers (used by the embedded generator; atomic) ---------------------------------------

@@ -10,10 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 from qbslt.data import annotations
+from qbslt.data.datasets import get_dataset
 
 
 def detect_kind(dataset: str, path: Path) -> str:
-    """'qa', 'corpus' (PHOENIX corpus csv) or 'split' (CSL split_1.txt), from the first line."""
+    """'qa' or the kind of the dataset's video list ('corpus': PHOENIX corpus csv, 'split': CSL
+    split_1.txt), from the first line."""
+    video_list = get_dataset(dataset).video_list
     try:
         with open(path, encoding="utf-8") as f:
             first = next((line for line in f if line.strip()), "")
@@ -21,22 +24,16 @@ def detect_kind(dataset: str, path: Path) -> str:
         raise annotations.AnnotationError(path, None, "file not found") from None
     except UnicodeDecodeError as exc:
         raise annotations.AnnotationError(path, None, f"not UTF-8 text ({exc.reason})") from None
-    fields = first.rstrip("\r\n").split("|")
-    if dataset == "phoenix" and "%" not in first and len(fields) == len(annotations.PHOENIX_CORPUS_HEADER):
-        return "corpus"
-    if dataset == "csl" and len(fields) == 2:
-        return "split"
-    return "qa"
+    return video_list.kind if video_list.matches(first.rstrip("\r\n")) else "qa"
 
 
 def check_file(dataset: str, path: Path) -> dict:
+    spec = get_dataset(dataset)
     kind = detect_kind(dataset, path)
-    if kind == "corpus":
-        return {"path": str(path), "kind": kind, "rows": len(annotations.read_phoenix_corpus(path)), "dropped": []}
-    if kind == "split":
-        return {"path": str(path), "kind": kind, "rows": len(annotations.read_csl_split(path)), "dropped": []}
+    if kind != "qa":
+        return {"path": str(path), "kind": kind, "rows": len(spec.video_list.read(path)), "dropped": []}
     expected = path.stem if path.stem in annotations.SPLITS else None
-    records = annotations.read_qa(dataset, path, expected_split=expected)
+    records = spec.read_qa(path, expected_split=expected)
     seen: set[str] = set()
     dropped = []
     for record in records:

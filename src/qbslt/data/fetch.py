@@ -9,6 +9,8 @@ from pathlib import Path
 
 from qbslt.data import download
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.datasets import get_dataset
+from qbslt.errors import ConfigError
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -17,13 +19,11 @@ def _relative(path: Path, start: Path) -> str:
 
 def fetch_dataset(dataset: str, sources: dict, out: Path, progress: bool = True) -> dict:
     """Make ``out/manifest.json`` for ``dataset`` from real sources; returns the manifest."""
+    spec = get_dataset(dataset)
+    if spec.fetch_root is None:
+        raise ConfigError(f"dataset {dataset!r} has no real data to fetch (paper profile)")
     out.mkdir(parents=True, exist_ok=True)
-    if dataset == "phoenix":
-        root = download.fetch_phoenix(sources, out, progress=progress)
-    elif dataset == "csl":
-        root = download.require_csl(Path(sources["csl"]["root"]))
-    else:
-        raise ValueError(f"unknown dataset {dataset!r}")
+    root = spec.fetch_root(sources, out, progress)
     qa_files = download.fetch_qa(sources, dataset, out / "qa", progress=progress)
     manifest = {"dataset": dataset, "profile": "paper", "root": _relative(root, out),
                 "qa_dir": _relative(out / "qa", out),

@@ -7,7 +7,8 @@ For each split, every QA row is either *kept* (one row of ``examples/<split>.tsv
 ``empty question``      the question text is empty
 ``unknown video``       the name is not in the split's corpus (PHOENIX) / split file (CSL)
 ``no frames``           the video is known but its frame store entry has no frames
-``translation mismatch`` PHOENIX only: QA translation differs from the corpus translation
+``translation mismatch`` QA translation differs from the corpus translation (where the dataset
+                        checks it: PHOENIX, ``check_translation`` of its object)
 
 The report gives per split the counts annotated/kept/dropped, every dropped row with its
 source line, and two measures of how much of the answer the question gives away: the mean share
@@ -28,7 +29,7 @@ import pandas as pd
 
 from qbslt.data import annotations
 from qbslt.data.annotations import atomic_write_text
-from qbslt.data.layout import LEVELS
+from qbslt.data.datasets import DATASETS
 from qbslt.data.sources import RawDataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.references import copy_question
@@ -84,7 +85,7 @@ def join_split(raw: RawDataset, split: str, frame_index: pd.DataFrame) -> tuple[
     seen: set[str] = set()
     kept, dropped = [], []
     for record in records:
-        reason = drop_reason(record, seen, videos, lengths, check_translation=raw.dataset == "phoenix")
+        reason = drop_reason(record, seen, videos, lengths, check_translation=raw.spec.check_translation)
         seen.add(record.name)
         if reason:
             dropped.append({"source": record.source, "name": record.name, "reason": reason})
@@ -107,7 +108,7 @@ def join_split(raw: RawDataset, split: str, frame_index: pd.DataFrame) -> tuple[
         "frames_kept": int(table["num_frames"].sum()) if len(table) else 0,
         "mean_question_overlap": round(sum(overlaps) / len(overlaps), 4) if overlaps else None,
         "copy_question_bleu4": copy_question_bleu4(list(table["question"]), list(table["translation"]),
-                                                   LEVELS[raw.dataset]),
+                                                   raw.spec.eval_level),
         "signers": int(table["signer"].nunique()) if len(table) else 0,
     }
     return table.drop(columns="_overlap_text"), report
@@ -127,6 +128,7 @@ def _fmt(value, spec: str) -> str:
 
 
 def render_report_md(dataset: str, report: dict) -> str:
+    level = DATASETS[dataset].eval_level if dataset in DATASETS else "?"
     lines = [f"# Data report: {dataset}", "",
              "| split | annotated | kept | dropped | " + " | ".join(DROP_REASONS)
              + " | signers | frames | question overlap | copy-question BLEU-4 |",
@@ -139,7 +141,7 @@ def render_report_md(dataset: str, report: dict) -> str:
     lines += ["", "Question overlap: mean share of translation words that also occur in the question "
               "(lower-cased, punctuation removed; CSL on its word segmentation). "
               "Copy-question BLEU-4: corpus BLEU-4 of the question taken as the translation "
-              f"(the `copy_question` reference system, {LEVELS.get(dataset, '?')} level), i.e. how much "
+              f"(the `copy_question` reference system, {level} level), i.e. how much "
               "BLEU the question alone earns; a large gap between dev and test means that checkpoints "
               "selected on dev and the scores reported on test are in different regimes.", ""]
     for split, entry in report["splits"].items():

@@ -1,4 +1,5 @@
 """Where the official releases keep their files. One place, used by generator, loaders and rules.
+Which of these paths a dataset uses is on its object in :mod:`qbslt.data.datasets`.
 
 ``phoenix root`` is the folder holding ``annotations/`` and ``features/`` of PHOENIX-2014-T
 (``PHOENIX-2014-T-release-v3/PHOENIX-2014-T`` inside the official tarball).
@@ -12,15 +13,14 @@ from pathlib import Path
 
 PHOENIX_TAR_PREFIX = "PHOENIX-2014-T-release-v3/PHOENIX-2014-T"
 PHOENIX_FRAME_DIR = "features/fullFrame-210x260px"
+PHOENIX_CORPUS_NAME = "PHOENIX-2014-T.{split}.corpus.csv"
+CSL_RELEASE_DIR = "CSL-Daily"
 CSL_FRAME_DIR = "sentence/frames_512x512"
 SPLITS = ("train", "dev", "test")
-DATASETS = ("phoenix", "csl")
-# Evaluation (and tokenisation) level of each dataset: PHOENIX words, CSL characters.
-LEVELS = {"phoenix": "word", "csl": "char"}
 
 
 def phoenix_corpus_path(root: Path | str, split: str) -> Path:
-    return Path(root) / "annotations" / "manual" / f"PHOENIX-2014-T.{split}.corpus.csv"
+    return Path(root) / "annotations" / "manual" / PHOENIX_CORPUS_NAME.format(split=split)
 
 
 def phoenix_frames_dir(root: Path | str, split: str, name: str) -> Path:
@@ -55,9 +55,7 @@ def data_dir(profile: str) -> Path:
 
 def embedded_roots(dataset: str, base: Path | str | None = None) -> tuple[Path, Path]:
     """(dataset root, QA folder) of a generated embedded dataset under ``base``."""
+    from qbslt.data.datasets import get_dataset  # the registry imports this module: look it up at call time
+
     base = Path(base) if base is not None else data_dir("embedded") / "raw" / dataset
-    if dataset == "phoenix":
-        return base / PHOENIX_TAR_PREFIX, base / "qa"
-    if dataset == "csl":
-        return base / "CSL-Daily", base / "qa"
-    raise ValueError(f"unknown dataset {dataset!r}")
+    return get_dataset(dataset).embedded_roots(base)

@@ -18,12 +18,12 @@ from typing import Mapping
 
 from qbslt.data import download
 from qbslt.data.annotations import atomic_write_text
-from qbslt.data.layout import SPLITS, qa_path
+from qbslt.data.layout import PHOENIX_CORPUS_NAME, SPLITS, qa_path
 from qbslt.data.synth.generate import render_annotations
 
 log = logging.getLogger(__name__)
 DATASETS = ("phoenix",)  # CSL-Daily-QA has no public train split
-CORPUS_NAME = "PHOENIX-2014-T.{split}.corpus.csv"
+CORPUS_NAME = PHOENIX_CORPUS_NAME  # the release's names, also in the flat folder of real files
 
 
 def _local_files(local_dir: Path, sources: dict) -> tuple[dict[str, Path], dict[str, Path]]:

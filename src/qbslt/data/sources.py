@@ -9,15 +9,13 @@ downstream (frame extraction, question join) reads the raw data only through thi
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from qbslt.data import annotations, layout
+from qbslt.data.datasets import DatasetSpec, get_dataset
 from qbslt.data.frames import VideoSource
 from qbslt.errors import DatasetMissingError
-
-CSL_SIGNER = re.compile(r"_(P\d+)_")
 
 
 @dataclass(frozen=True)
@@ -38,23 +36,17 @@ class RawDataset:
         return cls(dataset=manifest["dataset"], root=base / manifest["root"],
                    qa_dir=base / manifest["qa_dir"])
 
+    @property
+    def spec(self) -> DatasetSpec:
+        """The dataset's object: its layout, parsers and join checks."""
+        return get_dataset(self.dataset)
+
     def qa_records(self, split: str) -> list[annotations.QARecord]:
-        return annotations.read_qa(self.dataset, layout.qa_path(self.qa_dir, split), expected_split=split)
+        return self.spec.read_qa(layout.qa_path(self.qa_dir, split), expected_split=split)
 
     def videos(self, split: str) -> dict[str, dict]:
         """{name: {"signer", "translation" (PHOENIX corpus, else None), "frames" (Path)}} of a split."""
-        if self.dataset == "phoenix":
-            rows = annotations.read_phoenix_corpus(layout.phoenix_corpus_path(self.root, split))
-            return {r.name: {"signer": r.speaker, "translation": r.translation,
-                             "frames": layout.phoenix_frames_dir(self.root, split, r.name)} for r in rows}
-        splits = annotations.read_csl_split(layout.csl_split_path(self.root))
-        out = {}
-        for name, name_split in splits.items():
-            if name_split == split:
-                match = CSL_SIGNER.search(name)
-                out[name] = {"signer": match.group(1) if match else "unknown", "translation": None,
-                             "frames": layout.csl_frames_dir(self.root, name)}
-        return out
+        return self.spec.videos(self.root, split)
 
     def video_sources(self, split: str) -> list[VideoSource]:
         """Frame sources of every video of a split, in a stable (sorted) order."""

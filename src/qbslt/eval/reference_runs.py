@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from qbslt.data.annotations import atomic_write_text
-from qbslt.data.layout import LEVELS
+from qbslt.data.datasets import get_dataset
 from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.references import copy_question, retrieve
@@ -31,7 +31,7 @@ def reference_hypotheses(system: str, train: pd.DataFrame, split: pd.DataFrame, 
 
 
 def run_reference(system: str, dataset: str, examples_dir: Path, metrics_path: Path, predictions_path: Path) -> dict:
-    level = LEVELS[dataset]
+    level = get_dataset(dataset).eval_level
     train = read_examples(examples_dir / "train.tsv")
     scores, test_hyps = {}, None
     for split in ("dev", "test"):

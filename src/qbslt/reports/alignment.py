@@ -26,10 +26,12 @@ import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.datasets import DatasetSpec
 from qbslt.reports.results import Results
 
 CORRECT, WRONG, MISS = "correct", "wrong", "miss"
@@ -198,6 +200,7 @@ def marked_plain(marked: list[tuple[str, str]]) -> str:
 class Section:
     dataset: str
     dataset_name: str
+    level: str  # evaluation level: the tokens marked are words or characters
     seed: int | None
     examples: list[Example]
     missing: list[str]
@@ -217,11 +220,12 @@ def _caption(spec: dict, section: Section, data_statement: str) -> str:
     return (f"Table 8: {spec.get('title', 'Qualitative analysis')} on {section.dataset_name}. {data_statement} "
             f"Examples: the {spec.get('n_examples', 3)} test examples with the largest sentence-BLEU-4 gain of "
             f"{labels[spec['gain_of']]} over {labels[spec['gain_over']]} ({seed}; ties by name). {MARKING_RULE} "
-            f"Tokens are {'characters' if section.dataset == 'csl' else 'words'}. {notes}").strip()
+            f"Tokens are {'characters' if section.level == 'char' else 'words'}. {notes}").strip()
 
 
-def build_sections(results: Results, spec: dict, datasets: dict) -> list[Section]:
-    """One section per dataset of ``spec``, from the predictions of the runs of ``results`` only."""
+def build_sections(results: Results, spec: dict, datasets: Mapping[str, DatasetSpec]) -> list[Section]:
+    """One section per dataset of ``spec``, from the predictions of the runs of ``results`` only;
+    ``datasets``: the dataset objects (:data:`qbslt.data.datasets.DATASETS`)."""
     sections = []
     variants = [v["variant"] for v in spec["variants"]]
     for ds in spec.get("datasets", []):
@@ -233,18 +237,18 @@ def build_sections(results: Results, spec: dict, datasets: dict) -> list[Section
             missing = ["(no seed common to " + ", ".join(variants) + ")"]
         if not missing:
             preds = {v: results.read_predictions(ds, v, seed) for v in variants}
-            examples = select_examples(preds, spec["variants"], info["level"], spec["gain_of"], spec["gain_over"],
+            examples = select_examples(preds, spec["variants"], info.eval_level, spec["gain_of"], spec["gain_over"],
                                        int(spec.get("n_examples", 3)))
-        sections.append(Section(ds, info["name"], seed, examples, missing))
+        sections.append(Section(ds, info.title, info.eval_level, seed, examples, missing))
     return sections
 
 
-def render_table8(results: Results | Path, out_dir: Path, spec: dict, datasets: dict,
+def render_table8(results: Results | Path, out_dir: Path, spec: dict, datasets: Mapping[str, DatasetSpec],
                   data_statement_for) -> list[Path]:
     """Write ``table8.md``, ``.csv``, ``.tex`` and ``.html`` into ``out_dir``.
 
     ``results``: the runs to read (:class:`qbslt.reports.results.Results`; a folder: every run
-    found, ad hoc). ``spec`` is the layout's ``table8`` entry, ``datasets`` its ``datasets`` entry
+    found, ad hoc). ``spec`` is the layout's ``table8`` entry, ``datasets`` the dataset objects
     and ``data_statement_for(dataset_key)`` the sentence about the data used in captions.
     """
     out_dir = Path(out_dir)

@@ -46,13 +46,14 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 import yaml
 
 from qbslt.config import PROFILES
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.datasets import DATASETS, DatasetSpec
 from qbslt.errors import ConfigError
 from qbslt.reports.alignment import render_table8, strip_table_prefix, tex_escape
 from qbslt.reports.results import METRICS, Results
@@ -306,8 +307,8 @@ def add_significance(table: Table, reference: str | None, bootstrap: _Bootstrapp
 # Captions
 
 
-def data_statement(profile: str, dataset_key: str, datasets: dict) -> str:
-    name = datasets[dataset_key]["name"]
+def data_statement(profile: str, dataset_key: str, datasets: Mapping[str, DatasetSpec] = DATASETS) -> str:
+    name = datasets[dataset_key].title
     if profile == "embedded":
         return (f"Embedded synthetic data, not the paper's datasets: the {dataset_key} data here is this project's "
                 f"synthetic stand-in for {name} (docs/embedded-data.md), so only the pattern across rows, not the "
@@ -334,8 +335,9 @@ def _seeds_text(table: Table) -> str:
             f"marked \"{NOT_RUN}\".")
 
 
-def _caption(table: Table, profile: str, datasets: dict, spec: dict, n_samples: int, seed: int) -> str:
-    parts = [f"Table {table.number}: {table.title} on {datasets[table.dataset]['name']}.",
+def _caption(table: Table, profile: str, datasets: Mapping[str, DatasetSpec], spec: dict, n_samples: int,
+             seed: int) -> str:
+    parts = [f"Table {table.number}: {table.title} on {datasets[table.dataset].title}.",
              data_statement(profile, table.dataset, datasets), _seeds_text(table)]
     if any(r.paper for r in table.rows if r.status != REPORTED):
         parts.append("Under each measured row the paper also reports: the paper's value and Δ = ours − paper.")
@@ -505,8 +507,8 @@ def build_tables(results: Results, layout: dict, paper: dict, profile: str, boot
     ``metrics``: ``results.load_metrics()`` when already read; ``numbers``: only those tables
     (default: all)."""
     metrics = results.load_metrics() if metrics is None else metrics
-    datasets = layout["datasets"]
-    levels = {k: v["level"] for k, v in datasets.items()}
+    datasets = DATASETS  # names and evaluation levels: the dataset objects
+    levels = {k: spec.eval_level for k, spec in datasets.items()}
     bootstrap = _Bootstrapper(results, levels, bootstrap_samples, bootstrap_seed)
     tables = []
     for key, spec in layout["tables"].items():
@@ -641,8 +643,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
         spec = layout["table8"]
         if datasets is not None:
             spec = {**spec, "datasets": [d for d in spec["datasets"] if d in datasets]}
-        written += render_table8(results, out_dir, spec, layout["datasets"],
-                                 lambda ds: data_statement(profile, ds, layout["datasets"]))
+        written += render_table8(results, out_dir, spec, DATASETS, lambda ds: data_statement(profile, ds))
     summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
     atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
     runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"

@@ -25,8 +25,8 @@ import torch
 
 from qbslt.config import config_hash, stage1_config
 from qbslt.data.annotations import atomic_write_text
+from qbslt.data.datasets import get_dataset
 from qbslt.data.frame_store import open_video_store, store_path
-from qbslt.data.layout import LEVELS
 from qbslt.data.join import read_examples
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
@@ -86,7 +86,7 @@ def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> Q
 def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) -> ExampleSet:
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
     store = open_video_store(store_path(inputs.features_dir, split))  # features or frames (raw / compressed)
-    return ExampleSet.build(examples, store, text_tok, decoder_tok, LEVELS[inputs.dataset],
+    return ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
 
 
@@ -169,7 +169,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     model = QBSLTModel(config).to(device)
     if stage1_weights is not None:
         model.load_stage1(load_weights(stage1_weights))
-    level, ev = LEVELS[inputs.dataset], cfg["eval"]
+    level, ev = get_dataset(inputs.dataset).eval_level, cfg["eval"]
     splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok) for s in ("train", "dev", "test")}
     collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
                                  training=s == "train")
