@@ -125,9 +125,13 @@ def tiny(tiny_prepared):
     return tiny_prepared
 
 
-def _train_cmd(tiny, tmp_path, name):
+# Long enough that a kill after epoch 2 lands mid-run even on a loaded machine (the test polls).
+KILL_TEST_EPOCHS = 24
+
+
+def _train_cmd(tiny, tmp_path, name, epochs=6):
     cfg = config.variant_config(tiny["params"], "qb_concat")
-    cfg["train"]["stage2"]["epochs"] = 6
+    cfg["train"]["stage2"]["epochs"] = epochs
     return [sys.executable, "-m", "qbslt", "train", "--dataset", "phoenix", "--variant", "qb_concat",
             "--examples-dir", str(tiny["examples"]), "--features-dir", str(tiny["features"]),
             "--decoder-tokenizer", str(tiny["tokenizer"]), "--text-tokenizer", str(tiny["tokenizer"]),
@@ -138,9 +142,10 @@ def _train_cmd(tiny, tmp_path, name):
 
 def test_kill_and_resume_gives_the_same_metrics(tiny, tmp_path):
     """SIGKILL mid-training, rerun: the resumed run ends exactly like an uninterrupted one."""
-    subprocess.run(_train_cmd(tiny, tmp_path, "straight"), check=True, capture_output=True, timeout=600)
+    subprocess.run(_train_cmd(tiny, tmp_path, "straight", KILL_TEST_EPOCHS), check=True, capture_output=True,
+                   timeout=600)
 
-    cmd = _train_cmd(tiny, tmp_path, "killed")
+    cmd = _train_cmd(tiny, tmp_path, "killed", KILL_TEST_EPOCHS)
     checkpoints = tmp_path / "killed" / "ck"  # one folder per run identity (config hash)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, checkpoint = time.monotonic() + 300, None
@@ -155,7 +160,7 @@ def test_kill_and_resume_gives_the_same_metrics(tiny, tmp_path):
     proc.wait(timeout=60)
     assert not (tmp_path / "killed" / "m.json").exists()
     epoch_at_kill = torch.load(checkpoint, weights_only=True)["epoch"]
-    assert 2 <= epoch_at_kill < 6
+    assert 2 <= epoch_at_kill < KILL_TEST_EPOCHS
 
     resumed = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
     assert f"resumed from {checkpoint} after epoch {epoch_at_kill}" in resumed.stderr
