@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from qbslt.data import download, layout
+from qbslt.data import download, extract, http_download, layout, verify
 from qbslt.errors import DatasetMissingError, DownloadError
 
 PREFIX = layout.PHOENIX_TAR_PREFIX
@@ -100,7 +100,7 @@ def server(tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_retry_delay(monkeypatch):
-    monkeypatch.setattr(download, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(http_download, "RETRY_DELAY", 0.0)
 
 
 def serve(server, name: str, data: bytes) -> str:
@@ -122,16 +122,16 @@ def ranges(server) -> list[str | None]:
 def test_sha256sum_streams_a_file(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(DATA)
-    assert download.sha256sum(path, chunk_size=4096) == sha(DATA)
+    assert verify.sha256sum(path, chunk_size=4096) == sha(DATA)
 
 
 def test_download_with_checksum_and_size(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "out" / "f.bin"
-    out = download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
+    out = http_download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
                             chunk_size=4096, timeout=TIMEOUT)
     assert out == dest and dest.read_bytes() == DATA
-    assert not download.part_path(dest).exists()
+    assert not http_download.part_path(dest).exists()
     assert ranges(server) == [None]
 
 
@@ -140,20 +140,20 @@ def test_checksum_mismatch_names_both_and_creates_no_file(server, tmp_path):
     dest = tmp_path / "f.bin"
     wrong = "0" * 64
     with pytest.raises(DownloadError) as info:
-        download.download(url, dest, sha256=wrong, progress=False, timeout=TIMEOUT)
+        http_download.download(url, dest, sha256=wrong, progress=False, timeout=TIMEOUT)
     message = str(info.value)
     assert url in message and wrong in message and sha(DATA) in message
-    assert not dest.exists() and not download.part_path(dest).exists()
+    assert not dest.exists() and not http_download.part_path(dest).exists()
     assert (tmp_path / "f.bin.part.bad").read_bytes() == DATA
     # the bad bytes were moved aside: the next run starts from zero (no Range request)
-    download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
+    http_download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
     assert dest.read_bytes() == DATA and ranges(server) == [None, None]
 
 
 def test_size_mismatch_is_an_error(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     with pytest.raises(DownloadError, match=f"got {len(DATA)} bytes, expected {len(DATA) + 1}"):
-        download.download(url, tmp_path / "f.bin", expected_bytes=len(DATA) + 1, progress=False, timeout=TIMEOUT)
+        http_download.download(url, tmp_path / "f.bin", expected_bytes=len(DATA) + 1, progress=False, timeout=TIMEOUT)
     assert not (tmp_path / "f.bin").exists()
 
 
@@ -162,13 +162,13 @@ def test_interrupted_download_leaves_part_and_next_call_resumes(server, tmp_path
     dest = tmp_path / "f.bin"
     server.cuts["/f.bin"] = 30_000
     with pytest.raises(DownloadError, match="resumes"):
-        download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
+        http_download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
                           chunk_size=4096, timeout=TIMEOUT, attempts=1)
     assert not dest.exists()
-    assert download.part_path(dest).stat().st_size == 30_000
-    download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
+    assert http_download.part_path(dest).stat().st_size == 30_000
+    http_download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False,
                       chunk_size=4096, timeout=TIMEOUT)
-    assert dest.read_bytes() == DATA and not download.part_path(dest).exists()
+    assert dest.read_bytes() == DATA and not http_download.part_path(dest).exists()
     assert ranges(server) == [None, "bytes=30000-"]
 
 
@@ -176,21 +176,21 @@ def test_transient_failures_are_retried_within_one_call(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "f.bin"
     server.cuts["/f.bin"] = 10_000
-    download.download(url, dest, sha256=sha(DATA), progress=False, chunk_size=4096, timeout=TIMEOUT, attempts=3)
+    http_download.download(url, dest, sha256=sha(DATA), progress=False, chunk_size=4096, timeout=TIMEOUT, attempts=3)
     assert dest.read_bytes() == DATA
     assert ranges(server) == [None, "bytes=10000-"]
     dest.unlink()
     server.failures["/f.bin"] = 503
-    download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT, attempts=2)
+    http_download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT, attempts=2)
     assert dest.read_bytes() == DATA
 
 
 def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "f.bin"
-    download.part_path(dest).write_bytes(b"stale bytes from another version")
+    http_download.part_path(dest).write_bytes(b"stale bytes from another version")
     server.ignore_range = True
-    download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
+    http_download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
     assert dest.read_bytes() == DATA
     assert ranges(server) == ["bytes=32-"]
 
@@ -198,15 +198,15 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
 def test_complete_part_answered_with_416_is_finished(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "f.bin"
-    download.part_path(dest).write_bytes(DATA)
-    download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False, timeout=TIMEOUT)
+    http_download.part_path(dest).write_bytes(DATA)
+    http_download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False, timeout=TIMEOUT)
     assert dest.read_bytes() == DATA
     assert ranges(server) == [f"bytes={len(DATA)}-"]
 
 
 def test_http_404_fails_at_once(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
-        download.download(f"{server.url}/missing.bin", tmp_path / "m.bin", progress=False, timeout=TIMEOUT,
+        http_download.download(f"{server.url}/missing.bin", tmp_path / "m.bin", progress=False, timeout=TIMEOUT,
                           attempts=3)
     assert len(server.requests) == 1 and not (tmp_path / "m.bin").exists()
 
@@ -215,17 +215,17 @@ def test_file_url(tmp_path):
     source = tmp_path / "source.bin"
     source.write_bytes(DATA)
     dest = tmp_path / "out" / "f.bin"
-    assert download.download(source.as_uri(), dest, sha256=sha(DATA), progress=False) == dest
-    assert dest.read_bytes() == DATA and not download.part_path(dest).exists()
+    assert http_download.download(source.as_uri(), dest, sha256=sha(DATA), progress=False) == dest
+    assert dest.read_bytes() == DATA and not http_download.part_path(dest).exists()
     with pytest.raises(DownloadError, match="sha256 mismatch"):
-        download.download(source.as_uri(), tmp_path / "g.bin", sha256="1" * 64, progress=False)
+        http_download.download(source.as_uri(), tmp_path / "g.bin", sha256="1" * 64, progress=False)
 
 
 def test_existing_valid_dest_makes_no_request(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "f.bin"
     dest.write_bytes(DATA)
-    assert download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False) == dest
+    assert http_download.download(url, dest, sha256=sha(DATA), expected_bytes=len(DATA), progress=False) == dest
     assert server.requests == []
 
 
@@ -233,7 +233,7 @@ def test_existing_invalid_dest_is_downloaded_again(server, tmp_path):
     url = serve(server, "f.bin", DATA)
     dest = tmp_path / "f.bin"
     dest.write_bytes(b"corrupt")
-    download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
+    http_download.download(url, dest, sha256=sha(DATA), progress=False, timeout=TIMEOUT)
     assert dest.read_bytes() == DATA and len(server.requests) == 1
 
 
@@ -287,20 +287,20 @@ def extracted_files(root: Path) -> list[str]:
 def test_safe_extract_keeps_only_needed_phoenix_files(tmp_path):
     tar = phoenix_tar(tmp_path / "p.tar.gz")
     out = tmp_path / "out"
-    count = download.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False)
+    count = extract.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False)
     assert count == len(KEPT)
     assert extracted_files(out) == sorted(KEPT)
     assert (out / f"{PREFIX}/{FRAMES}/train/vid1/images0002.png").read_bytes() == PNG
-    assert download.extraction_marker(tar, out).is_file()
+    assert extract.extraction_marker(tar, out).is_file()
 
 
 def test_reextraction_is_skipped_via_marker(tmp_path):
     tar = phoenix_tar(tmp_path / "p.tar.gz")
     out = tmp_path / "out"
-    count = download.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False)
+    count = extract.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False)
     (out / KEPT[0]).unlink()
     tar.write_bytes(b"")  # not a tarball any more: a second call must not read it
-    assert download.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False) == count
+    assert extract.safe_extract(tar, out, PREFIX, download.phoenix_include, progress=False) == count
     assert not (out / KEPT[0]).exists()
 
 
@@ -310,10 +310,10 @@ def test_path_traversal_member_is_rejected(tmp_path, member):
         member = str(tmp_path / "evil")
     tar = make_tar(tmp_path / "p.tar.gz", [(f"{PREFIX}/ok.txt", b"ok"), (member, b"evil")])
     with pytest.raises(DownloadError, match="unsafe member") as info:
-        download.safe_extract(tar, tmp_path / "out" / "deeper", PREFIX, progress=False)
+        extract.safe_extract(tar, tmp_path / "out" / "deeper", PREFIX, progress=False)
     assert member in str(info.value)
     assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "evil").exists()
-    assert not download.extraction_marker(tar, tmp_path / "out" / "deeper").exists()
+    assert not extract.extraction_marker(tar, tmp_path / "out" / "deeper").exists()
 
 
 @pytest.mark.parametrize("link", [("symlink", "../../../../etc/passwd"), ("symlink", "/etc/passwd"),
@@ -321,7 +321,7 @@ def test_path_traversal_member_is_rejected(tmp_path, member):
 def test_link_pointing_outside_is_rejected(tmp_path, link):
     tar = make_tar(tmp_path / "p.tar.gz", [(f"{PREFIX}/link", link)])
     with pytest.raises(DownloadError, match="points outside") as info:
-        download.safe_extract(tar, tmp_path / "out", PREFIX, progress=False)
+        extract.safe_extract(tar, tmp_path / "out", PREFIX, progress=False)
     assert f"{PREFIX}/link" in str(info.value)
     assert not (tmp_path / "out" / PREFIX / "link").is_symlink()
 
@@ -330,13 +330,13 @@ def test_link_escaping_through_a_linked_folder_is_rejected(tmp_path):
     tar = make_tar(tmp_path / "p.tar.gz", [(f"{PREFIX}/sub/up", ("symlink", "..")),
                                            (f"{PREFIX}/sub/escape", ("symlink", "up/../../../x"))])
     with pytest.raises(DownloadError, match="unsafe member .*sub/escape"):
-        download.safe_extract(tar, tmp_path / "out", PREFIX, progress=False)
+        extract.safe_extract(tar, tmp_path / "out", PREFIX, progress=False)
 
 
 def test_link_inside_the_tree_is_extracted(tmp_path):
     tar = make_tar(tmp_path / "p.tar.gz", [(f"{PREFIX}/data/a.txt", b"a"),
                                            (f"{PREFIX}/data/b.txt", ("symlink", "a.txt"))])
-    assert download.safe_extract(tar, tmp_path / "out", PREFIX, progress=False) == 2
+    assert extract.safe_extract(tar, tmp_path / "out", PREFIX, progress=False) == 2
     assert (tmp_path / "out" / PREFIX / "data" / "b.txt").read_bytes() == b"a"
 
 
@@ -378,7 +378,7 @@ def test_fetch_qa_records_null_checksum_then_detects_change(server, tmp_path, ca
     with caplog.at_level(logging.WARNING, logger="qbslt.download"):
         paths = download.fetch_qa(qa_sources(server), "csl", out, progress=False)
     assert {split: p.read_text() for split, p in paths.items()} == {s: f"{s} rows" for s in layout.SPLITS}
-    record = json.loads((out / download.CHECKSUMS_FILE).read_text())
+    record = json.loads((out / verify.CHECKSUMS_FILE).read_text())
     assert record == {"train.txt": {"url": f"{server.url}/{COMMIT}/dialogue/train.txt", "sha256": sha(b"train rows")}}
     assert "RECORDED" in caplog.text and sha(b"train rows") in caplog.text
 
@@ -398,7 +398,7 @@ def test_fetch_qa_checks_pinned_checksums(server, tmp_path):
     serve_qa(server, train=b"not the pinned content")
     with pytest.raises(DownloadError, match="sha256 mismatch"):
         download.fetch_qa(qa_sources(server, pinned_train=True), "csl", tmp_path / "qa", progress=False)
-    assert not (tmp_path / "qa" / download.CHECKSUMS_FILE).exists()
+    assert not (tmp_path / "qa" / verify.CHECKSUMS_FILE).exists()
 
 
 def make_csl(root: Path, frames: bool = True, split_file: bool = True) -> Path:

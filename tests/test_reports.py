@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from qbslt.reports.alignment import mark
+from qbslt.reports.example_translations import mark
 from qbslt.reports.figure4 import merge_subwords, render_figure4, weights_frame, word_weights
 from qbslt.reports.results import Results
 from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, render_all

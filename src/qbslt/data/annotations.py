@@ -22,11 +22,11 @@ unusable rows (an empty question, say) are parsed and left to the join step to d
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from qbslt.atomic import atomic_write_text
 from qbslt.errors import AnnotationError
 
 SPLITS = ("train", "dev", "test")
@@ -177,20 +177,6 @@ def read_qa(dataset: str, path: str | os.PathLike, expected_split: str | None = 
 
 
 # --- writers (used by the embedded generator; atomic) ---------------------------------------
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def format_phoenix_qa(split: str, name: str, translation: str, question: str, gloss: str) -> str:
     return f"{split}/{name} {translation}%{question}%{gloss}"

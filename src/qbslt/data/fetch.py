@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from qbslt.data import download
-from qbslt.data.annotations import atomic_write_text
+from qbslt.data.verify import sha256sum
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.errors import ConfigError
 
@@ -27,6 +28,6 @@ def fetch_dataset(dataset: str, sources: dict, out: Path, progress: bool = True)
     qa_files = download.fetch_qa(sources, dataset, out / "qa", progress=progress)
     manifest = {"dataset": dataset, "profile": "paper", "root": _relative(root, out),
                 "qa_dir": _relative(out / "qa", out),
-                "qa_sha256": {split: download.sha256sum(path) for split, path in sorted(qa_files.items())}}
+                "qa_sha256": {split: sha256sum(path) for split, path in sorted(qa_files.items())}}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -17,7 +17,6 @@ GIL while decoding.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from qbslt.atomic import atomic_paths
 from qbslt.errors import FrameError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -104,10 +104,6 @@ def read_frames(source: Path, size_hw: tuple[int, int]) -> np.ndarray:
     return np.stack([decode_image(f, size_hw) for f in files])
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path, size_hw: tuple[int, int],
                 threads: int = 1, progress: bool = True, desc: str = "frames",
                 quality: int | None = None) -> pd.DataFrame:
@@ -122,10 +118,7 @@ def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         lengths = list(pool.map(lambda s: count_frames(s.path), sources))
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    out_store.parent.mkdir(parents=True, exist_ok=True)
-    out_index.parent.mkdir(parents=True, exist_ok=True)
-    tmp_store, tmp_index = _tmp_path(out_store), _tmp_path(out_index)
-    try:
+    with atomic_paths(out_store, out_index) as (tmp_store, tmp_index):
         if fmt == "raw":
             _write_raw(sources, lengths, offsets, tmp_store, size_hw, threads, progress, desc)
         else:
@@ -136,12 +129,6 @@ def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path
                               "length": lengths, "source": [str(s.path) for s in sources]},
                              columns=INDEX_COLUMNS)
         index.to_csv(tmp_index, sep="\t", index=False)
-        os.replace(tmp_store, out_store)
-        os.replace(tmp_index, out_index)
-    except BaseException:
-        tmp_store.unlink(missing_ok=True)
-        tmp_index.unlink(missing_ok=True)
-        raise
     return index
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from qbslt.data import annotations
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.data.sources import RawDataset
 from qbslt.eval.metrics import corpus_scores

@@ -16,10 +16,12 @@ import logging
 from pathlib import Path
 from typing import Mapping
 
-from qbslt.data import download
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
+from qbslt.data import download, http_download
 from qbslt.data.layout import PHOENIX_CORPUS_NAME, SPLITS, qa_path
 from qbslt.data.synth.generate import render_annotations
+from qbslt.data.verify import sha256sum
+from qbslt.errors import DownloadError
 
 log = logging.getLogger(__name__)
 DATASETS = ("phoenix",)  # CSL-Daily-QA has no public train split
@@ -34,11 +36,11 @@ def _local_files(local_dir: Path, sources: dict) -> tuple[dict[str, Path], dict[
               **{p: sources["realtext"]["corpus"][s]["sha256"] for s, p in corpus.items()}}
     for path, sha256 in pinned.items():
         if not path.is_file():
-            raise download.DownloadError(f"{path}: missing from data.sources.realtext.local_dir ({local_dir}); "
+            raise DownloadError(f"{path}: missing from data.sources.realtext.local_dir ({local_dir}); "
                                          f"restore it, or set local_dir to null to download the texts")
-        actual = download.sha256sum(path)
+        actual = sha256sum(path)
         if sha256 and actual != sha256:
-            raise download.DownloadError(f"{path}: sha256 {actual} is not the pinned {sha256} "
+            raise DownloadError(f"{path}: sha256 {actual} is not the pinned {sha256} "
                                          f"(data.sources); the file is not the published one")
     return qa, corpus
 
@@ -51,7 +53,7 @@ def _downloaded_files(sources: dict, out: Path, progress: bool) -> tuple[dict[st
     for split in SPLITS:
         entry = sources["realtext"]["corpus"][split]
         url = spec["url"].format(commit=spec["commit"], path=entry["path"])
-        corpus[split] = download.download(url, out / "corpus" / CORPUS_NAME.format(split=split),
+        corpus[split] = http_download.download(url, out / "corpus" / CORPUS_NAME.format(split=split),
                                           sha256=entry["sha256"], progress=progress)
     return qa, corpus
 

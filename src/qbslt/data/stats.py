@@ -38,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from qbslt.data import annotations, layout
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS, get_dataset
 from qbslt.data.join import copy_question_bleu4, overlap_tokens, question_overlap
 from qbslt.errors import DatasetMissingError

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores

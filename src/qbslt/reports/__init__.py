@@ -4,11 +4,11 @@
   and the checked reading of their result files.
 * :func:`qbslt.reports.tables.render_all` -- tables 1-8 (md/csv/tex, table8 also html) and the
   DVC metrics and plots files; row layout in ``layout.yaml``.
-* :func:`qbslt.reports.alignment.mark` -- Table 8's correct / wrong / [Miss] word marking.
+* :func:`qbslt.reports.example_translations.mark` -- Table 8's correct / wrong / [Miss] word marking.
 * :func:`qbslt.reports.figure4.render_figure4` -- Figure 4, SSAW weight heat strips.
 """
 
-from qbslt.reports.alignment import mark
+from qbslt.reports.example_translations import mark
 from qbslt.reports.tables import render_all
 
 __all__ = ["mark", "render_all", "render_figure4"]

@@ -52,10 +52,10 @@ import pandas as pd
 import yaml
 
 from qbslt.config import PROFILES
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS, DatasetSpec
 from qbslt.errors import ConfigError
-from qbslt.reports.alignment import render_table8, strip_table_prefix, tex_escape
+from qbslt.reports.example_translations import render_table8, strip_table_prefix, tex_escape
 from qbslt.reports.results import METRICS, Results
 
 HERE = Path(__file__).resolve().parent

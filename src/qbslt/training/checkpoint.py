@@ -8,13 +8,13 @@ Snakemake's declared outputs (Snakemake deletes the outputs of a failed job).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from qbslt.atomic import atomic_paths
 from qbslt.errors import QbsltError
 
 
@@ -37,19 +37,9 @@ def config_differences(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, state: dict) -> None:
-    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+    with atomic_paths(path) as (tmp,):
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path, run_config: dict) -> dict | None:
@@ -71,7 +61,8 @@ def load_checkpoint(path: Path, run_config: dict) -> dict | None:
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
     """Model weights as safetensors (tied/shared tensors are cloned so each key owns its data)."""
     tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
-    _atomic(Path(path), lambda tmp: save_file(tensors, str(tmp)))
+    with atomic_paths(path) as (tmp,):
+        save_file(tensors, str(tmp))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

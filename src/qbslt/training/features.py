@@ -10,13 +10,13 @@ training seed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from qbslt.atomic import atomic_paths
 from qbslt.data.frame_store import CompressedFrameStore, open_frame_store
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.video_embedding import FrameBackbone
@@ -38,11 +38,9 @@ def write_features(frames_store: Path, out_npy: Path, backbone: str, pretrained:
     a GPU (nvJPEG)."""
     frames = open_frame_store(frames_store, decode_device=device if str(device).startswith("cuda") else None)
     model = build_frozen_backbone(backbone, pretrained, device)
-    out_npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_npy.with_name(f".{out_npy.name}.{os.getpid()}.tmp")
-    features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                         shape=(len(frames), BACKBONES[backbone]))
-    try:
+    with atomic_paths(out_npy) as (tmp,):
+        features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                             shape=(len(frames), BACKBONES[backbone]))
         for start in tqdm(range(0, len(frames), batch_size), desc=f"{backbone} features", unit="batch",
                           disable=not progress):
             rows = slice(start, start + batch_size)
@@ -50,8 +48,4 @@ def write_features(frames_store: Path, out_npy: Path, backbone: str, pretrained:
             features[start:start + len(chunk)] = model.extract_features(chunk, batch_size).cpu().numpy()
         features.flush()
         del features
-        os.replace(tmp, out_npy)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return len(frames), BACKBONES[backbone]

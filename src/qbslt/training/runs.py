@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from qbslt.config import config_hash, stage1_config
-from qbslt.data.annotations import atomic_write_text
+from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.data.frame_store import open_video_store, store_path
 from qbslt.data.join import read_examples

@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 from PIL import Image
 from tqdm import tqdm
 
+from qbslt.atomic import atomic_write_text
 from qbslt.data import annotations, layout
 from qbslt.data.datasets import DatasetSpec, get_dataset
 from qbslt.data.synth import SynthSample, kind_probabilities
@@ -110,7 +111,7 @@ def _clear(out_base: Path, root: Path, qa_dir: Path) -> None:
 
 
 def _write_manifest(out_base: Path, manifest: dict) -> dict:
-    annotations.atomic_write_text(out_base / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_base / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
@@ -200,7 +201,7 @@ def render_annotations(dataset: str, qa_files: Mapping[str, Path], out_base: Pat
     frames = _render_all(renderer, videos, threads, progress, desc=f"{dataset} videos")
     hooks.write_video_list(root, plans)
     for split, path in qa_files.items():
-        annotations.atomic_write_text(layout.qa_path(qa_dir, split), Path(path).read_text(encoding="utf-8"))
+        atomic_write_text(layout.qa_path(qa_dir, split), Path(path).read_text(encoding="utf-8"))
 
     written = {v.name for v in videos if v.write}
     counts = {split: _split_counts(entries, None, frames, written) for split, entries in plans.items()}
