@@ -152,6 +152,13 @@ def test_lint_has_no_errors():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_workflow_is_snakefmt_formatted():
+    """The Snakemake catalog's formatting check (snakefmt, a test dependency)."""
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow" / "rules").glob("*.smk"))]
+    result = run([sys.executable, "-m", "snakefmt", "--check", *files], REPO, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("profile, rules", [
     ("embedded", ("generate_embedded", "features", "pretrain", "train", "reference", "tables", "figure4")),
     ("realtext", ("realtext_data", "extract_frames", "features", "tokenizer", "pretrain", "train", "tables")),

@@ -39,21 +39,32 @@ def as_json(tree):
 
 # (dataset, variant) -> resolved variant config; (dataset, stage-1 key) -> stage-1 config.
 VARIANTS = {
-    (d, v): qbslt_config.variant_config(CFG, v) for d in DATASETS for v in qbslt_config.dataset_variants(CFG, d)
+    (d, v): qbslt_config.variant_config(CFG, v)
+    for d in DATASETS
+    for v in qbslt_config.dataset_variants(CFG, d)
 }
-STAGE1 = {(d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c) for (d, v), c in VARIANTS.items()}
+STAGE1 = {
+    (d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c)
+    for (d, v), c in VARIANTS.items()
+}
 SEEDS = CFG["experiment"]["seeds"]
 REFERENCES = ["copy_question", "retrieve"]
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = CFG["train"]["gpus"]
 # More than one GPU per job: torchrun starts one process per GPU (DistributedDataParallel).
-LAUNCH = f"torchrun --standalone --nproc_per_node {GPU} -m qbslt" if GPU > 1 else "python -m qbslt"
+LAUNCH = (
+    f"torchrun --standalone --nproc_per_node {GPU} -m qbslt"
+    if GPU > 1
+    else "python -m qbslt"
+)
 MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"
 
 
 # data.frame_store: raw uint8 memory map (<split>.npy) or compressed (jpeg/<split>.jpgs).
-FRAME_STORE = CFG["data"].get("frame_store", {"format": "raw", "quality": qbslt_frame_store.DEFAULT_QUALITY})
+FRAME_STORE = CFG["data"].get(
+    "frame_store", {"format": "raw", "quality": qbslt_frame_store.DEFAULT_QUALITY}
+)
 
 
 def frame_store_path(dataset, split):
@@ -83,7 +94,9 @@ def stage1_model(w):
 
 
 # dataset -> the variants and reference systems the experiment runs on it.
-MATRIX = {d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES) for d in DATASETS}
+MATRIX = {
+    d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES) for d in DATASETS
+}
 # The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
 TABLES = qbslt_tables.renderable_tables(MATRIX)
 FIGURE_DATASET = "phoenix"
@@ -97,7 +110,9 @@ def table_inputs(wildcards):
     runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
-        "predictions": [f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
+        "predictions": [
+            f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs
+        ],
     }
 
 
@@ -106,9 +121,13 @@ def table_only_inputs(number, wildcards):
     try:
         pairs = qbslt_tables.table_runs(number, MATRIX)
     except ConfigError as exc:
-        raise WorkflowError(f"target table{number} under profile {PROFILE}: {exc}") from None
+        raise WorkflowError(
+            f"target table{number} under profile {PROFILE}: {exc}"
+        ) from None
     runs = [(d, v, s) for d, v in pairs for s in ([0] if v in REFERENCES else SEEDS)]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
-        "predictions": [f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs],
+        "predictions": [
+            f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs
+        ],
     }

@@ -8,18 +8,18 @@ rule generate_embedded:
         code=sorted(glob.glob(os.path.join(SRC, "qbslt", "data", "synth", "*.py"))),
     output:
         manifest="data/embedded/raw/{dataset}/manifest.json",
-    params:
-        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("synthetic", "frame_size")}),
-        out=lambda w, output: os.path.dirname(output.manifest),
     log:
         "logs/generate_embedded/{dataset}.log",
     benchmark:
         f"{RESULTS}/benchmarks/generate_embedded/{{dataset}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 2
     resources:
         mem_mb=2000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("synthetic", "frame_size")}),
+        out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt generate --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
         " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
@@ -29,20 +29,22 @@ rule realtext_data:
     """Realtext profile: the real PHOENIX-2014T-QA texts, each video rendered from its real glosses."""
     output:
         manifest="data/realtext/raw/{dataset}/manifest.json",
-    wildcard_constraints:
-        dataset="phoenix",
-    params:
-        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("sources", "synthetic", "frame_size")}),
-        out=lambda w, output: os.path.dirname(output.manifest),
     log:
         "logs/realtext_data/{dataset}.log",
     benchmark:
         f"{RESULTS}/benchmarks/realtext_data/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset="phoenix",
+    conda:
+        "../envs/data.yaml"
     threads: 2
     resources:
         mem_mb=2000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        cfg=lambda w: as_json(
+            {k: CFG["data"][k] for k in ("sources", "synthetic", "frame_size")}
+        ),
+        out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt realtext-data --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
         " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
@@ -52,18 +54,18 @@ rule fetch_real:
     """Real data (paper profile): PHOENIX-2014T download or given tree, CSL-Daily check, QA files."""
     output:
         manifest="data/paper/raw/{dataset}/manifest.json",
-    params:
-        cfg=lambda w: as_json(CFG["data"]["sources"]),
-        out=lambda w, output: os.path.dirname(output.manifest),
     log:
         "logs/fetch_real/{dataset}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fetch_real/{{dataset}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        cfg=lambda w: as_json(CFG["data"]["sources"]),
+        out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt fetch --dataset {wildcards.dataset} --out {params.out} --cfg {params.cfg:q} > {log} 2>&1"
 
@@ -75,18 +77,22 @@ rule extract_frames:
     output:
         store=frame_store_path("{dataset}", "{split}"),
         index=f"{DATA}/frames/{{dataset}}/{{split}}.index.tsv",
-    params:
-        size=lambda w: "{} {}".format(*CFG["data"]["frame_size"]),
-        store=f"--quality {FRAME_STORE['quality']}" if FRAME_STORE["format"] == "jpeg" else "",
     log:
         "logs/extract_frames/{dataset}_{split}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_frames/{{dataset}}_{{split}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        size=lambda w: "{} {}".format(*CFG["data"]["frame_size"]),
+        store=(
+            f"--quality {FRAME_STORE['quality']}"
+            if FRAME_STORE["format"] == "jpeg"
+            else ""
+        ),
     shell:
         "python -m qbslt extract-frames --manifest {input.manifest} --split {wildcards.split} --size {params.size}"
         " --out-store {output.store} {params.store} --out-index {output.index} --threads {threads} --no-progress"
@@ -102,16 +108,16 @@ rule join_questions:
         examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
         report_json=f"{RESULTS}/data/{{dataset}}/report.json",
         report_md=f"{RESULTS}/data/{{dataset}}/report.md",
-    params:
-        frames_dir=lambda w, input: os.path.dirname(input.index[0]),
-        out_dir=lambda w, output: os.path.dirname(output.examples[0]),
     log:
         "logs/join_questions/{dataset}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        frames_dir=lambda w, input: os.path.dirname(input.index[0]),
+        out_dir=lambda w, output: os.path.dirname(output.examples[0]),
     shell:
         "python -m qbslt join --manifest {input.manifest} --frames-dir {params.frames_dir} --out-dir {params.out_dir}"
         " --report-json {output.report_json} --report-md {output.report_md} > {log} 2>&1"

@@ -14,8 +14,15 @@ rule tables:
         unpack(table_inputs),
         ssaw=[FIGURE4_SSAW] if FIGURE else [],
     output:
-        md=[report(f"{RESULTS}/tables/table{n}.md", caption="../report/table.rst", category="Tables",
-                   labels={"table": str(n)}) for n in TABLES],
+        md=[
+            report(
+                f"{RESULTS}/tables/table{n}.md",
+                caption="../report/table.rst",
+                category="Tables",
+                labels={"table": str(n)},
+            )
+            for n in TABLES
+        ],
         csv=[f"{RESULTS}/tables/table{n}.csv" for n in TABLES],
         tex=[f"{RESULTS}/tables/table{n}.tex" for n in TABLES],
         html=[f"{RESULTS}/tables/table8.html" for n in TABLES if n == 8],
@@ -24,6 +31,15 @@ rule tables:
         scores=[f"{RESULTS}/scores/{d}/{v}.json" for d, v in SCORED],
         curves=f"{RESULTS}/plots/training_curves.csv",
         figure4=[f"{RESULTS}/plots/figure4_weights.csv"] if FIGURE else [],
+    log:
+        f"logs/tables/{PROFILE}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/tables.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         profile=PROFILE,
         samples=CFG["eval"]["bootstrap_samples"],
@@ -33,17 +49,10 @@ rule tables:
         out=lambda w, output: os.path.join(os.path.dirname(output.summary), "tables"),
         scores=lambda w, output: os.path.join(os.path.dirname(output.summary), "scores"),
         figure4=lambda w, input, output: (
-            f"--figure4-ssaw {input.ssaw[0]} --figure4-data {output.figure4[0]}" if FIGURE else ""
+            f"--figure4-ssaw {input.ssaw[0]} --figure4-data {output.figure4[0]}"
+            if FIGURE
+            else ""
         ),
-    log:
-        f"logs/tables/{PROFILE}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/tables/tables.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
         " --profile {params.profile} --tables {params.tables} --datasets {params.datasets}"
@@ -56,15 +65,19 @@ rule figure4:
     input:
         ssaw=FIGURE4_SSAW,
     output:
-        png=report(f"{RESULTS}/figures/figure4.png", caption="../report/figure4.rst", category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/figure4.png",
+            caption="../report/figure4.rst",
+            category="Figures",
+        ),
         pdf=f"{RESULTS}/figures/figure4.pdf",
     log:
         f"logs/figure4/{PROFILE}.log",
+    conda:
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m qbslt figure4 --ssaw {input.ssaw} --png {output.png} --pdf {output.pdf} > {log} 2>&1"
 
@@ -94,6 +107,15 @@ for _n in qbslt_tables.table_numbers():
             runs=f"{ONLY}/table{_n}/bleu4_by_variant.csv",
             scores=[f"{ONLY}/table{_n}/scores/{d}/{v}.json" for d, v in _pairs],
             curves=f"{ONLY}/table{_n}/training_curves.csv",
+        log:
+            f"logs/tables/{PROFILE}_table{_n}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/tables/table{_n}.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
         params:
             profile=PROFILE,
             samples=CFG["eval"]["bootstrap_samples"],
@@ -101,16 +123,9 @@ for _n in qbslt_tables.table_numbers():
             datasets=" ".join(dict.fromkeys(d for d, _ in _pairs)),
             results=lambda w, input: input.metrics[0].rsplit("/metrics/", 1)[0],  # RESULTS
             out=lambda w, output: os.path.dirname(output.summary),
-            scores=lambda w, output: os.path.join(os.path.dirname(output.summary), "scores"),
-        log:
-            f"logs/tables/{PROFILE}_table{_n}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/tables/table{_n}.tsv"
-        threads: 1
-        resources:
-            mem_mb=2000,
-        conda:
-            "../envs/torch.yaml"
+            scores=lambda w, output: os.path.join(
+                os.path.dirname(output.summary), "scores"
+            ),
         shell:
             "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
             " --profile {params.profile} --tables {params.number} --datasets {params.datasets}"

@@ -1,5 +1,6 @@
 # Model and training: tokenizers, frozen-backbone features, stage 1 (shared), stage 2 per variant.
 
+
 wildcard_constraints:
     dataset="|".join(qbslt_datasets.DATASETS),  # every dataset that has an object
     split="train|dev|test",
@@ -14,15 +15,25 @@ rule tokenizer:
         train=f"{DATA}/examples/{{dataset}}/train.tsv",
     output:
         directory(f"{DATA}/tokenizers/{{dataset}}/{{text_model}}"),
-    params:
-        cfg=lambda w: as_json({k: CFG["model"][k] for k in ("mbart_path", "bert_path", "trim_vocab", "subword_vocab_size")}),
     log:
         "logs/tokenizer/{dataset}_{text_model}.log",
+    conda:
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        cfg=lambda w: as_json(
+            {
+                k: CFG["model"][k]
+                for k in (
+                    "mbart_path",
+                    "bert_path",
+                    "trim_vocab",
+                    "subword_vocab_size",
+                )
+            }
+        ),
     shell:
         "python -m qbslt tokenizer --dataset {wildcards.dataset} --text-model {wildcards.text_model}"
         " --train-examples {input.train} --out {output} --cfg {params.cfg:q} > {log} 2>&1"
@@ -34,18 +45,20 @@ rule features:
         frames=frame_store_path("{dataset}", "{split}"),
     output:
         f"{DATA}/features/{{dataset}}/{{backbone}}/{{split}}.npy",
-    params:
-        cfg=lambda w: as_json({"backbone_pretrained": CFG["model"]["backbone_pretrained"]}),
     log:
         "logs/features/{dataset}_{backbone}_{split}.log",
     benchmark:
         f"{RESULTS}/benchmarks/features/{{dataset}}_{{backbone}}_{{split}}.tsv"
+    conda:
+        "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
     resources:
         mem_mb=4000,
         gpu=GPU,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        cfg=lambda w: as_json(
+            {"backbone_pretrained": CFG["model"]["backbone_pretrained"]}
+        ),
     shell:
         "python -m qbslt features --backbone {wildcards.backbone} --frames {input.frames} --out {output}"
         " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
@@ -54,10 +67,24 @@ rule features:
 rule pretrain:
     """Stage 1 (Eq. 1-2), once per (dataset, backbone, text model, alignment, seed)."""
     input:
-        unpack(lambda w: run_inputs(w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"])),
+        unpack(
+            lambda w: run_inputs(
+                w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"]
+            )
+        ),
     output:
         model=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/model.safetensors",
         summary=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/stage1.json",
+    log:
+        "logs/pretrain/{dataset}_{key}_seed{seed}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{dataset}}_{{key}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
     params:
         cfg=lambda w: as_json(STAGE1[(w.dataset, w.key)]),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
@@ -65,16 +92,6 @@ rule pretrain:
         out_dir=lambda w, output: os.path.dirname(output.model),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/stage1/{w.key}/seed{w.seed}",
         launch=LAUNCH,
-    log:
-        "logs/pretrain/{dataset}_{key}_seed{seed}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{dataset}}_{{key}}_seed{{seed}}.tsv"
-    threads: CFG["train"]["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=GPU,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "{params.launch} pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
@@ -85,15 +102,29 @@ rule pretrain:
 rule train:
     """Stage 2 (Eq. 3-7) of one (dataset, variant, seed), then beam-search evaluation."""
     input:
-        unpack(lambda w: run_inputs(w.dataset, VARIANTS[(w.dataset, w.variant)]["model"], SPLITS)),
+        unpack(
+            lambda w: run_inputs(
+                w.dataset, VARIANTS[(w.dataset, w.variant)]["model"], SPLITS
+            )
+        ),
         stage1=stage1_model,
     output:
         metrics=f"{RESULTS}/metrics/{{dataset}}/{{variant}}/seed{{seed}}.json",
         predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.tsv",
         ssaw=f"{RESULTS}/ssaw/{{dataset}}/{{variant}}/seed{{seed}}.json",
         model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
+    log:
+        "logs/train/{dataset}_{variant}_seed{seed}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
     wildcard_constraints:
         variant=VARIANT_PATTERN,
+    conda:
+        "../envs/torch.yaml"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
     params:
         cfg=lambda w: as_json(VARIANTS[(w.dataset, w.variant)]),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
@@ -101,16 +132,6 @@ rule train:
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
         frame_size="{} {}".format(*CFG["data"]["frame_size"]),
         launch=LAUNCH,
-    log:
-        "logs/train/{dataset}_{variant}_seed{seed}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
-    threads: CFG["train"]["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=GPU,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "{params.launch} train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
@@ -124,8 +145,16 @@ rule train:
 rule train_all:
     """Target: every (dataset, variant, seed) of the experiment matrix, and the reference systems."""
     input:
-        [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for (d, v) in VARIANTS for s in SEEDS],
-        expand(f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json", dataset=DATASETS, system=REFERENCES),
+        [
+            f"{RESULTS}/metrics/{d}/{v}/seed{s}.json"
+            for (d, v) in VARIANTS
+            for s in SEEDS
+        ],
+        expand(
+            f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
+            dataset=DATASETS,
+            system=REFERENCES,
+        ),
 
 
 rule reference:
@@ -135,17 +164,17 @@ rule reference:
     output:
         metrics=f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
         predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.tsv",
-    wildcard_constraints:
-        system="copy_question|retrieve",
-    params:
-        examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
     log:
         "logs/reference/{dataset}_{system}.log",
+    wildcard_constraints:
+        system="copy_question|retrieve",
+    conda:
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
     shell:
         "python -m qbslt reference --system {wildcards.system} --dataset {wildcards.dataset}"
         " --examples-dir {params.examples_dir} --metrics {output.metrics} --predictions {output.predictions}"
