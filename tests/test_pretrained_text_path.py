@@ -222,20 +222,20 @@ def test_paper_profile_text_path_runs_offline(paper_setup, tmp_path, monkeypatch
     text_layers = "text_encoder.encoder.layers." if text_model == "mbart" else "text_encoder.bert.encoder.layer."
     assert _layer_count(state, text_layers) == 4
 
-    if text_model == "mbart":
-        # `qbslt translate` rebuilds the model from its folder alone; it decodes the test split as the
-        # run did, and every generated sequence starts with de_DE.
-        translator = Translator.load(out["model"])
-        model, starts = translator.model, []
-        generate = model.seq2seq.generate
+    # `qbslt translate` rebuilds the model from its folder alone (mBERT from its recorded config);
+    # it decodes the test split as the run did, and every generated sequence starts with de_DE.
+    translator = Translator.load(out["model"])
+    model, starts = translator.model, []
+    generate = model.seq2seq.generate
 
-        def spy(*args, **kwargs):
-            starts.extend(kwargs["decoder_input_ids"][:, 0].tolist())
-            return generate(*args, **kwargs)
+    def spy(*args, **kwargs):
+        starts.extend(kwargs["decoder_input_ids"][:, 0].tolist())
+        return generate(*args, **kwargs)
 
-        monkeypatch.setattr(model.seq2seq, "generate", spy)
-        test = load_split(inputs, "test", cfg, tok, tok)
-        batch = make_collator(test, tok, tok)(list(range(len(test))))
-        ids = model.generate(batch, num_beams=cfg["eval"]["num_beams"], max_new_tokens=cfg["eval"]["max_new_tokens"])
-        assert starts and set(starts) == {recorded["decoder_start_token_id"]}
-        assert [decode(tok, row, "word") for row in ids] == hypotheses
+    monkeypatch.setattr(model.seq2seq, "generate", spy)
+    text_tok = load_tokenizer(inputs.text_tokenizer)
+    test = load_split(inputs, "test", cfg, tok, text_tok)
+    batch = make_collator(test, tok, text_tok)(list(range(len(test))))
+    ids = model.generate(batch, num_beams=cfg["eval"]["num_beams"], max_new_tokens=cfg["eval"]["max_new_tokens"])
+    assert starts and set(starts) == {recorded["decoder_start_token_id"]}
+    assert [decode(tok, row, "word") for row in ids] == hypotheses

@@ -16,22 +16,22 @@ from conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
-TINY_VARIANTS = {"phoenix": ["gfslt_vlp", "qb_concat", "ssl_ssaw", "ssl_tcn", "ssl_ssaw_shufflenet_mbert"],
-                 "csl": ["gfslt_vlp", "qb_concat", "ssl_ssaw"]}
+TEST_CONFIG = REPO / ".test" / "config" / "params.yaml"
 
 
-def tiny_params(variants=TINY_VARIANTS) -> dict:
+def tiny_params(variants=None) -> dict:
+    """params.yaml with the .test/ configuration merged over it, as `--configfile` merges it
+    (Snakemake's own update_config); ``variants``: another experiment.datasets."""
+    from snakemake.utils import update_config
+
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for dataset in ("phoenix", "csl"):
-        params["data"]["synthetic"][dataset].update(train=12, dev=4, test=4)
-    params["data"]["frame_size"] = [16, 16]
-    params["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32)
-    params["train"]["stage1"].update(epochs=1, batch_size=8)
-    params["train"]["stage2"].update(epochs=2, batch_size=8, eval_every=1)
-    params["eval"].update(num_beams=2, max_new_tokens=16, bootstrap_samples=50)
-    params["experiment"]["seeds"] = [0]
-    params["experiment"]["datasets"] = variants
+    update_config(params, yaml.safe_load(TEST_CONFIG.read_text()))
+    if variants is not None:
+        params["experiment"]["datasets"] = variants
     return params
+
+
+TINY_VARIANTS = tiny_params()["experiment"]["datasets"]
 
 
 def write_params(workdir, params) -> None:

@@ -68,6 +68,9 @@ class QBSLTConfig:
     scale_embedding: bool = False         # mBART's sqrt(d_model) token-embedding scale (True in mbart-large-cc25)
     vocab_size: int = 1000                # decoder (mBART) vocabulary
     bert_vocab_size: int = 1000           # mBERT vocabulary (random-init mBERT only)
+    # The BertConfig of a loaded mBERT (its own sizes), recorded when the model is built from
+    # bert_path, so that a saved model rebuilds without the checkpoint (``qbslt translate``).
+    bert_config: dict | None = None
 
     # ---- special token ids (decoder vocabulary) ----
     pad_token_id: int = 1

@@ -141,6 +141,8 @@ class QBSLTModel(nn.Module):
 
         shared = self.seq2seq.get_input_embeddings()
         bert = build_bert(config) if config.text_model == "mbert" else None
+        if bert is not None and config.bert_path:
+            self.config = config = config.replace(bert_config=bert.config.to_dict())
         self.video_embedding = VideoEmbedding(config)
         self.text_embedding = TextEmbedding(config, token_embedding=shared, bert=bert)
         self.text_encoder = TextEncoder(config, token_embedding=shared, bert=bert,

@@ -83,7 +83,8 @@ def check_depth(wanted: int, available: int, key: str, source: str) -> None:
 
 def build_bert(config: QBSLTConfig) -> BertModel:
     """mBERT without pooler and with ``config.text_encoder_depth`` layers: the first ones of
-    ``config.bert_path``, or a random tiny one from the size fields."""
+    ``config.bert_path``; else one of ``config.bert_config`` (recorded from a loaded one), or a
+    random tiny one from the size fields."""
     if config.bert_path:
         bert = BertModel.from_pretrained(config.bert_path, add_pooling_layer=False)
         # Loaded whole, then cut to its first layers (a smaller config would report every dropped weight).
@@ -91,6 +92,8 @@ def build_bert(config: QBSLTConfig) -> BertModel:
         del bert.encoder.layer[config.text_encoder_depth:]
         bert.config.num_hidden_layers = config.text_encoder_depth
         return bert
+    if config.bert_config is not None:  # a saved model's recorded mBERT: same sizes, random init
+        return BertModel(BertConfig.from_dict(config.bert_config), add_pooling_layer=False)
     bert_config = BertConfig(
         vocab_size=config.bert_vocab_size,
         hidden_size=config.d_model,
