@@ -79,6 +79,7 @@ JOINTS = tuple(f"{part}.{name}" for part, _, names in PARTS for name in names)
 NUM_JOINTS = len(JOINTS)  # 75
 JOINT_INDEX = {name: i for i, name in enumerate(JOINTS)}
 CHANNELS = ("x", "y", "score")
+BYTES_PER_FRAME = NUM_JOINTS * len(CHANNELS) * 4 + NUM_JOINTS  # float32 points and the bool mask
 VERSION = 1
 
 EXTRACTORS = ("renderer", "mediapipe")
