@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "data", "extract_frames": "data", "join_questions": "data",
+STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "data", "extract_frames": "data",
+          "keypoints": "data", "join_questions": "data",
           "features": "features", "tokenizer": "features", "pretrain": "stage 1", "train": "stage 2",
           "reference": "stage 2", "tables": "report", "figure4": "report"}
 

@@ -1,4 +1,4 @@
-"""The conda env files of the rules pin the same versions as pyproject.toml."""
+"""The conda env files of the rules pin the same versions as pyproject.toml (dependencies and extras)."""
 
 import re
 import tomllib
@@ -16,15 +16,25 @@ def _pins(requirements) -> dict[str, str]:
     return pins
 
 
+def _project_pins() -> dict[str, str]:
+    """Pins of the dependencies and of the optional extras (an extra naming the project itself skipped)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = [r for reqs in project.get("optional-dependencies", {}).values() for r in reqs
+              if not r.startswith(project["name"] + "[")]
+    pins = _pins(extras)
+    pins.update(_pins(project["dependencies"]))
+    return pins
+
+
 def test_every_env_pin_agrees_with_pyproject():
-    project = _pins(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    project = _project_pins()
     env_files = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
     assert env_files
     for env_file in env_files:
         env = yaml.safe_load(env_file.read_text())
         pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
         for name, spec in _pins(pip).items():
-            assert name in project, f"{env_file.name}: {name} is not a dependency in pyproject.toml"
+            assert name in project, f"{env_file.name}: {name} is not a dependency (or extra) in pyproject.toml"
             assert spec == project[name], f"{env_file.name}: {name}{spec} but pyproject.toml has {name}{project[name]}"
 
 

@@ -181,12 +181,14 @@ def test_run_costs_on_a_hand_checkable_dataset(tmp_path):
     assert stage2.flops == pytest.approx(200 * 10 * 110e9 + 41 * 2 * 60e9 / 3 + 3 * 70e9 / 3)
     plan = planner.plan("x", [Job("fetch_real", {"dataset": "phoenix"}),
                               Job("extract_frames", {"dataset": "phoenix", "split": "train"}),
+                              Job("keypoints", {"dataset": "phoenix", "split": "train"}),
                               Job("pretrain", {"dataset": "phoenix", "key": stage1_key("ssl_ssaw", "paper"),
                                                "seed": "0"}),
                               Job("train", {"dataset": "phoenix", "variant": "ssl_ssaw", "seed": "0"})])
-    assert plan.counts == {"fetch_real": 1, "extract_frames": 1, "pretrain": 1, "train": 1}
+    assert plan.counts == {"fetch_real": 1, "extract_frames": 1, "keypoints": 1, "pretrain": 1, "train": 1}
     assert plan.disk["download: PHOENIX-2014T tarball (data.sources.phoenix.bytes)"] == 43_246_233_600
     assert plan.disk["~ frame stores (jpeg, 256x256, quality 90)"] == pytest.approx(1000 * 20_017)
+    assert plan.disk["~ keypoint stores (float32 [frames, 75, 3] and mask)"] == 1000 * (75 * 3 * 4 + 75)
     assert plan.disk["~ models (stage 1 and 2 weights, float32)"] == 2 * 1000 * 4
     # SGD (one momentum buffer): stage 1 last.pt = 2 x weights; stage 2 also best.safetensors.
     assert plan.disk["~ resumable checkpoints (checkpoints/; deletable once a run is done)"] == (2 + 3) * 1000 * 4

@@ -95,6 +95,24 @@ def cmd_extract_frames(args) -> int:
     return 0
 
 
+def cmd_keypoints(args) -> int:
+    from qbslt.data import keypoints
+
+    if args.extractor == "renderer":
+        meta = keypoints.assemble_rendered(Path(args.index), Path(args.out))
+    else:
+        if not args.frame_store:
+            raise keypoints.KeypointError("--extractor mediapipe reads the frames: give --frame-store")
+        # --cfg: data.keypoints as JSON; by hand: that key of --params (absent: the defaults)
+        settings = json.loads(args.cfg) if args.cfg else _subtree(args, "data").get("keypoints") or {}
+        meta = keypoints.extract_mediapipe(Path(args.frame_store), Path(args.index), Path(args.out), settings,
+                                           threads=args.threads, progress=not args.no_progress)
+    found = keypoints.open_keypoint_store(args.out).mask.any(axis=0)
+    log.info("%s: %d frames of %d videos (%s); joints ever found: %d of %d", args.out, meta["frames"],
+             meta["videos"], meta["extractor"], int(found.sum()), keypoints.NUM_JOINTS)
+    return 0
+
+
 def cmd_join(args) -> int:
     from qbslt.data.frames import read_index
     from qbslt.data.join import join_split, write_examples, write_report
@@ -305,6 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_cfg(p)
     p.set_defaults(func=cmd_extract_frames)
+
+    p = sub.add_parser("keypoints", help="keypoint store of one split: rendered positions or MediaPipe Holistic")
+    p.add_argument("--index", required=True, help="the frame index (<split>.index.tsv) the rows follow")
+    p.add_argument("--frame-store", help="the frame store (mediapipe reads its frames)")
+    p.add_argument("--out", required=True, help="<split>.npy (also writes <split>.mask.npy and <split>.json)")
+    p.add_argument("--extractor", required=True, choices=["renderer", "mediapipe"],
+                   help="renderer: the generator's keypoints.npy per video; mediapipe: Holistic on every frame")
+    p.add_argument("--threads", type=int, default=1, help="mediapipe: worker processes")
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg(p)  # --cfg: data.keypoints
+    p.set_defaults(func=cmd_keypoints)
 
     p = sub.add_parser("join", help="join QA annotations, corpus and frames into example tables + report")
     p.add_argument("--manifest", required=True)

@@ -35,3 +35,8 @@ class DatasetMissingError(QbsltError):
 class ResultError(QbsltError, ValueError):
     """A result file (metrics, predictions, SSAW weights) that is missing, corrupt or malformed, or a
     result path outside the result contract: the message names the file."""
+
+
+class KeypointError(QbsltError):
+    """A keypoint store (or a per-video keypoint file) that is missing, malformed or does not match its
+    frame index, or a keypoint extractor that cannot run: the message names the file or the fix."""

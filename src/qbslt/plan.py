@@ -394,6 +394,11 @@ class Planner:
                                                              if store["format"] == "jpeg" else "")
         disk[f"~ frame stores ({label})"] = self._frames_bytes(
             [j for j in jobs if j.rule == "extract_frames"], store_bytes_per_frame(store, size))
+        keypoints = [j for j in jobs if j.rule == "keypoints"]
+        if keypoints:
+            from qbslt.data.keypoints import BYTES_PER_FRAME
+
+            disk["~ keypoint stores (float32 [frames, 75, 3] and mask)"] = self._frames_bytes(keypoints, BYTES_PER_FRAME)
         features = [j for j in jobs if j.rule == "features"]
         if features:
             from qbslt.model.configuration import BACKBONES

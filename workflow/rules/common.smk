@@ -15,6 +15,7 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
 from qbslt import config as qbslt_config
 from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
+from qbslt.data import keypoints as qbslt_keypoints
 from qbslt.reports import tables as qbslt_tables
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
@@ -64,6 +65,17 @@ CHECKPOINTS = f"checkpoints/{PROFILE}"
 # data.frame_store: raw uint8 memory map (<split>.npy) or compressed (jpeg/<split>.jpgs).
 FRAME_STORE = CFG["data"].get(
     "frame_store", {"format": "raw", "quality": qbslt_frame_store.DEFAULT_QUALITY}
+)
+
+
+# data.keypoints: rendered positions (embedded, realtext) or MediaPipe Holistic (paper), resolved here.
+KEYPOINTS = {**qbslt_keypoints.DEFAULTS, **CFG["data"].get("keypoints", {})}
+KEYPOINT_EXTRACTOR = qbslt_keypoints.resolve_extractor(KEYPOINTS["extractor"], PROFILE)
+# What the extractor reads of data.keypoints (the renderer: nothing, so a Holistic setting never reruns it).
+KEYPOINT_SETTINGS = (
+    {k: v for k, v in KEYPOINTS.items() if k != "extractor"}
+    if KEYPOINT_EXTRACTOR == "mediapipe"
+    else {}
 )
 
 

@@ -1,4 +1,4 @@
-# Data foundation: raw data (generated or real) -> frame stores -> joined examples + report.
+# Data foundation: raw data (generated or real) -> frame stores (+ keypoint stores) -> joined examples + report.
 
 
 rule generate_embedded:
@@ -99,6 +99,36 @@ rule extract_frames:
         " > {log} 2>&1"
 
 
+rule keypoints:
+    """Keypoint store per dataset and split (data.keypoints), row for row beside the frame store."""
+    input:
+        index=f"{DATA}/frames/{{dataset}}/{{split}}.index.tsv",
+        store=frame_store_path("{dataset}", "{split}"),
+    output:
+        points=f"{DATA}/keypoints/{{dataset}}/{{split}}.npy",
+        mask=f"{DATA}/keypoints/{{dataset}}/{{split}}.mask.npy",
+        meta=f"{DATA}/keypoints/{{dataset}}/{{split}}.json",
+    log:
+        "logs/keypoints/{dataset}_{split}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/keypoints/{{dataset}}_{{split}}.tsv"
+    conda:
+        (
+            "../envs/keypoints.yaml"
+            if KEYPOINT_EXTRACTOR == "mediapipe"
+            else "../envs/data.yaml"
+        )
+    threads: 8 if KEYPOINT_EXTRACTOR == "mediapipe" else 1
+    resources:
+        mem_mb=8000 if KEYPOINT_EXTRACTOR == "mediapipe" else 1000,
+    params:
+        extractor=KEYPOINT_EXTRACTOR,
+        cfg=as_json(KEYPOINT_SETTINGS),
+    shell:
+        "python -m qbslt keypoints --index {input.index} --frame-store {input.store} --out {output.points}"
+        " --extractor {params.extractor} --threads {threads} --no-progress --cfg {params.cfg:q} > {log} 2>&1"
+
+
 rule join_questions:
     """QA + corpus/split file + frames -> example tables and the data report."""
     input:
@@ -124,7 +154,12 @@ rule join_questions:
 
 
 rule prepare:
-    """Target: validated, joined, frame-extracted examples of every dataset of the profile."""
+    """Target: validated, joined, frame-extracted examples of every dataset of the profile, and their keypoints."""
     input:
         expand(f"{RESULTS}/data/{{dataset}}/report.json", dataset=DATASETS),
         expand(f"{RESULTS}/data/{{dataset}}/report.md", dataset=DATASETS),
+        expand(
+            f"{DATA}/keypoints/{{dataset}}/{{split}}.npy",
+            dataset=DATASETS,
+            split=SPLITS,
+        ),

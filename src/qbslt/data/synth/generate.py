@@ -22,12 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from qbslt.atomic import atomic_write_text
 from qbslt.data import annotations, layout
 from qbslt.data.datasets import DatasetSpec, get_dataset
+from qbslt.data.keypoints import RENDERED_NAME
 from qbslt.data.synth import SynthSample, kind_probabilities
 from qbslt.data.synth.plans import Entry, item_rng, unique_entries
 from qbslt.data.synth.render import SignRenderer, stable_code
@@ -64,10 +66,12 @@ def _videos(spec: DatasetSpec, root: Path, split: str, entries: Sequence[Entry])
 
 
 def _render_video(renderer: SignRenderer, video: Video) -> int:
-    """Render one video, write its frames (unless count-only); return its frame count."""
-    frames = renderer.render(video.gloss, video.signer, item_rng(video.entropy, 1))
+    """Render one video, write its frames and, beside them, where the renderer drew the body and the
+    hands (``keypoints.npy``, :mod:`qbslt.data.keypoints`) unless count-only; return its frame count."""
+    frames, keypoints = renderer.render_with_keypoints(video.gloss, video.signer, item_rng(video.entropy, 1))
     if video.write:
         video.frames_dir.mkdir(parents=True, exist_ok=True)
+        np.save(video.frames_dir / RENDERED_NAME, keypoints)
         for index, frame in enumerate(frames):
             path = video.frames_dir / video.frame_name(index)
             if path.suffix == ".png":

@@ -17,6 +17,9 @@ A signer (any id string) has a fixed appearance (background tint, body colour, h
 colour shift, position offset) and speed (frames per gloss within ``frames_per_gloss``). Between
 glosses, ``transition_frames`` frames move a neutral skin-coloured hand from one pattern's end
 to the next one's start. Gaussian pixel noise (``noise_std``) is added last.
+``render_with_keypoints`` also returns where it drew the head, the shoulders and each hand, per
+frame, in the joint layout of :mod:`qbslt.data.keypoints` (the embedded profile's keypoints; the
+video is the same, byte for byte).
 
 Optional settings make the video hard in the ways real video is (all off by default; the
 embedded data sets them under ``data.synthetic.hard_video``, see docs/embedded-data.md):
@@ -35,6 +38,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from qbslt.data.keypoints import JOINT_INDEX, NUM_JOINTS
 
 # Well-separated saturated colours (none close to the dark backgrounds or the skin tone).
 PALETTE = (
@@ -174,23 +179,31 @@ class SignRenderer:
 
         ``rng`` draws the transition lengths, a small per-video shift and the pixel noise.
         """
+        return self.render_with_keypoints(glosses, signer_id, rng)[0]
+
+    def render_with_keypoints(self, glosses: Sequence[str], signer_id: str,
+                              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(video uint8 [T, H, W, 3], keypoints float32 [T, 75, 3]): :meth:`render`'s video, identical
+        byte for byte (the keypoints draw nothing from ``rng``), and where it drew the body and the hands
+        in the joint layout of :mod:`qbslt.data.keypoints` (``_keypoints``)."""
         signer = self.signer(signer_id)
         shift = tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2))
         frames = self._hand_frames(glosses, signer, rng)
         if not frames:
-            return np.zeros((0, self.height, self.width, 3), np.uint8)
+            return np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0, NUM_JOINTS, 3), np.float32)
         base = self._base_image(signer)
         occluder = self._occluder(len(frames), signer, rng) if self.occlusion > 0 else None
-        video = np.stack([self._draw(base, hands, signer, shift, occluder if occluder and occluder[0] <= k < occluder[1]
-                                     else None)
+        active = [occluder if occluder and occluder[0] <= k < occluder[1] else None for k in range(len(frames))]
+        video = np.stack([self._draw(base, hands, signer, shift, active[k])
                           for k, hands in enumerate(frames)]).astype(np.float32)
+        keypoints = np.stack([self._keypoints(hands, signer, shift, active[k]) for k, hands in enumerate(frames)])
         if self.lighting > 0:
             gain = rng.uniform(1 - self.lighting, 1 + self.lighting)
             cast = rng.uniform(-self.lighting, self.lighting, 3).astype(np.float32) * 60
             video = video * np.float32(gain) + cast
         if self.noise_std > 0:
             video += rng.standard_normal(video.shape, dtype=np.float32) * self.noise_std
-        return np.clip(np.rint(video), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(video), 0, 255).astype(np.uint8), keypoints
 
     # --- frame content ------------------------------------------------------------------
 
@@ -288,6 +301,29 @@ class SignRenderer:
             x, y = start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t
             frames.append([Hand(x, y, 0.14 * signer.hand_scale, "circle", signer.skin)])
         return frames
+
+    # --- keypoints ----------------------------------------------------------------------
+
+    def _keypoints(self, hands: list[Hand], signer: Signer, shift: tuple[float, float], occluder=None) -> np.ndarray:
+        """Where one frame's body and hands are drawn, float32 [75, 3] (x, y normalised, score 1.0; NaN:
+        not drawn). The head's centre is the nose and its left and right edges the ears, the torso's top
+        corners the shoulders (the signer faces the camera: their left is the image's right); each hand
+        is one shape whose centre is written as that hand's wrist -- the first hand drawn is the right
+        hand, the point-mirrored second one the left. Joints outside the frame or under the occluder are
+        NaN; a hand drawn over the head does not hide it."""
+        points = np.full((NUM_JOINTS, 3), np.nan, dtype=np.float32)
+        r = 0.13 * min(self.height, self.width)  # as _base_image draws the head
+        drawn = {"pose.NOSE": (0.5, 0.38), "pose.LEFT_EAR": (0.5 + r / self.width, 0.38),
+                 "pose.RIGHT_EAR": (0.5 - r / self.width, 0.38),
+                 "pose.LEFT_SHOULDER": (0.78, 0.62), "pose.RIGHT_SHOULDER": (0.22, 0.62)}
+        for hand, part in zip(hands, ("right_hand", "left_hand")):
+            drawn[f"{part}.WRIST"] = (hand.x + signer.offset[0] + shift[0], hand.y + signer.offset[1] + shift[1])
+        for joint, (x, y) in drawn.items():
+            hidden = occluder is not None and (occluder[2][0] <= x <= occluder[2][2] and
+                                               occluder[2][1] <= y <= occluder[2][3])
+            if 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and not hidden:
+                points[JOINT_INDEX[joint]] = (x, y, 1.0)
+        return points
 
     # --- drawing ------------------------------------------------------------------------
 
