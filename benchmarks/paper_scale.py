@@ -115,8 +115,8 @@ def measure_loader(tree: dict, cfg: dict, batch_size: int, frames: int, repeats:
         return (time.perf_counter() - start) / repeats
 
 
-def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, device: torch.device) -> dict:
-    """Two training steps; memory and time of the second (steady state), FLOPs of one."""
+def training_step(model: QBSLTModel, batch: dict, objective: str, precision: str, device: torch.device):
+    """(one training step: forward, backward, AdamW update, as a function; its optimizer)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -127,6 +127,12 @@ def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, devi
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return step, optimizer
+
+
+def measure(model: QBSLTModel, batch: dict, objective: str, precision: str, device: torch.device) -> dict:
+    """Two training steps; memory and time of the second (steady state), FLOPs of one."""
+    step, optimizer = training_step(model, batch, objective, precision, device)
     with FlopCounterMode(display=False) as flops:
         step()  # also creates AdamW's states
     if device.type == "cuda":
@@ -154,16 +160,7 @@ def measure_throughput(model: QBSLTModel, batch: dict, objective: str, precision
                        steps: int) -> dict:
     """Seconds per training step (forward, backward, AdamW) over ``steps`` untracked steps after two warm-ups,
     and the FLOPs of one step: the achieved FLOP rate, with no memory tracker or FLOP counter running."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-    def step() -> None:
-        with amp:
-            loss = model(batch, objective)["loss"]
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    step, optimizer = training_step(model, batch, objective, precision, device)
     with FlopCounterMode(display=False) as flops:
         step()
     step()

@@ -162,6 +162,8 @@ def test_workflow_is_snakefmt_formatted():
 @pytest.mark.parametrize("profile, rules", [
     ("embedded", ("generate_embedded", "features", "pretrain", "train", "reference", "tables", "figure4")),
     ("realtext", ("realtext_data", "extract_frames", "features", "tokenizer", "pretrain", "train", "tables")),
+    ("paper", ("fetch_real", "extract_frames", "keypoints", "join_questions", "tokenizer", "pretrain", "train",
+               "reference", "tables", "figure4")),
 ])
 def test_profile_dry_runs(tmp_path, profile, rules):
     write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))

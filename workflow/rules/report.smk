@@ -1,7 +1,7 @@
 # Results: Tables 1-8, Figure 4, the Snakemake report, DVC's metrics and plots data.
 
 # One DVC metrics file per (dataset, variant) of the matrix: trained variants and reference systems.
-SCORED = list(VARIANTS) + [(d, r) for d in DATASETS for r in REFERENCES]
+SCORED = [(d, v) for d in DATASETS for v in sorted(MATRIX[d])]
 FIGURE4_SSAW = f"{RESULTS}/ssaw/{FIGURE_DATASET}/{FIGURE_VARIANT}/seed{SEEDS[0]}.json"
 
 

@@ -138,28 +138,23 @@ def _md_escape(text: str) -> str:
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 
+def _marked(marked: list[tuple[str, str]], correct, wrong, miss, empty: str) -> str:
+    """Join the marked tokens, each formatted by its state's function (``miss`` for [Miss])."""
+    formats = {CORRECT: correct, WRONG: wrong}
+    parts = [formats.get(state, miss)(tok) for tok, state in marked]
+    return " ".join(parts) if parts else empty
+
+
 def marked_md(marked: list[tuple[str, str]]) -> str:
-    parts = []
-    for tok, state in marked:
-        if state == CORRECT:
-            parts.append(f"**{_md_escape(tok)}**")
-        elif state == WRONG:
-            parts.append(f"~~{_md_escape(tok)}~~")
-        else:
-            parts.append(f"`{MISS_TEXT}`")
-    return " ".join(parts) if parts else "(empty)"
+    return _marked(marked, lambda tok: f"**{_md_escape(tok)}**", lambda tok: f"~~{_md_escape(tok)}~~",
+                   lambda tok: f"`{MISS_TEXT}`", "(empty)")
 
 
 def marked_html(marked: list[tuple[str, str]]) -> str:
-    parts = []
-    for tok, state in marked:
-        if state == CORRECT:
-            parts.append(f'<span class="correct">{html.escape(tok)}</span>')
-        elif state == WRONG:
-            parts.append(f'<span class="wrong">{html.escape(tok)}</span>')
-        else:
-            parts.append(f'<span class="miss" title="missing: {html.escape(tok, quote=True)}">{MISS_TEXT}</span>')
-    return " ".join(parts) if parts else "<em>(empty)</em>"
+    return _marked(marked, lambda tok: f'<span class="correct">{html.escape(tok)}</span>',
+                   lambda tok: f'<span class="wrong">{html.escape(tok)}</span>',
+                   lambda tok: f'<span class="miss" title="missing: {html.escape(tok, quote=True)}">{MISS_TEXT}</span>',
+                   "<em>(empty)</em>")
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
