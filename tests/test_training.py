@@ -323,3 +323,21 @@ def test_loader_workers_do_not_change_the_batches():
     for one, other in zip(*runs):
         assert one.keys() == other.keys() and "video_colour" in one and "masked_text_ids" in one
         assert all(torch.equal(one[k], other[k]) for k in one)
+
+
+def test_length_buckets_pad_less_and_keep_every_example_once():
+    from qbslt.training.loop import epoch_batches
+
+    lengths = [int(x) for x in torch.randint(5, 90, (500,), generator=torch.Generator().manual_seed(1))]
+    plain = epoch_batches(500, 32, seed=0, epoch=3)
+    bucketed = epoch_batches(500, 32, seed=0, epoch=3, lengths=lengths)
+    assert plain == epoch_batches(500, 32, seed=0, epoch=3)  # unchanged without lengths
+    assert bucketed == epoch_batches(500, 32, seed=0, epoch=3, lengths=lengths)  # deterministic per epoch
+    assert sorted(i for b in bucketed for i in b) == list(range(500))
+    assert bucketed != epoch_batches(500, 32, seed=0, epoch=4, lengths=lengths)  # batch order reshuffled
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    assert padded(bucketed) < 0.7 * padded(plain)
+    assert padded(bucketed) - sum(lengths) < 0.1 * sum(lengths)

@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -83,9 +83,24 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+# Length buckets: the shuffled epoch is cut into chunks of this many batches, each sorted by length.
+BUCKET_BATCHES = 50
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int,
+                  lengths: Sequence[int] | None = None) -> list[list[int]]:
+    """The epoch's batches: a seeded permutation cut into batches; with ``lengths`` (videos), each
+    chunk of ``BUCKET_BATCHES`` batches of it is sorted by length before the cut and the batches
+    are then shuffled, so a batch holds videos of similar length and pads little."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=generator).tolist()
+    if lengths is None:
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    chunk, batches = batch_size * BUCKET_BATCHES, []
+    for start in range(0, n, chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])  # stable: ties keep the random order
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 @dataclass
@@ -139,11 +154,12 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     eval_every = stage_cfg.get("eval_every", 1)
+    lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
     for epoch in range(start_epoch, epochs):
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
-        batches = epoch_batches(n_train, batch_size, seed, epoch)
+        batches = epoch_batches(n_train, batch_size, seed, epoch, lengths)
         batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
         loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda")
         for full in tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
