@@ -18,6 +18,8 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/slslr.smk"
+include: "workflow/rules/sigma.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -27,3 +29,5 @@ rule all:
         rules.prepare.input,
         rules.tables.output,
         rules.figure4.output if FIGURE else [],
+        rules.table10.output if SLSLR else [],  # SL-SLR: none without isolated-sign clips
+        rules.table9.output,

@@ -92,6 +92,24 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
         for suffix in ("md", "csv", "tex"):
             assert (work / "results" / "tables" / f"table{n}.{suffix}").exists() == (n in (1, 2, 8))
     assert (work / "results" / "tables" / "table1.md").stat().st_size > 0
+    # Table 9: every Sigma variant on both datasets (seed 0), the SSL-SSAW rows beside them.
+    import pandas as pd
+
+    assert all((work / "results" / "tables" / f"table9.{s}").exists() for s in ("md", "csv", "tex"))
+    table9 = pd.read_csv(work / "results" / "tables" / "table9.csv").set_index(["dataset", "variant"])
+    for dataset in TINY_VARIANTS:
+        for variant in list(tiny_params()["sigma"]["variants"]) + ["ssl_ssaw"]:
+            assert table9.loc[(dataset, variant), "status"] == "measured"
+        metrics = json.loads((work / "results" / "sigma" / "metrics" / dataset / "full" / "seed0.json").read_text())
+        assert metrics["decoding"] == "greedy" and table9.loc[(dataset, "full"), "bleu4_mean"] == metrics["test"]["bleu4"]
+    assert table9.loc[("phoenix", "ssl_ssaw_skeleton"), "status"] == "measured"  # RGB + skeleton SSL-SSAW
+    # Table 10: every SL-SLR method and protocol on both datasets; the stage-0 variant trained.
+    assert all((work / "results" / "tables" / f"table10.{s}").exists() for s in ("md", "csv", "tex"))
+    table10 = pd.read_csv(work / "results" / "tables" / "table10.csv")
+    assert set(table10["method"]) == set(tiny_params()["slslr"]["methods"])
+    assert set(table10["protocol"]) == {"linear", "semi_1", "semi_10", "transfer"}
+    assert set(table10["dataset"]) == set(TINY_VARIANTS)
+    assert (work / "models" / "embedded" / "slslr" / "phoenix" / "sl_slr" / "seed0" / "encoder.safetensors").exists()
     assert "Embedded synthetic data" in (work / "results" / "tables" / "table1.md").read_text()
     assert (work / "results" / "figures" / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((work / "results" / "summary.json").read_text())
@@ -125,7 +143,7 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     params["train"]["stage2"]["weight_decay"] = 0.02
     write_params(work, params)
     n_runs = sum(len(v) for v in TINY_VARIANTS.values())
-    assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "all": 1}
+    assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "table9": 1, "all": 1}
 
     snakemake(work, "--report", "results/report.html")
     assert (work / "results" / "report.html").stat().st_size > 0
@@ -136,6 +154,12 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     (lambda p: p["train"]["stage2"].update(epochs="ten"), "key 'train.stage2.epochs': 'ten' is not of type"),
     (lambda p: p["experiment"]["variants"].update(sign_ssl={"model": {"inputs": "sign"}}),
      "experiment.variants.sign_ssl: model config: key 'ssl'"),
+    (lambda p: p["sigma"]["variants"].update(no_loss={"loss_weights": {"contrastive": 0, "vtm": 0, "lm": 0}}),
+     "sigma.variants.no_loss: pretraining is on but every objective of loss_weights"),
+    (lambda p: p["sigma"]["variants"]["no_lm"].update(los_weights={"lm": 0}),
+     "unknown key 'sigma.variants.no_lm.los_weights'"),
+    (lambda p: p["slslr"]["methods"]["sl_slr"].update(augment="none"), "slslr.methods.sl_slr.augment"),
+    (lambda p: p["slslr"]["methods"]["simclr"].update(objectve="infonce"), "unknown key 'slslr.methods.simclr.objectve'"),
 ])
 def test_mistake_in_params_fails_the_dry_run_naming_it(tmp_path, edit, message):
     params = tiny_params()
@@ -160,10 +184,12 @@ def test_workflow_is_snakefmt_formatted():
 
 
 @pytest.mark.parametrize("profile, rules", [
-    ("embedded", ("generate_embedded", "features", "pretrain", "train", "reference", "tables", "figure4")),
-    ("realtext", ("realtext_data", "extract_frames", "features", "tokenizer", "pretrain", "train", "tables")),
+    ("embedded", ("generate_embedded", "features", "pretrain", "train", "reference", "tables", "figure4",
+                  "slslr_clips", "slslr_run", "table10", "sigma", "table9")),
+    ("realtext", ("realtext_data", "extract_frames", "features", "tokenizer", "pretrain", "train", "tables",
+                  "sigma", "table9")),
     ("paper", ("fetch_real", "extract_frames", "keypoints", "join_questions", "tokenizer", "pretrain", "train",
-               "reference", "tables", "figure4")),
+               "reference", "tables", "figure4", "sigma", "table9")),
 ])
 def test_profile_dry_runs(tmp_path, profile, rules):
     write_params(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
@@ -180,6 +206,7 @@ def test_paper_profile_dry_run_lists_every_job_without_data(tmp_path):
     for rule in ("fetch_real", "extract_frames", "join_questions", "tokenizer", "pretrain", "train", "tables",
                  "figure4"):
         assert rule in result.stdout
+    assert "slslr_run" not in result.stdout and "table10" not in result.stdout  # no isolated-sign clips
 
 
 def test_slurm_profile_dry_run(tmp_path):

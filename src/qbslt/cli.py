@@ -177,13 +177,17 @@ def _run_inputs(args):
 
     return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
                      decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer),
-                     frame_size=tuple(args.frame_size) if args.frame_size else None)
+                     frame_size=tuple(args.frame_size) if args.frame_size else None,
+                     keypoints_dir=Path(args.keypoints_dir) if getattr(args, "keypoints_dir", None) else None)
 
 
 def cmd_pretrain(args) -> int:
     from qbslt.training.runs import run_stage1
 
-    run_stage1(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir))
+    cfg = _variant_cfg(args)
+    stage0 = cfg.pop("stage0_encoder", None)  # SL-SLR stage 0: the encoder file the rule adds to the job's config
+    run_stage1(cfg, args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir),
+               stage0=Path(stage0) if stage0 else None)
     return 0
 
 
@@ -194,6 +198,54 @@ def cmd_train(args) -> int:
            "model": Path(args.model_dir)}
     run_stage2(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.stage1) if args.stage1 else None, out,
                Path(args.checkpoint_dir), args.variant)
+    return 0
+
+
+def cmd_slslr_clips(args) -> int:
+    from qbslt.slr.clips import build_clip_index, write_clip_index
+
+    cfg = _subtree(args, "slslr")
+    clips = build_clip_index(args.dataset, Path(args.manifest), Path(args.index), cfg["clip_margin"],
+                             cfg["test_signer_share"])
+    log.info("%s clips: %s", args.dataset, write_clip_index(clips, Path(args.out), Path(args.summary)))
+    return 0
+
+
+def cmd_slslr_run(args) -> int:
+    from qbslt.slr.runs import run_seed
+
+    cfg = json.loads(args.cfg)
+    inputs = {d: {"clips": Path(c), "features": Path(f), "keypoints": Path(k)}
+              for d, c, f, k in zip(args.datasets, args.clips, args.features, args.keypoints)}
+    encoders = {(d, m): Path(p) for d, m, p in (spec.split(":", 2) for spec in args.encoder or [])}
+    run_seed(cfg["slslr"], cfg["encoder"], inputs, args.seed, Path(args.out), encoders, cfg["threads"])
+    return 0
+
+
+def cmd_slslr_table(args) -> int:
+    from qbslt.slr.table10 import write_table10
+
+    paths = write_table10([Path(p) for p in args.runs], Path(args.out), args.profile)
+    log.info("wrote %s", ", ".join(map(str, paths)))
+    return 0
+
+
+def cmd_sigma(args) -> int:
+    from qbslt.sigma.run import SigmaInputs, run_all
+
+    cfg = json.loads(args.cfg)
+    inputs = SigmaInputs(args.dataset, Path(args.examples_dir), Path(args.keypoints_dir),
+                         Path(args.frames_dir) if args.frames_dir else None, Path(args.tokenizer))
+    run_all(cfg, args.dataset, args.seed, inputs, Path(args.out_dir), Path(args.checkpoint_dir))
+    return 0
+
+
+def cmd_sigma_table9(args) -> int:
+    from qbslt.sigma.table9 import write_table9
+
+    paths = write_table9(args.sigma_metrics, args.rgb_metrics or [], args.variants, args.datasets, Path(args.out),
+                         args.profile)
+    log.info("wrote %s", ", ".join(map(str, paths)))
     return 0
 
 
@@ -381,11 +433,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="stage 2: translation of one variant and seed, then evaluation")
     _add_run(p)
     p.add_argument("--stage1", help="stage-1 model.safetensors to start from")
+    p.add_argument("--keypoints-dir", help="folder of the <split>.npy keypoint stores (model.skeleton)")
     p.add_argument("--metrics", required=True)
     p.add_argument("--predictions", required=True)
     p.add_argument("--ssaw", required=True)
     p.add_argument("--model-dir", required=True)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("slslr-clips", help="SL-SLR: isolated-sign clip index of a rendered dataset, split by signer")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--manifest", required=True, help="the dataset's raw manifest.json")
+    p.add_argument("--index", required=True, help="frame index of the training split (<split>.index.tsv)")
+    p.add_argument("--out", required=True, help="clips.tsv")
+    p.add_argument("--summary", required=True, help="clips.json")
+    _add_cfg(p)
+    p.set_defaults(func=cmd_slslr_clips)
+
+    p = sub.add_parser("slslr-run", help="SL-SLR: one seed of every method and protocol (Table 10)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--clips", nargs="+", required=True, help="clips.tsv per dataset")
+    p.add_argument("--features", nargs="+", required=True, help="frame features of the training split per dataset")
+    p.add_argument("--keypoints", nargs="+", required=True, help="keypoint store of the training split per dataset")
+    p.add_argument("--encoder", nargs="*", metavar="DATASET:METHOD:PATH", help="save these encoders (stage 0)")
+    p.add_argument("--out", required=True, help="results JSON")
+    p.add_argument("--cfg", required=True, help='{"slslr": ..., "encoder": ..., "threads": N} as JSON')
+    p.set_defaults(func=cmd_slslr_run)
+
+    p = sub.add_parser("slslr-table", help="SL-SLR: Table 10 from the runs of every seed")
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="folder of table10.{md,csv,tex}")
+    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.set_defaults(func=cmd_slslr_table)
 
     p = sub.add_parser("reference", help="score a trivial reference system (copy_question, retrieve)")
     p.add_argument("--system", required=True, choices=["copy_question", "retrieve"])
@@ -394,6 +473,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True)
     p.add_argument("--predictions", required=True)
     p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("sigma", help="Sigma: pre-training + gloss-free translation of every variant, one dataset and seed")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--examples-dir", required=True, help="folder of <split>.tsv example tables")
+    p.add_argument("--keypoints-dir", required=True, help="folder of the <split>.npy keypoint stores")
+    p.add_argument("--frames-dir", help="folder of the <split>.index.tsv frame indexes the stores must follow")
+    p.add_argument("--tokenizer", required=True, help="the dataset's mBART tokenizer folder")
+    p.add_argument("--checkpoint-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="writes metrics/ and predictions/ <dataset>/<variant>/seed<k> here")
+    p.add_argument("--cfg", required=True,
+                   help='JSON: {"variants": {name: settings}, "data": {...}, "device": ..., "threads": ...}')
+    p.set_defaults(func=cmd_sigma)
+
+    p = sub.add_parser("sigma-table9", help="render Table 9 (Sigma variants, SSL-SSAW context rows)")
+    p.add_argument("--sigma-metrics", nargs="+", required=True, metavar="FILE")
+    p.add_argument("--rgb-metrics", nargs="*", metavar="FILE", help="metrics of ssl_ssaw / ssl_ssaw_skeleton runs")
+    p.add_argument("--variants", nargs="+", required=True, help="Sigma variants, in row order")
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.add_argument("--out", default="results/tables")
+    p.set_defaults(func=cmd_sigma_table9)
 
     p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
     p.add_argument("--results", default="results")

@@ -100,6 +100,7 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     merged["overrides"] = raw.get("overrides", {})
     validate(merged, schema, source=f"{source} (profile {active})")
     _check_experiment(merged, schema, source)
+    _check_sigma(merged, schema, source)
     return merged
 
 
@@ -107,6 +108,11 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
     """Every variant override names existing keys and yields a valid config; lists name variants."""
     variants = tree["experiment"]["variants"]
     for name, override in variants.items():
+        override = dict(override)
+        stage0 = override.pop("stage0", None)  # SL-SLR stage 0: a method name, not a model/train override
+        if stage0 is not None and stage0 not in tree["slslr"]["methods"]:
+            raise ConfigError(f"{source}: key 'experiment.variants.{name}.stage0': unknown SL-SLR method "
+                              f"'{stage0}' (slslr.methods: {', '.join(tree['slslr']['methods'])})")
         try:
             _check_override_keys({"model": tree["model"], "train": tree["train"]}, override,
                                  ["experiment", "variants", name])
@@ -123,6 +129,32 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
             if name not in variants:
                 raise ConfigError(f"{source}: key 'experiment.datasets.{dataset}': unknown variant '{name}' "
                                   f"(defined: {', '.join(variants)})")
+
+
+def sigma_variant_config(tree: dict, name: str) -> dict:
+    """Settings of Sigma variant ``name``: the ``sigma`` section (without ``variants`` and ``data``)
+    with ``sigma.variants.<name>`` merged over it."""
+    base = {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
+    return deep_merge(base, tree["sigma"]["variants"][name])
+
+
+def _check_sigma(tree: dict, schema: dict, source: str) -> None:
+    """Every Sigma variant names existing keys, validates once merged and is consistent
+    (qbslt.sigma.configuration.check_settings: e.g. no pre-training with every objective at 0)."""
+    from qbslt.sigma.configuration import check_settings  # no torch: cheap
+
+    base = {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
+    for name, override in tree["sigma"]["variants"].items():
+        try:
+            _check_override_keys(base, override, ["sigma", "variants", name])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        settings = sigma_variant_config(tree, name)
+        validate({**tree, "sigma": {**tree["sigma"], **settings}}, schema, source=f"{source} (sigma variant {name})")
+        try:
+            check_settings(settings, f"sigma.variants.{name}")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 def dataset_variants(tree: dict, dataset: str) -> list[str]:
@@ -163,14 +195,15 @@ def config_hash(tree: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-STAGE2_ONLY_MODEL_KEYS = ("fusion", "inputs", "ssl")
+STAGE2_ONLY_MODEL_KEYS = ("fusion", "inputs", "ssl", "skeleton")
 
 
 def stage1_config(variant_cfg: dict) -> dict:
     """The part of a variant's config stage 1 depends on: variants that agree on it share stage 1."""
     model = {k: v for k, v in variant_cfg["model"].items() if k not in STAGE2_ONLY_MODEL_KEYS}
     train = {k: v for k, v in variant_cfg["train"].items() if k != "stage2"}
-    return {"model": model, "train": train}
+    stage0 = {"stage0": variant_cfg["stage0"]} if "stage0" in variant_cfg else {}  # only SL-SLR stage-0 variants
+    return {"model": model, "train": train, **stage0}
 
 
 def stage1_key(variant_cfg: dict) -> str:

@@ -39,8 +39,9 @@ import time
 from pathlib import Path
 
 # Modules every heavy command imports (torch, torchvision, transformers, sacrebleu, rouge-score).
+# torch._dynamo: the optimisers import it lazily on their first step (1.3 CPU-s a training job).
 PRELOAD = ("qbslt.cli", "qbslt.training.runs", "qbslt.training.features", "qbslt.training.tokenizer",
-           "qbslt.eval.metrics")
+           "qbslt.eval.metrics", "torch._dynamo")
 IDLE_SECONDS = float(os.environ.get("QBSLT_LAUNCHER_IDLE_SECONDS", 120))
 START_TIMEOUT_SECONDS = 300.0
 # Read by torch, transformers, huggingface_hub or Python at import time: part of the server's identity.

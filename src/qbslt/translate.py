@@ -39,6 +39,9 @@ class Translator:
             if not (folder / name).exists():
                 raise QbsltError(f"{folder}: not a model folder written by the pipeline ({name} missing)")
         config = QBSLTConfig.from_json((folder / "config.json").read_text())
+        if config.skeleton:
+            raise QbsltError(f"{folder}: an RGB + skeleton model (model.skeleton) needs keypoints, which "
+                             f"`qbslt translate` does not extract; translate with an RGB model")
         # The stored config already holds the sizes of the trained model: never fetch pretrained weights here.
         model = QBSLTModel(config.replace(mbart_path=None, bert_path=None, backbone_pretrained=False))
         model.load_state_dict(load_weights(folder / "model.safetensors"))

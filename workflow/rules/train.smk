@@ -72,6 +72,9 @@ rule pretrain:
                 w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"]
             )
         ),
+        # SL-SLR stage-0 variants only: the encoder stage 1 starts from (slslr.smk)
+        stage0=lambda w: STAGE0_FILES.get((w.dataset, w.key), "").format(seed=w.seed)
+        or [],
     output:
         model=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/model.safetensors",
         summary=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/stage1.json",
@@ -86,7 +89,12 @@ rule pretrain:
         mem_mb=4000,
         gpu=GPU,
     params:
-        cfg=lambda w: as_json(STAGE1[(w.dataset, w.key)]),
+        cfg=lambda w, input: as_json(
+            {
+                **STAGE1[(w.dataset, w.key)],
+                **({"stage0_encoder": input.stage0} if input.stage0 else {}),
+            }
+        ),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         out_dir=lambda w, output: os.path.dirname(output.model),
@@ -108,6 +116,12 @@ rule train:
             )
         ),
         stage1=stage1_model,
+        # RGB + skeleton variants (model.skeleton) read the keypoint stores beside the frames.
+        keypoints=lambda w: (
+            expand(f"{DATA}/keypoints/{w.dataset}/{{split}}.npy", split=SPLITS)
+            if VARIANTS[(w.dataset, w.variant)]["model"]["skeleton"]
+            else []
+        ),
     output:
         metrics=f"{RESULTS}/metrics/{{dataset}}/{{variant}}/seed{{seed}}.json",
         predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.tsv",
@@ -131,12 +145,17 @@ rule train:
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
         frame_size="{} {}".format(*CFG["data"]["frame_size"]),
+        keypoints=lambda w, input: (
+            f"--keypoints-dir {os.path.dirname(input.keypoints[0])}"
+            if input.keypoints
+            else ""
+        ),
         launch=LAUNCH,
     shell:
         "{params.launch} train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
-        " --stage1 {input.stage1} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
+        " --stage1 {input.stage1} {params.keypoints} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
         " --metrics {output.metrics}"
         " --predictions {output.predictions} --ssaw {output.ssaw} --model-dir {output.model}"
         " --cfg {params.cfg:q} > {log} 2>&1"

@@ -88,6 +88,10 @@ class QBSLTConfig:
     alignment: str = "vector"
     contrastive_dim: int = 256
     label_smoothing: float = 0.1
+    # RGB + skeleton (variant ssl_ssaw_skeleton): a joint-MLP over the keypoints added to each frame's
+    # features (qbslt.model.skeleton.SkeletonStream); False builds nothing, the model is the RGB one.
+    skeleton: bool = False
+    skeleton_hidden: int = 32
 
     # ------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -130,6 +134,8 @@ class QBSLTConfig:
             raise bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if self.skeleton and self.inputs == "question":
+            raise bad("skeleton", "the skeleton stream is fused into the video embedding; inputs='question' has no video")
         if self.ssl and self.inputs == "sign":
             raise bad("ssl", "the question self-supervision (ssl=true) uses the question as decoder prefix; "
                              "inputs='sign' (no question anywhere, Table 7) needs ssl=false")
@@ -155,7 +161,9 @@ class QBSLTConfig:
             # A stage-1 config has no stage-2 switches (qbslt.config.stage1_config): stage 1 ignores them.
             fusion=model.get("fusion", "concat"), inputs=model.get("inputs", "both"), ssl=model.get("ssl", False),
             alignment=model["alignment"], contrastive_dim=model["contrastive_dim"],
-            label_smoothing=model["label_smoothing"], **token_fields)
+            label_smoothing=model["label_smoothing"],
+            # Stage 2 only (qbslt.config.STAGE2_ONLY_MODEL_KEYS): a stage-1 config has no skeleton key.
+            skeleton=model.get("skeleton", False), **token_fields)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QBSLTConfig":

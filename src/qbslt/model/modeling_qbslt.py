@@ -31,6 +31,9 @@ Batch contract (a dict of tensors, all on the model's device; B batch)::
                                           "masked_text_mask" overrides it)
     "labels"             long  [B, Ls]    translation in the DECODER vocabulary ending with eos,
                                           padded with -100
+    "keypoints"          float [B, T, 75, 3], "keypoint_mask" bool [B, T, 75]: the keypoints of the
+                                          video's frames (``model.skeleton`` only, stage 2;
+                                          ``qbslt.model.skeleton``)
 
 Stage 1 (:meth:`QBSLTModel.pretrain_losses`) uses video, video_mask, text_ids, text_mask,
 masked_text_ids, labels. Stage 2 (:meth:`QBSLTModel.translation_losses`, :meth:`generate`) uses video,
@@ -78,6 +81,8 @@ from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, b
 from qbslt.model.video_embedding import VideoEmbedding
 
 STAGE1_TRANSFER_PREFIXES = ("video_embedding.", "seq2seq.", "text_embedding.")
+# Stage-2-only parts inside those (model.skeleton): stage 1 has no skeleton stream, they start fresh.
+STAGE2_ONLY_PREFIXES = ("video_embedding.skeleton.",)
 
 # segment ids of the SSL decoder sequence
 SEG_PAD, SEG_QUESTION, SEG_SEP, SEG_TRANSLATION = -1, 0, 1, 2
@@ -206,7 +211,8 @@ class QBSLTModel(nn.Module):
         empty = (torch.zeros(B, 0, d, device=dev, dtype=dtype), torch.zeros(B, 0, dtype=torch.bool, device=dev))
         q, qm = (self.text_embedding(batch["question_ids"], batch["question_mask"])
                  if self.config.inputs != "sign" else empty)
-        v, vm = (self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"))
+        v, vm = (self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"),
+                                      batch.get("keypoints"), batch.get("keypoint_mask"))
                  if self.config.inputs != "question" else empty)
         fused, mask, extras = self.fusion(q, qm, v, vm)
         return self._encode_states(fused, mask), mask, extras
@@ -339,7 +345,8 @@ class QBSLTModel(nn.Module):
     def stage1_transfer_keys(self) -> list[str]:
         """State-dict names stage 2 initialises from stage 1 (video embedding, video encoder, text
         embedding, decoder + lm_head + shared table: everything under ``STAGE1_TRANSFER_PREFIXES``)."""
-        return [k for k in self.state_dict() if k.startswith(STAGE1_TRANSFER_PREFIXES)]
+        return [k for k in self.state_dict()
+                if k.startswith(STAGE1_TRANSFER_PREFIXES) and not k.startswith(STAGE2_ONLY_PREFIXES)]
 
     def load_stage1(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
         """Copy the stage-1 weights named by :meth:`stage1_transfer_keys` into this model.

@@ -7,6 +7,7 @@ Shapes (B batch, T frames, N frames in a flat batch, F = ``config.feature_dim``,
     TemporalEmbedding    x [B, T, F], mask bool [B, T]                         -> [B, T', d], mask [B, T']
     VideoEmbedding       video float [B, T, F] (precomputed features)
                          or uint8 [B, T, H, W, 3] (raw frames), mask [B, T]     -> [B, T', d], mask [B, T']
+                         (+ keypoints [B, T, 75, 3], mask [B, T, 75] with config.skeleton)
 
 Temporal mask downsampling. Each block applies a "same"-padded Conv1d (kernel ``temporal_kernel``),
 BatchNorm1d, ReLU and ``MaxPool1d(2, stride 2, ceil_mode=True)``; so per block T' = ceil(T / 2) and a
@@ -32,11 +33,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from qbslt.errors import ConfigError
+from qbslt.data.keypoints import NUM_JOINTS
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.skeleton import SkeletonStream
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,6 +51,8 @@ def adjust_colour(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     operations, in the same order, as torchvision's ``adjust_brightness``, ``adjust_contrast`` and
     ``adjust_saturation`` (which take one scalar factor per call), batched over frames.
     """
+    import torchvision.transforms.v2.functional as TF  # here: torchvision costs ~1 s to import
+
     brightness, contrast, saturation = (factors[:, k].to(x.dtype).view(-1, 1, 1, 1) for k in range(3))
     x = (x * brightness).clamp(0, 1)
     mean = TF.rgb_to_grayscale(x).mean(dim=(-3, -2, -1), keepdim=True)
@@ -200,6 +204,8 @@ class VideoEmbedding(nn.Module):
         self.backbone = FrameBackbone(config) if with_backbone else None
         self.temporal = TemporalEmbedding(config)
         self.feature_dim = config.feature_dim
+        if config.skeleton:  # only then: the RGB model's parameters (and their random init) stay as they were
+            self.skeleton = SkeletonStream(NUM_JOINTS, config.skeleton_hidden, config.feature_dim)
 
     def frame_features(self, video: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | None = None
                        ) -> torch.Tensor:
@@ -220,10 +226,18 @@ class VideoEmbedding(nn.Module):
             raise ValueError(f"video features must be [B, T, {self.feature_dim}], got shape {tuple(video.shape)}")
         return video
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | None = None
+    def forward(self, video: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | None = None,
+                keypoints: torch.Tensor | None = None, keypoint_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``keypoints`` [B, T, 75, 3] + ``keypoint_mask`` [B, T, 75] (the same frames as ``video``):
+        with ``config.skeleton``, the skeleton stream's output is added to the per-frame features."""
         mask = mask.bool()
-        return self.temporal(self.frame_features(video, mask, colour), mask)
+        feats = self.frame_features(video, mask, colour)
+        if hasattr(self, "skeleton"):
+            if keypoints is None:
+                raise ValueError("model.skeleton is on but the batch has no keypoints")
+            feats = feats + self.skeleton(keypoints, keypoint_mask, mask).to(feats.dtype)
+        return self.temporal(feats, mask)
 
 
 __all__ = ["FrameBackbone", "TemporalBlock", "TemporalEmbedding", "VideoEmbedding", "extract_features",

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as F
 
 from qbslt.data.frame_store import FrameStore
 
@@ -46,6 +45,8 @@ def crop_frames(frames: torch.Tensor, size: int, generator: torch.Generator | No
     """uint8 frames [T, H, W, 3] -> [T, size, size, 3]: one random crop for the whole video when a
     generator is given (training augmentation), else the centre crop (evaluation)."""
     top, left = crop_offsets(frames.shape[1], frames.shape[2], size, generator)
+    import torchvision.transforms.v2.functional as F  # here: torchvision costs ~1 s to import
+
     chw = F.crop(frames.permute(0, 3, 1, 2), top, left, size, size)
     return chw.permute(0, 2, 3, 1)
 

@@ -26,12 +26,18 @@ import numpy as np
 import pandas as pd
 import torch
 from qbslt.data.frame_store import FrameStore
+from qbslt.data.keypoints import KeypointStore, open_keypoint_store
 from qbslt.training.augment import VideoAugment, VideoPlan, evenly_spaced
 from qbslt.training.tokenizer import encode
 
 
 @dataclass(frozen=True)
 class _MappedStore:
+    path: str
+
+
+@dataclass(frozen=True)
+class _MappedKeypoints:
     path: str
 
 
@@ -46,6 +52,8 @@ class ExampleSet(torch.utils.data.Dataset):
     question_dec_ids: list[list[int]]
     text_ids: list[list[int]]
     label_ids: list[list[int]]
+    # model.skeleton: the split's keypoint store (rows follow the frame store: the same frame_rows)
+    keypoints: KeypointStore | None = None
 
     @classmethod
     def build(cls, examples: pd.DataFrame, store: np.ndarray | FrameStore, text_tokenizer, decoder_tokenizer, level: str,
@@ -81,11 +89,15 @@ class ExampleSet(torch.utils.data.Dataset):
         state = dict(self.__dict__)
         if isinstance(self.store, np.memmap) and self.store.filename:
             state["store"] = _MappedStore(str(self.store.filename))
+        if self.keypoints is not None:  # likewise: the store's path, not its rows
+            state["keypoints"] = _MappedKeypoints(str(self.keypoints.path))
         return state
 
     def __setstate__(self, state: dict) -> None:
         if isinstance(state["store"], _MappedStore):
             state["store"] = np.load(state["store"].path, mmap_mode="r")
+        if isinstance(state.get("keypoints"), _MappedKeypoints):
+            state["keypoints"] = open_keypoint_store(state["keypoints"].path)
         self.__dict__.update(state)
 
     def __getitem__(self, i: int) -> int:
@@ -164,7 +176,16 @@ class Collator:
         for row, v in enumerate(videos):
             video[row, :len(v)] = v
             video_mask[row, :len(v)] = True
-        return {**plan["batch"], "video": video, "video_mask": video_mask}
+        batch = {**plan["batch"], "video": video, "video_mask": video_mask}
+        if self.data.keypoints is not None:  # the keypoints of exactly the planned frames
+            batch["keypoints"] = torch.zeros((len(videos), max(lengths), *self.data.keypoints.points.shape[1:]))
+            batch["keypoint_mask"] = torch.zeros((len(videos), max(lengths), self.data.keypoints.mask.shape[1]),
+                                                 dtype=torch.bool)
+            for row, v in enumerate(plan["videos"]):
+                points, mask = self.data.keypoints[v.rows]
+                batch["keypoints"][row, :len(points)] = torch.from_numpy(points)
+                batch["keypoint_mask"][row, :len(mask)] = torch.from_numpy(mask)
+        return batch
 
     def __call__(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
         return self.assemble(self.plan(indices, generator))

@@ -28,6 +28,7 @@ from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.data.frame_store import open_video_store, store_path
 from qbslt.data.join import read_examples
+from qbslt.data.keypoints import open_keypoint_store
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.model.configuration import QBSLTConfig
@@ -52,6 +53,7 @@ class RunInputs:
     decoder_tokenizer: Path
     text_tokenizer: Path
     frame_size: tuple[int, int] | None = None  # recorded with the model for `qbslt translate`
+    keypoints_dir: Path | None = None  # {split}.npy keypoint stores (model.skeleton)
 
 
 def _token_id(tokenizer, token: str, key: str) -> int:
@@ -86,8 +88,16 @@ def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> Q
 def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) -> ExampleSet:
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
     store = open_video_store(store_path(inputs.features_dir, split))  # features or frames (raw / compressed)
-    return ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
+    data = ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
+    if cfg["model"].get("skeleton"):  # RGB + skeleton: the keypoint store beside the frames, same rows
+        if inputs.keypoints_dir is None:
+            raise ConfigError("model.skeleton is on but the run was given no keypoint stores (--keypoints-dir)")
+        data.keypoints = open_keypoint_store(Path(inputs.keypoints_dir) / f"{split}.npy")
+        if len(data.keypoints) != len(store):
+            raise ConfigError(f"{data.keypoints.path}: {len(data.keypoints)} rows, the video store of {split} has "
+                              f"{len(store)} (rerun the keypoints step)")
+    return data
 
 
 def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0,
@@ -115,12 +125,19 @@ def _setup(cfg: dict, seed: int) -> torch.device:
     return resolve_device(cfg["train"]["device"])
 
 
-def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path) -> dict:
-    """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json."""
+def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path,
+               stage0: Path | None = None) -> dict:
+    """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json. ``stage0``: an
+    SL-SLR encoder the temporal module starts from (qbslt.slr.stage0; the variant's ``stage0`` key)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     config = run_model_config(cfg, inputs, decoder_tok, text_tok)
-    model = QBSLTModel(config).to(device)
+    model = QBSLTModel(config)
+    if stage0 is not None:
+        from qbslt.slr.stage0 import load_stage0
+
+        load_stage0(model, stage0)
+    model = model.to(device)
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
                              VideoAugment.from_config(cfg["train"]), training=True)

@@ -32,7 +32,7 @@ from qbslt.data.datasets import DatasetSpec, get_dataset
 from qbslt.data.keypoints import RENDERED_NAME
 from qbslt.data.synth import SynthSample, kind_probabilities
 from qbslt.data.synth.plans import Entry, item_rng, unique_entries
-from qbslt.data.synth.render import SignRenderer, stable_code
+from qbslt.data.synth.render import SEGMENTS_NAME, SignRenderer, stable_code
 
 SPLITS = layout.SPLITS
 JPEG_QUALITY = 90
@@ -67,11 +67,14 @@ def _videos(spec: DatasetSpec, root: Path, split: str, entries: Sequence[Entry])
 
 def _render_video(renderer: SignRenderer, video: Video) -> int:
     """Render one video, write its frames and, beside them, where the renderer drew the body and the
-    hands (``keypoints.npy``, :mod:`qbslt.data.keypoints`) unless count-only; return its frame count."""
-    frames, keypoints = renderer.render_with_keypoints(video.gloss, video.signer, item_rng(video.entropy, 1))
+    hands (``keypoints.npy``, :mod:`qbslt.data.keypoints`) and when each gloss is signed
+    (``segments.tsv``: gloss, start, end -- frames ``start <= t < end`` of the written frames, in
+    gloss order) unless count-only; return its frame count."""
+    frames, keypoints, segments = renderer.render_annotated(video.gloss, video.signer, item_rng(video.entropy, 1))
     if video.write:
         video.frames_dir.mkdir(parents=True, exist_ok=True)
         np.save(video.frames_dir / RENDERED_NAME, keypoints)
+        write_segments(video.frames_dir / SEGMENTS_NAME, segments)
         for index, frame in enumerate(frames):
             path = video.frames_dir / video.frame_name(index)
             if path.suffix == ".png":
@@ -79,6 +82,12 @@ def _render_video(renderer: SignRenderer, video: Video) -> int:
             else:
                 Image.fromarray(frame).save(path, format="JPEG", quality=JPEG_QUALITY)
     return len(frames)
+
+
+def write_segments(path: Path, segments: Sequence[tuple[str, int, int]]) -> None:
+    """A video's gloss segments as TSV (header gloss, start, end; end exclusive)."""
+    rows = "".join(f"{gloss}\t{start}\t{end}\n" for gloss, start, end in segments)
+    atomic_write_text(path, "gloss\tstart\tend\n" + rows)
 
 
 def _render_all(renderer: SignRenderer, videos: Sequence[Video], threads: int, progress: bool,

@@ -19,7 +19,9 @@ glosses, ``transition_frames`` frames move a neutral skin-coloured hand from one
 to the next one's start. Gaussian pixel noise (``noise_std``) is added last.
 ``render_with_keypoints`` also returns where it drew the head, the shoulders and each hand, per
 frame, in the joint layout of :mod:`qbslt.data.keypoints` (the embedded profile's keypoints; the
-video is the same, byte for byte).
+video is the same, byte for byte). ``render_annotated`` adds the gloss segments: for each gloss,
+the frames that sign it, in the frame numbering of the returned video (dropped frames already gone;
+transition frames belong to no gloss) -- the isolated-sign clips of SL-SLR (:mod:`qbslt.slr.clips`).
 
 Optional settings make the video hard in the ways real video is (all off by default; the
 embedded data sets them under ``data.synthetic.hard_video``, see docs/embedded-data.md):
@@ -58,6 +60,7 @@ PATHS = (
 )
 SHAPES = ("circle", "square", "triangle", "diamond", "bar")
 SKIN = (225, 190, 160)
+SEGMENTS_NAME = "segments.tsv"  # a rendered video's gloss segments, beside its frames (generate.py)
 
 
 def stable_code(text: str) -> int:
@@ -186,11 +189,19 @@ class SignRenderer:
         """(video uint8 [T, H, W, 3], keypoints float32 [T, 75, 3]): :meth:`render`'s video, identical
         byte for byte (the keypoints draw nothing from ``rng``), and where it drew the body and the hands
         in the joint layout of :mod:`qbslt.data.keypoints` (``_keypoints``)."""
+        return self.render_annotated(glosses, signer_id, rng)[:2]
+
+    def render_annotated(self, glosses: Sequence[str], signer_id: str, rng: np.random.Generator
+                         ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int, int]]]:
+        """:meth:`render_with_keypoints`'s (video, keypoints), the same bytes, and the gloss segments
+        [(gloss, start, end)]: gloss ``i`` is signed in frames ``start <= t < end`` of that video (in
+        gloss order; the segments record what was drawn and draw nothing from ``rng``)."""
         signer = self.signer(signer_id)
         shift = tuple(float(v) for v in rng.uniform(-0.02, 0.02, 2))
-        frames = self._hand_frames(glosses, signer, rng)
+        frames, segments = self._hand_frames(glosses, signer, rng)
         if not frames:
-            return np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0, NUM_JOINTS, 3), np.float32)
+            return (np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0, NUM_JOINTS, 3), np.float32),
+                    segments)
         base = self._base_image(signer)
         occluder = self._occluder(len(frames), signer, rng) if self.occlusion > 0 else None
         active = [occluder if occluder and occluder[0] <= k < occluder[1] else None for k in range(len(frames))]
@@ -203,12 +214,14 @@ class SignRenderer:
             video = video * np.float32(gain) + cast
         if self.noise_std > 0:
             video += rng.standard_normal(video.shape, dtype=np.float32) * self.noise_std
-        return np.clip(np.rint(video), 0, 255).astype(np.uint8), keypoints
+        return np.clip(np.rint(video), 0, 255).astype(np.uint8), keypoints, segments
 
     # --- frame content ------------------------------------------------------------------
 
-    def _hand_frames(self, glosses: Sequence[str], signer: Signer, rng: np.random.Generator) -> list[list[Hand]]:
-        """Per frame, the hands to draw: each gloss's pattern, with transitions in between.
+    def _hand_frames(self, glosses: Sequence[str], signer: Signer, rng: np.random.Generator
+                     ) -> tuple[list[list[Hand]], list[tuple[str, int, int]]]:
+        """(per frame, the hands to draw: each gloss's pattern, with transitions in between; per gloss,
+        (gloss, first frame, end frame) of its own frames in that list).
 
         With ``speed_jitter`` each sign gets its own frame count (the signer's speed times
         U(1 - j, 1 + j)); with ``coarticulation`` c each sign starts and ends up to c/2 of its path
@@ -251,7 +264,12 @@ class SignRenderer:
                     part[:] = [f for f, k in zip(part, keep) if k]
                 if not parts[1]:  # a sign never vanishes completely
                     parts[1].append(self._pattern_hands(pattern, 0.5, signer))
-        return [frame for transition, own in signs for frame in (*transition, *own)]
+        frames, segments = [], []
+        for gloss, (transition, own) in zip(glosses, signs):
+            frames += transition
+            segments.append((str(gloss), len(frames), len(frames) + len(own)))
+            frames += own
+        return frames, segments
 
     def _pattern_hands(self, pattern: Pattern, t: float, signer: Signer,
                        blend: tuple[Pattern, float] | None = None) -> list[Hand]:

@@ -1,0 +1,134 @@
+"""``SigmaConfig`` (the model's hyper-parameters) and the checks of one Sigma variant's settings.
+
+A variant's settings are the ``sigma:`` section of params.yaml with ``sigma.variants.<name>``
+merged over it (:func:`qbslt.config.sigma_variant_config`)::
+
+    model          SigmaConfig fields (sizes, early_fusion, temperature, ...)
+    pretraining    bool: run the unified pre-training before the translation fine-tuning
+    pretrain       optimiser settings of the pre-training (epochs, batch_size, lr, ...)
+    finetune       optimiser settings of the downstream gloss-free translation
+    loss_weights   lambda of each pre-training objective: contrastive, vtm, lm
+    levels         weights of the hierarchical alignment's levels: fine, global
+    grad_clip      gradient-norm clip of both phases
+    max_new_tokens greedy decoding budget
+
+:func:`check_settings` refuses an inconsistent variant (e.g. pre-training on with every
+objective weighted 0) with a one-line ConfigError naming the key; the schema has already
+checked types and unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from qbslt.errors import ConfigError
+
+PRETRAINING_OBJECTIVES = ("contrastive", "vtm", "lm")
+ALIGNMENT_LEVELS = ("fine", "global")
+
+
+@dataclass
+class SigmaConfig:
+    # ---- skeleton encoder: joint-MLP per frame + Conv1D-BN-ReLU-MaxPool temporal blocks ----
+    num_joints: int = 75                  # qbslt.data.keypoints.JOINTS (MediaPipe Holistic layout)
+    temporal_blocks: int = 1              # each halves the frame axis (MaxPool 2)
+    temporal_kernel: int = 3
+
+    # ---- sign-aware visual encoder (transformer over skeleton tokens) ----
+    d_model: int = 64
+    attention_heads: int = 4
+    ffn_dim: int = 128
+    dropout: float = 0.1
+    encoder_layers: int = 2
+    early_fusion: bool = True             # cross-attention to the text tokens in the first fusion_layers layers
+    fusion_layers: int = 1
+
+    # ---- text side (mBART: shared token table, text encoder, text decoder) ----
+    text_encoder_layers: int = 1
+    decoder_layers: int = 1
+    max_positions: int = 160
+    vocab_size: int = 1000
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    decoder_start_token_id: int | None = None  # None => eos, as in qbslt.model
+
+    # ---- objectives ----
+    temperature: float = 0.07             # contrastive softmax temperature tau (fixed)
+    label_smoothing: float = 0.1          # language modelling and translation CE
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def decoder_start_id(self) -> int:
+        return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
+
+    def validate(self) -> None:
+        def bad(key: str, msg: str) -> ConfigError:
+            return ConfigError(f"sigma model config: key '{key}': {msg}")
+
+        for key in ("num_joints", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "encoder_layers",
+                    "text_encoder_layers", "decoder_layers", "max_positions", "vocab_size"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise bad(key, f"must be a positive integer, got {getattr(self, key)!r}")
+        if self.temporal_kernel % 2 == 0:
+            raise bad("temporal_kernel", f"must be odd ('same' padding), got {self.temporal_kernel}")
+        if self.d_model % self.attention_heads:
+            raise bad("attention_heads", f"d_model={self.d_model} is not divisible by {self.attention_heads}")
+        if not 0 <= self.fusion_layers <= self.encoder_layers:
+            raise bad("fusion_layers", f"must be in [0, encoder_layers={self.encoder_layers}], got {self.fusion_layers}")
+        if self.early_fusion and self.fusion_layers == 0:
+            raise bad("fusion_layers", "early_fusion needs at least one fusion layer")
+        if not self.temperature > 0:
+            raise bad("temperature", f"must be > 0, got {self.temperature}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SigmaConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"sigma model config: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    @classmethod
+    def from_params(cls, model: dict[str, Any], **token_fields: Any) -> "SigmaConfig":
+        """The config of a ``sigma.model`` tree (a variant's, merged) plus the tokenizer's fields."""
+        keys = ("temporal_blocks", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "dropout",
+                "encoder_layers", "early_fusion", "fusion_layers", "text_encoder_layers", "decoder_layers",
+                "max_positions", "temperature", "label_smoothing")
+        return cls(**{k: model[k] for k in keys}, **token_fields)
+
+
+def check_settings(settings: dict, where: str) -> SigmaConfig:
+    """Refuse an inconsistent variant (``where``: its key path, e.g. ``sigma.variants.no_lm``);
+    returns its model config (default token fields)."""
+    weights, levels = settings["loss_weights"], settings["levels"]
+    if settings["pretraining"]:
+        if not any(weights[k] > 0 for k in PRETRAINING_OBJECTIVES):
+            raise ConfigError(f"{where}: pretraining is on but every objective of loss_weights "
+                              f"({', '.join(PRETRAINING_OBJECTIVES)}) is 0; set pretraining: false instead")
+        if settings["pretrain"]["epochs"] < 1:
+            raise ConfigError(f"{where}: key 'pretrain.epochs': pretraining is on but epochs is 0; "
+                              f"set pretraining: false instead")
+        if weights["contrastive"] > 0 and not any(levels[k] > 0 for k in ALIGNMENT_LEVELS):
+            raise ConfigError(f"{where}: key 'levels': the contrastive objective is on (loss_weights.contrastive > 0) "
+                              f"but every alignment level ({', '.join(ALIGNMENT_LEVELS)}) is weighted 0")
+    if settings["finetune"]["epochs"] < 1:
+        raise ConfigError(f"{where}: key 'finetune.epochs': the downstream translation needs at least one epoch")
+    try:
+        return SigmaConfig.from_params(settings["model"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+__all__ = ["SigmaConfig", "check_settings", "PRETRAINING_OBJECTIVES", "ALIGNMENT_LEVELS"]

@@ -1,0 +1,139 @@
+"""Sigma runs: every variant of one (dataset, seed) in one process, each pre-training (unless the
+variant turns it off) and then fine-tuning for gloss-free translation from the skeleton stream alone.
+
+Per variant:
+
+1. unified pre-training on the training split (contrastive alignment + video-text matching +
+   language modelling, weighted by the variant), ``pretrain.epochs`` epochs;
+2. downstream translation: the same weights, the translation CE, ``finetune.epochs`` epochs; the
+   last epoch's weights are evaluated (no dev-based selection: it would cost a decoding pass per
+   epoch);
+3. greedy decoding of dev and test, scored by :func:`qbslt.eval.metrics.corpus_scores`.
+
+Both phases use :func:`qbslt.training.loop.fit` (seeded epochs, resumable checkpoints under
+``checkpoint_dir/<variant>/<phase>/<config hash>``). Writes, per variant::
+
+    <out_dir>/metrics/<dataset>/<variant>/seed<seed>.json      dev/test scores, histories, seconds
+    <out_dir>/predictions/<dataset>/<variant>/seed<seed>.tsv   name, reference, hypothesis (test)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from qbslt.atomic import atomic_write_text
+from qbslt.config import config_hash
+from qbslt.data.datasets import get_dataset
+from qbslt.eval.metrics import corpus_scores
+from qbslt.sigma.configuration import SigmaConfig, check_settings
+from qbslt.sigma.data import KeypointCollator, KeypointExamples
+from qbslt.sigma.modeling_sigma import SigmaModel
+from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
+from qbslt.training.tokenizer import decode, load_tokenizer
+
+log = logging.getLogger("qbslt.sigma")
+SPLITS = ("train", "dev", "test")
+DECODING = "greedy"
+
+
+@dataclass
+class SigmaInputs:
+    dataset: str
+    examples_dir: Path   # <split>.tsv
+    keypoints_dir: Path  # <split>.npy (+ .mask.npy, .json)
+    frames_dir: Path | None  # <split>.index.tsv: the frame index the stores must follow (None: not checked)
+    tokenizer: Path      # the dataset's decoder (mBART) tokenizer
+
+
+def result_paths(out_dir: Path, dataset: str, variant: str, seed: int) -> dict[str, Path]:
+    return {"metrics": Path(out_dir) / "metrics" / dataset / variant / f"seed{seed}.json",
+            "predictions": Path(out_dir) / "predictions" / dataset / variant / f"seed{seed}.tsv"}
+
+
+def model_config(settings: dict, tokenizer) -> SigmaConfig:
+    return SigmaConfig.from_params(settings["model"], vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                   bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+
+
+def loop_settings(settings: dict) -> dict:
+    """The ``train`` keys :func:`qbslt.training.loop.fit` reads, for a Sigma phase."""
+    return {"compile": False, "workers": 0, "micro_batch_size": None, "precision": "fp32",
+            "grad_clip": settings["grad_clip"], "bucket_by_length": True}
+
+
+def translate(model: SigmaModel, data: KeypointExamples, collator: KeypointCollator, tokenizer, level: str,
+              max_new_tokens: int, batch_size: int = 256) -> list[str]:
+    """Greedy hypotheses of every example, in order."""
+    hyps = []
+    for start in range(0, len(data), batch_size):
+        batch = to_device(collator(list(range(start, min(start + batch_size, len(data))))), model.device)
+        hyps += [decode(tokenizer, ids, level) for ids in model.generate(batch, max_new_tokens)]
+    return hyps
+
+
+def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, KeypointExamples], tokenizer, level: str,
+                dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path]) -> dict:
+    """Pre-training (if on) + translation fine-tuning + greedy evaluation of one variant."""
+    seed_everything(seed)
+    model = SigmaModel(model_config(settings, tokenizer)).to(device)
+    model.pretrain_settings = {"loss_weights": settings["loss_weights"], "levels": settings["levels"]}
+    collators = {s: KeypointCollator(d, tokenizer.pad_token_id) for s, d in splits.items()}
+    base = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, "settings": settings,
+            "vocab": len(tokenizer)}
+    loop = loop_settings(settings)
+    phases = {}
+    started = time.perf_counter()
+    for phase, objective, on in (("pretrain", "pretrain", settings["pretraining"]),
+                                 ("finetune", "translation", True)):
+        if not on:
+            continue
+        run_config = {**base, "phase": phase}
+        result = fit(model, collators["train"], len(splits["train"]), objective, settings[phase], loop, run_config,
+                     seed, Path(checkpoint_dir) / variant / phase / config_hash(run_config), device,
+                     desc=f"sigma {variant} {phase}")
+        phases[phase] = {"epochs": result.epochs, "train_seconds": round(result.train_seconds, 2),
+                         "history": result.history}
+    scores, test_hyps = {}, None
+    for split in ("dev", "test"):
+        hyps = translate(model, splits[split], collators[split], tokenizer, level, settings["max_new_tokens"])
+        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}
+        test_hyps = hyps
+    test = splits["test"]
+    atomic_write_text(out["predictions"], pd.DataFrame({"name": test.names, "reference": test.translations,
+                                                        "hypothesis": test_hyps}).to_csv(sep="\t", index=False))
+    metrics = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, **scores,
+               "decoding": DECODING, "pretraining": settings["pretraining"], **phases,
+               "seconds": round(time.perf_counter() - started, 2),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "config_hash": config_hash({**base, "settings": settings})}
+    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    log.info("sigma %s %s seed %d: test BLEU-4 %.2f (%.1f s)", dataset, variant, seed, scores["test"]["bleu4"],
+             metrics["seconds"])
+    return metrics
+
+
+def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Path, checkpoint_dir: Path) -> dict:
+    """Every variant of ``cfg["variants"]`` ({name: settings}) on one dataset and seed.
+    ``cfg``: {"variants", "data" (max_frames, max_text_tokens), "device", "threads"}. Returns {variant: metrics}."""
+    torch.set_num_threads(cfg["threads"])
+    device = resolve_device(cfg["device"])
+    for name, settings in cfg["variants"].items():
+        check_settings(settings, f"sigma.variants.{name}")
+    tokenizer = load_tokenizer(inputs.tokenizer)
+    level = get_dataset(dataset).eval_level
+    splits = {}
+    for split in SPLITS:
+        index = Path(inputs.frames_dir) / f"{split}.index.tsv" if inputs.frames_dir else None
+        splits[split] = KeypointExamples.load(Path(inputs.examples_dir) / f"{split}.tsv",
+                                              Path(inputs.keypoints_dir) / f"{split}.npy", tokenizer, level,
+                                              cfg["data"]["max_frames"], cfg["data"]["max_text_tokens"], index)
+    return {name: run_variant(settings, name, seed, splits, tokenizer, level, dataset, device, checkpoint_dir,
+                              result_paths(out_dir, dataset, name, seed))
+            for name, settings in cfg["variants"].items()}

@@ -1,0 +1,162 @@
+"""Table 9: Sigma's variants on both datasets, with SSL-SSAW rows for context.
+
+Rows, per dataset:
+
+* **Sigma (skeleton only, gloss-free translation)**: every ``sigma.variants`` entry, in params order;
+* **SSL-SSAW, RGB + skeleton (measured here)**: ``ssl_ssaw`` and ``ssl_ssaw_skeleton`` of the
+  experiment matrix, when it runs them on that dataset (else "not run");
+* **SSL-SSAW as the SSL-SSAW paper reports it** (arXiv 2509.14036, Tables 1-2): RGB + question, its
+  real datasets; never computed, only shown. The Sigma paper's own numbers are not in its abstract
+  (the only text of it here), so Table 9 has no paper row for Sigma.
+
+Cells: mean ± std (ddof 1; ± 0.00 for one seed) of the test scores over the seeds found, like
+Tables 1-8 (:func:`qbslt.reports.tables.summarize`). Written as ``table9.md``, ``.csv``, ``.tex``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from qbslt.atomic import atomic_write_text
+from qbslt.data.datasets import DATASETS
+from qbslt.errors import ResultError
+from qbslt.reports.example_translations import tex_escape
+from qbslt.reports.results import METRICS
+from qbslt.reports.tables import DEFAULT_PAPER, data_statement, summarize
+
+LABELS = {
+    "full": "Sigma (full)",
+    "no_pretraining": "w/o pre-training",
+    "no_early_fusion": "w/o sign-aware early fusion",
+    "one_level_alignment": "one-level alignment (global only)",
+    "no_contrastive": "w/o contrastive alignment",
+    "no_vtm": "w/o video-text matching",
+    "no_lm": "w/o language modelling",
+}
+RGB_ROWS = {"ssl_ssaw": "SSL-SSAW (RGB)", "ssl_ssaw_skeleton": "SSL-SSAW (RGB + skeleton)"}
+PAPER_TABLE = {"phoenix": "table1", "csl": "table2"}  # paper_results.yaml tables holding SSL-SSAW
+PAPER_GROUP, PAPER_ROW = "Question-based SLT (QB-SLT)", "SSL-SSAW"
+SIGMA_GROUP = "Sigma: skeleton only, gloss-free translation (greedy)"
+RGB_GROUP = "SSL-SSAW with RGB + skeleton (measured here, beam search)"
+PAPER_LABEL = "SSL-SSAW paper's numbers (arXiv 2509.14036; RGB + question, real data; not run)"
+SHOWN = ("bleu4", "rouge_l")
+HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L"}
+
+
+def read_runs(paths: list[Path | str]) -> dict[tuple[str, str], dict[int, dict]]:
+    """{(dataset, variant): {seed: metrics}} of metrics files (each names its dataset, variant, seed)."""
+    runs: dict[tuple[str, str], dict[int, dict]] = {}
+    for path in map(Path, paths):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            key, seed = (data["dataset"], data["variant"]), int(data["seed"])
+            {m: float(data["test"][m]) for m in METRICS}
+        except FileNotFoundError:
+            raise ResultError(f"{path}: missing") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ResultError(f"{path}: not a metrics file ({type(exc).__name__}: {exc})") from None
+        runs.setdefault(key, {})[seed] = data
+    return runs
+
+
+def build_rows(sigma_variants: list[str], datasets: list[str], sigma_runs: dict, rgb_runs: dict,
+               paper: dict) -> list[dict]:
+    """One record per row: dataset, group, label, variant, status, n_seeds, seeds, <metric>_mean/_std."""
+    rows = []
+
+    def add(dataset, group, label, variant, runs, values=None):
+        stats = summarize(runs)
+        rec = {"dataset": dataset, "group": group, "label": label, "variant": variant,
+               "status": "reported (not run)" if values else ("measured" if stats else "not run"),
+               "n_seeds": stats.n if stats else 0, "seeds": ";".join(map(str, stats.seeds)) if stats else ""}
+        for m in METRICS:
+            rec[f"{m}_mean"] = values[m] if values else (round(stats.mean[m], 6) if stats else None)
+            rec[f"{m}_std"] = None if values or not stats else round(stats.std[m], 6)
+        rows.append(rec)
+
+    for d in datasets:
+        for v in sigma_variants:
+            add(d, SIGMA_GROUP, LABELS.get(v, v), v, sigma_runs.get((d, v)))
+        for v, label in RGB_ROWS.items():
+            add(d, RGB_GROUP, label, v, rgb_runs.get((d, v)))
+        reported = paper.get(PAPER_TABLE.get(d, ""), {}).get(PAPER_GROUP, {}).get(PAPER_ROW)
+        if reported:
+            add(d, PAPER_LABEL, "SSL-SSAW (paper)", "", None, dict(zip(paper["columns"], map(float, reported))))
+    return rows
+
+
+def caption(profile: str, datasets: list[str], rows: list[dict]) -> str:
+    seeds = sorted({r["n_seeds"] for r in rows if r["status"] == "measured"})
+    n = "/".join(map(str, seeds)) or "0"
+    statements = " ".join(dict.fromkeys(data_statement(profile, d) for d in datasets))
+    return (f"Table 9: Sigma (skeleton-based pre-training, arXiv 2509.21223, built from its abstract) on "
+            f"{' and '.join(DATASETS[d].title for d in datasets)}: test BLEU-4 and ROUGE-L, mean ± std over "
+            f"{n} seeds (column n). Sigma translates from the skeleton stream alone (no question, greedy "
+            f"decoding); the SSL-SSAW rows use RGB (+ skeleton) and the question with beam search. The Sigma "
+            f"paper's own numbers are not in its abstract, the only text of it available here, so no paper row "
+            f"is shown for Sigma; the last row of each dataset is the SSL-SSAW paper's, for context only. "
+            f"{statements}")
+
+
+def _cell(row: dict, m: str) -> str:
+    if row["status"] == "not run":
+        return "not run"
+    if row[f"{m}_std"] is None:
+        return f"{row[f'{m}_mean']:.2f}"
+    return f"{row[f'{m}_mean']:.2f} ± {row[f'{m}_std']:.2f}"
+
+
+def _lines(rows: list[dict]) -> list[tuple[str, list[str]]]:
+    out, last = [], None
+    for r in rows:
+        if (r["dataset"], r["group"]) != last:
+            last = (r["dataset"], r["group"])
+            out.append(("group", [f"{DATASETS[r['dataset']].title}: {r['group']}"]))
+        n = "–" if r["status"] == "reported (not run)" else str(r["n_seeds"])
+        out.append(("row", [r["label"], r["variant"], n] + [_cell(r, m) for m in SHOWN]))
+    return out
+
+
+def render_md(text: str, rows: list[dict]) -> str:
+    header = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
+    out = [text, "", "| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * len(SHOWN)]
+    for kind, cells in _lines(rows):
+        cells = [f"**{cells[0]}**"] + [""] * (len(header) - 1) if kind == "group" else cells
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def render_tex(text: str, rows: list[dict]) -> str:
+    header = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
+    out = ["% Generated by qbslt.sigma.table9. Needs \\usepackage{booktabs}.", r"\begin{table}[t]", r"\centering",
+           r"\small", rf"\caption{{{tex_escape(text.removeprefix('Table 9: '))}}}", r"\label{tab:table9}",
+           r"\begin{tabular}{lll" + "r" * len(SHOWN) + "}", r"\toprule",
+           " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    for kind, cells in _lines(rows):
+        if kind == "group":
+            out.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\textit{{{tex_escape(cells[0])}}}}} \\")
+        else:
+            out.append(" & ".join(tex_escape(c) for c in cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str], sigma_variants: list[str],
+                 datasets: list[str], out_dir: Path | str, profile: str = "embedded",
+                 paper_path: Path | str = DEFAULT_PAPER) -> list[Path]:
+    """Render table9.{md,csv,tex} into ``out_dir`` from exactly the metrics files given."""
+    paper = yaml.safe_load(Path(paper_path).read_text(encoding="utf-8")) or {}
+    rows = build_rows(sigma_variants, datasets, read_runs(sigma_metrics), read_runs(rgb_metrics), paper)
+    text = caption(profile, datasets, rows)
+    out_dir = Path(out_dir)
+    written = []
+    for ext, content in (("md", render_md(text, rows)), ("csv", pd.DataFrame(rows).to_csv(index=False)),
+                         ("tex", render_tex(text, rows))):
+        path = out_dir / f"table9.{ext}"
+        atomic_write_text(path, content)
+        written.append(path)
+    return written

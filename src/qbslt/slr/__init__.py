@@ -1,0 +1,13 @@
+"""SL-SLR (arXiv 2509.05188): self-supervised representation learning for isolated sign recognition.
+
+Built from the abstract (every open choice: docs/model-choices.md, "SL-SLR"):
+
+* :mod:`clips`        isolated-sign clips cut at gloss boundaries, split by signer (recognition train/test);
+* :mod:`informative`  per-frame weights of the informative parts of a clip (hand motion, hands in view);
+* :mod:`augment`      the sign-specific augmentation (keeps the sign, perturbs the rest) and a generic one;
+* :mod:`losses`       the free-negative loss (no negative pairs, BYOL-style) and the InfoNCE baseline;
+* :mod:`modeling_slslr` the clip encoder (SSL-SSAW's temporal module), heads and the pre-training model;
+* :mod:`protocols`    linear evaluation, semi-supervised fine-tuning, top-k accuracy;
+* :mod:`runs`         one seed: every method pre-trained on every dataset, every protocol (incl. transfer);
+* :mod:`table10`      Table 10 from the runs; :mod:`stage0` the SL-SLR encoder as SSL-SSAW's stage 0.
+"""

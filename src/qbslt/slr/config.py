@@ -1,0 +1,87 @@
+"""The ``slslr`` section of params.yaml, built and checked at DAG time (``workflow/rules/slslr.smk``).
+
+The schema checks each key's type; here the cross-key rules a schema cannot say, each failing with a
+ConfigError naming the key, so a wrong method line fails at ``snakemake -n``:
+
+* a method without pre-training (``objective: none``) has ``augment: none`` and ``weighting: false``; a
+  pre-trained one has an augmentation;
+* ``augment.sign``: ``rest_drop + rest_repeat <= 1`` (they are shares of the resting frames);
+* a variant's ``stage0`` names a pre-trained method, and its temporal module (``model.backbone``,
+  ``d_model``, ``temporal_blocks``, ``temporal_kernel``, frozen backbone) is the one SL-SLR trains;
+* clips: rendered profiles cut them at the renderer's gloss boundaries; the paper profile needs
+  ``slslr.isolated_dataset`` (not supported yet: null means no Table 10, see docs/model-choices.md).
+"""
+
+from __future__ import annotations
+
+from qbslt.data.keypoints import RENDERED_PROFILES
+from qbslt.errors import ConfigError
+from qbslt.model.configuration import BACKBONES, QBSLTConfig
+
+ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel")
+CLIP_KEYS = ("isolated_dataset", "clip_margin", "test_signer_share")
+
+
+def method_configs(tree: dict) -> dict[str, dict]:
+    """{method: its line} of ``slslr.methods``, each checked (ConfigError naming the key)."""
+    cfg = tree["slslr"]
+    sign = cfg["augment"]["sign"]
+    if sign["rest_drop"] + sign["rest_repeat"] > 1:
+        raise ConfigError(f"slslr.augment.sign: rest_drop + rest_repeat = {sign['rest_drop'] + sign['rest_repeat']} "
+                          f"> 1 (both are shares of the resting frames)")
+    methods = {}
+    for name, spec in cfg["methods"].items():
+        key = f"slslr.methods.{name}"
+        if spec["objective"] == "none" and (spec["augment"] != "none" or spec["weighting"]):
+            raise ConfigError(f"{key}: objective none (no pre-training) takes augment: none and weighting: false")
+        if spec["objective"] != "none" and spec["augment"] == "none":
+            raise ConfigError(f"{key}.augment: pre-training ({spec['objective']}) needs two augmented views "
+                              f"(sign | generic)")
+        methods[name] = dict(spec)
+    return methods
+
+
+def clip_source(tree: dict) -> str | None:
+    """``renderer`` (rendered profiles), or None: no isolated-sign clips in this profile (Table 10 skipped)."""
+    if tree["profile"] in RENDERED_PROFILES:
+        return "renderer"
+    if tree["slslr"]["isolated_dataset"] is not None:
+        raise ConfigError(f"slslr.isolated_dataset: {tree['slslr']['isolated_dataset']!r}: reading an isolated-sign "
+                          f"dataset is not implemented yet (docs/model-choices.md, 'SL-SLR'); set it to null")
+    return None
+
+
+def encoder_model(tree: dict) -> dict:
+    """The ``model`` keys the SL-SLR encoder is built from (SSL-SSAW's temporal module)."""
+    if not tree["model"]["freeze_backbone"]:
+        raise ConfigError("model.freeze_backbone: SL-SLR trains over precomputed frame features (a frozen backbone)")
+    return {k: tree["model"][k] for k in ENCODER_MODEL_KEYS}
+
+
+def encoder_config(encoder: dict) -> QBSLTConfig:
+    """The QBSLTConfig of :func:`encoder_model`'s keys (what the temporal module reads)."""
+    return QBSLTConfig(backbone=encoder["backbone"], feature_dim=BACKBONES[encoder["backbone"]],
+                       d_model=encoder["d_model"], temporal_blocks=encoder["temporal_blocks"],
+                       temporal_kernel=encoder["temporal_kernel"])
+
+
+def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:
+    """{(dataset, variant): SL-SLR method} of the stage-0 variants among ``variants`` (dataset, name) -> config;
+    ConfigError when a stage-0 variant cannot start from that method's encoder."""
+    methods, out = tree["slslr"]["methods"], {}
+    for (dataset, name), variant in variants.items():
+        method = variant.get("stage0")
+        if method is None:
+            continue
+        key = f"experiment.variants.{name}.stage0"
+        if clip_source(tree) is None:
+            raise ConfigError(f"{key}: profile {tree['profile']} has no isolated-sign clips (slslr.isolated_dataset "
+                              f"is null), so there is no SL-SLR encoder; leave {name} out of experiment.datasets")
+        if methods[method]["objective"] == "none":
+            raise ConfigError(f"{key}: method {method} is not pre-trained (objective none)")
+        for k in ENCODER_MODEL_KEYS + ("freeze_backbone",):
+            if variant["model"][k] != tree["model"][k]:
+                raise ConfigError(f"experiment.variants.{name}.model.{k}: a stage-0 variant keeps the temporal "
+                                  f"module SL-SLR pre-trains (model.{k} = {tree['model'][k]!r})")
+        out[(dataset, name)] = method
+    return out

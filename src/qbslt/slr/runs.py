@@ -1,0 +1,105 @@
+"""One SL-SLR seed: every method pre-trained on every dataset, evaluated by every protocol.
+
+Per dataset (its clip index, per-frame features and keypoint store of the training videos) and method
+(``slslr.methods``): pre-train on the recognition-train clips (labels unused), then
+
+* ``linear``: linear evaluation on the same dataset;
+* ``semi_<p>``: semi-supervised fine-tuning with ``p`` % of the training labels (``finetune.label_shares``);
+* ``transfer``: linear evaluation on each *other* dataset of the encoder pre-trained here (the row belongs
+  to the evaluated dataset; ``source`` names the pre-training one). Not for ``objective: none``: its
+  transfer would be the target's own ``linear`` row with another random initialisation.
+
+Randomness: each (dataset, method) pre-training and each protocol draws from its own seed, derived from
+(seed, dataset, method, protocol), so one method's runs do not depend on the others. One process does
+all of it: a process start (torch import) costs more than a tiny method's run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qbslt.atomic import atomic_write_text
+from qbslt.data.keypoints import open_keypoint_store
+from qbslt.data.synth.render import stable_code
+from qbslt.slr.config import encoder_config
+from qbslt.slr.clips import ClipSet, load_clips, read_clip_index
+from qbslt.slr.pretrain import pretrain
+from qbslt.slr.protocols import embed, finetune, label_subset, linear_probe
+from qbslt.training.checkpoint import save_weights
+
+log = logging.getLogger("qbslt.slslr")
+
+
+def stream_seed(seed: int, *parts: str) -> int:
+    """A 31-bit seed of (seed, parts): independent streams per dataset, method and protocol."""
+    entropy = np.random.SeedSequence((int(seed), *(stable_code(p) for p in parts)))
+    return int(entropy.generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def protocol_name(share: float) -> str:
+    """``semi_1`` for 1 % of the labels, ``semi_10`` for 10 %, ``semi_2.5`` for 2.5 %."""
+    percent = round(100 * share, 6)
+    return f"semi_{int(percent) if percent == int(percent) else percent}"
+
+
+def load_dataset(clips_path: Path, features_path: Path, keypoints_path: Path, informative: dict) -> ClipSet:
+    clips = read_clip_index(clips_path)
+    features = np.load(features_path, mmap_mode="r")
+    store = open_keypoint_store(keypoints_path)
+    return load_clips(clips, features, store.points, store.mask, informative)
+
+
+def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], seed: int, out: Path,
+             encoders: dict[tuple[str, str], Path] | None = None, threads: int = 1) -> dict:
+    """Run seed ``seed`` of every method and protocol; write the results JSON ``out`` and the encoders
+    ``encoders[(dataset, method)]`` (stage 0 of SSL-SSAW). ``cfg``: the ``slslr`` section; ``model_params``:
+    ``qbslt.slr.config.encoder_model`` (the temporal module's sizes); ``inputs[dataset]``: clips, features, keypoints."""
+    torch.set_num_threads(threads)
+    model_config = encoder_config(model_params)
+    data = {d: load_dataset(p["clips"], p["features"], p["keypoints"], cfg["informative"]) for d, p in inputs.items()}
+    splits = {d: (c.subset("train"), c.subset("test")) for d, c in data.items()}
+    batch = cfg["batch_size"]
+    rows, pretraining = [], {}
+
+    def linear(encoder, dataset: str, protocol: str, source: str, method: str) -> None:
+        train, test = splits[dataset]
+        result = linear_probe(embed(encoder, train, batch), torch.from_numpy(train.labels),
+                              embed(encoder, test, batch), torch.from_numpy(test.labels), len(train.classes),
+                              **cfg["probe"], seed=stream_seed(seed, dataset, method, protocol, source))
+        rows.append({"dataset": dataset, "method": method, "protocol": protocol, "source": source, **result})
+
+    for source, (train, test) in splits.items():
+        for method, spec in cfg["methods"].items():
+            began = time.process_time()
+            model, history = pretrain(spec, cfg, model_config, train, stream_seed(seed, source, method, "pretrain"))
+            pretraining.setdefault(source, {})[method] = {"history": history,
+                                                         "cpu_seconds": round(time.process_time() - began, 2)}
+            encoder = model.encoder.eval()
+            if encoders and (source, method) in encoders:
+                save_weights(encoders[(source, method)], encoder.temporal.state_dict())
+            linear(encoder, source, "linear", source, method)
+            for share in cfg["finetune"]["label_shares"]:
+                protocol = protocol_name(share)
+                labelled = label_subset(train.labels, share, np.random.default_rng(
+                    stream_seed(seed, source, "labels", protocol)))  # the same labels for every method
+                sub = ClipSet(train.features[labelled], train.mask[labelled], train.weights[labelled],
+                              train.labels[labelled], train.split[labelled], train.sign[labelled], train.classes)
+                ft = cfg["finetune"]
+                result = finetune(encoder, sub, test, ft["epochs"], ft["lr"], ft["weight_decay"], batch,
+                                  stream_seed(seed, source, method, protocol))
+                rows.append({"dataset": source, "method": method, "protocol": protocol, "source": source,
+                             "labels": len(labelled), **result})
+            for target in splits:
+                if target != source and spec["objective"] != "none":  # nothing pre-trained to transfer
+                    linear(encoder, target, "transfer", source, method)
+            log.info("%s %s: %s", source, method, [r for r in rows if r["source"] == source and r["method"] == method])
+    clips = {d: {"train": len(tr), "test": len(te), "classes": len(tr.classes)} for d, (tr, te) in splits.items()}
+    result = {"seed": seed, "methods": cfg["methods"], "clips": clips, "rows": rows, "pretrain": pretraining}
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    return result

@@ -1,0 +1,125 @@
+"""Table 10: SL-SLR top-1 / top-5 accuracy (%) of each method under each protocol, mean ± std over seeds.
+
+Rows: (dataset, method); columns: per protocol (``linear``, ``semi_<p>``, ``transfer``) top-1 and top-5.
+Std with ddof=1 (± 0.00 for one seed), as Tables 1-8. Read from the per-seed run files of
+:mod:`qbslt.slr.runs`; a file that is missing or malformed fails naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qbslt.atomic import atomic_write_text
+from qbslt.data.datasets import get_dataset
+from qbslt.errors import ResultError
+from qbslt.reports.example_translations import tex_escape
+
+METRICS = ("top1", "top5")
+OBJECTIVES = {"free_negative": "free-negative", "infonce": "InfoNCE (negatives)", "none": "no pre-training"}
+
+
+def read_runs(paths: list[Path]) -> tuple[pd.DataFrame, dict, dict]:
+    """(one row per dataset, method, protocol, seed; the methods; clip counts of the first run)."""
+    frames, methods, clips = [], {}, {}
+    for path in paths:
+        try:
+            run = json.loads(Path(path).read_text(encoding="utf-8"))
+            frame = pd.DataFrame(run["rows"]).assign(seed=int(run["seed"]))
+            methods.update(run["methods"])
+            clips = clips or run["clips"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ResultError(f"{path}: not an SL-SLR run file: {exc}") from None
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), methods, clips
+
+
+def protocol_order(protocols) -> list[str]:
+    semi = sorted((p for p in protocols if p.startswith("semi_")), key=lambda p: float(p[5:]))
+    return [p for p in ["linear", *semi, "transfer"] if p in set(protocols)]
+
+
+def protocol_title(protocol: str) -> str:
+    if protocol.startswith("semi_"):
+        return f"semi {protocol[5:]} %"
+    return {"linear": "linear", "transfer": "transfer"}[protocol]
+
+
+def method_label(name: str, spec: dict) -> str:
+    if spec["objective"] == "none":
+        return f"{name} (no pre-training)"
+    weighted = "weighted" if spec["weighting"] else "unweighted"
+    return f"{name} ({OBJECTIVES[spec['objective']]}, {spec['augment']} aug., {weighted})"
+
+
+def aggregate(runs: pd.DataFrame, methods: dict) -> tuple[pd.DataFrame, list[str]]:
+    """Tidy table: dataset, method, label, protocol, source, n, top1_mean, top1_std, top5_mean, top5_std."""
+    grouped = runs.groupby(["dataset", "method", "protocol", "source"], sort=False)
+    out = grouped[list(METRICS)].agg(["mean", lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "size"])
+    records = []
+    for (dataset, method, protocol, source), row in out.iterrows():
+        rec = {"dataset": dataset, "method": method, "label": method_label(method, methods[method]),
+               "protocol": protocol, "source": source, "n": int(row[(METRICS[0], "size")])}
+        for m in METRICS:
+            rec[f"{m}_mean"], rec[f"{m}_std"] = round(float(row[(m, "mean")]), 2), round(float(row[(m, "<lambda_0>")]), 2)
+        records.append(rec)
+    frame = pd.DataFrame(records)
+    # Rows in the runs' dataset order, then params.yaml's method order.
+    datasets = list(dict.fromkeys(runs["dataset"]))
+    frame = frame.sort_values(["dataset", "method"], key=lambda c: c.map(
+        {v: i for i, v in enumerate(datasets if c.name == "dataset" else list(methods))}), kind="stable")
+    return frame.reset_index(drop=True), protocol_order(runs["protocol"].unique())
+
+
+def _cell(frame: pd.DataFrame, dataset: str, method: str, protocol: str, metric: str) -> str:
+    hit = frame[(frame["dataset"] == dataset) & (frame["method"] == method) & (frame["protocol"] == protocol)]
+    if hit.empty:
+        return "–"
+    r = hit.iloc[0]
+    return f"{r[f'{metric}_mean']:.2f} ± {r[f'{metric}_std']:.2f}"
+
+
+def caption(frame: pd.DataFrame, clips: dict, profile: str) -> str:
+    seeds = int(frame["n"].max()) if len(frame) else 0
+    counts = "; ".join(f"{get_dataset(d).title}: {c['train']} train / {c['test']} test clips, {c['classes']} glosses"
+                       for d, c in clips.items())
+    data = ("embedded synthetic data (clips cut at the renderer's gloss boundaries, split by signer)"
+            if profile != "paper" else "isolated-sign clips, split by signer")
+    return (f"Table 10: SL-SLR isolated sign recognition, top-1 / top-5 accuracy (%) on the held-out signers' "
+            f"clips, mean ± std over {seeds} seed(s) (std ddof=1, ± 0.00 for one seed), {data}. {counts}. "
+            "linear: frozen encoder + linear probe; semi p %: encoder fine-tuned with p % of the training labels "
+            "(per class); transfer: encoder pre-trained on the other dataset, linear probe here.")
+
+
+def render(frame: pd.DataFrame, protocols: list[str], clips: dict, profile: str) -> tuple[str, str, str]:
+    """(markdown, csv, LaTeX) of Table 10."""
+    header = ["Dataset", "Method"] + [f"{protocol_title(p)} {m.replace('top', 'top-')}" for p in protocols
+                                      for m in METRICS]
+    lines = []
+    for (dataset, method), rows in frame.groupby(["dataset", "method"], sort=False):
+        cells = [_cell(frame, dataset, method, p, m) for p in protocols for m in METRICS]
+        lines.append([get_dataset(dataset).title, rows.iloc[0]["label"]] + cells)
+    cap = caption(frame, clips, profile)
+    md = "\n".join([cap, "", "| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+                   + ["| " + " | ".join(line) + " |" for line in lines]) + "\n"
+    tex = "\n".join(["% Generated by qbslt.slr.table10. Needs \\usepackage{booktabs}.", r"\begin{table}[t]",
+                     r"\centering", r"\small", rf"\caption{{{tex_escape(cap.split(': ', 1)[1])}}}",
+                     r"\label{tab:table10}", r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+                     " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
+                    + [" & ".join(tex_escape(c) for c in line) + r" \\" for line in lines]
+                    + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
+    return md, frame.to_csv(index=False), tex
+
+
+def write_table10(run_files: list[Path], out_dir: Path, profile: str = "embedded") -> list[Path]:
+    runs, methods, clips = read_runs(run_files)
+    frame, protocols = aggregate(runs, methods)
+    paths = []
+    for suffix, text in zip(("md", "csv", "tex"), render(frame, protocols, clips, profile)):
+        path = Path(out_dir) / f"table10.{suffix}"
+        atomic_write_text(path, text)
+        paths.append(path)
+    return paths

@@ -1,0 +1,124 @@
+# SL-SLR (arXiv 2509.05188): isolated-sign clips -> self-supervised pre-training of every method and every
+# evaluation protocol, one job per seed -> Table 10. Its encoder can start SSL-SSAW's stage 1 (stage 0).
+from qbslt.slr import config as qbslt_slslr
+
+# Every method line is checked here (a typo fails at `snakemake -n`); SLSLR_SOURCE None: no
+# isolated-sign clips in this profile, so no SL-SLR jobs and no Table 10.
+try:
+    SLSLR_METHODS = qbslt_slslr.method_configs(CFG)
+    SLSLR_SOURCE = qbslt_slslr.clip_source(CFG)
+    SLSLR_ENCODER = qbslt_slslr.encoder_model(CFG) if SLSLR_SOURCE else None
+    STAGE0 = qbslt_slslr.stage0_methods(CFG, VARIANTS)  # (dataset, variant) -> method
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+SLSLR = SLSLR_SOURCE is not None
+SLSLR_ENCODER_FILE = (
+    f"{MODELS}/slslr/{{dataset}}/{{method}}/seed{{seed}}/encoder.safetensors"
+)
+# (dataset, method) encoders the stage-0 variants start from: saved by the seed's slslr_run job.
+STAGE0_ENCODERS = sorted({(d, m) for (d, _), m in STAGE0.items()})
+# (dataset, stage-1 key) -> the encoder file its stage 1 starts from ("{seed}" open); train.smk's
+# pretrain rule reads it (no entry, no input: every other variant's jobs are as before).
+STAGE0_FILES = {
+    (d, qbslt_config.stage1_key(VARIANTS[(d, v)])): SLSLR_ENCODER_FILE.format(
+        dataset=d, method=m, seed="{seed}"
+    )
+    for (d, v), m in STAGE0.items()
+}
+SLSLR_RUN_CFG = {
+    "slslr": {k: v for k, v in CFG["slslr"].items() if k not in qbslt_slslr.CLIP_KEYS},
+    "encoder": SLSLR_ENCODER,
+    "threads": CFG["train"]["threads"],
+}
+
+
+rule slslr_clips:
+    """Isolated-sign clips of the training videos at the renderer's gloss boundaries, split by signer."""
+    input:
+        manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
+        index=f"{DATA}/frames/{{dataset}}/train.index.tsv",
+    output:
+        clips=f"{DATA}/clips/{{dataset}}/clips.tsv",
+        summary=f"{DATA}/clips/{{dataset}}/clips.json",
+    log:
+        "logs/slslr_clips/{dataset}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/slslr_clips/{{dataset}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        cfg=as_json({k: CFG["slslr"][k] for k in qbslt_slslr.CLIP_KEYS}),
+    shell:
+        "python -m qbslt slslr-clips --dataset {wildcards.dataset} --manifest {input.manifest} --index {input.index}"
+        " --out {output.clips} --summary {output.summary} --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule slslr_run:
+    """One seed: every SL-SLR method pre-trained on every dataset, linear / semi-supervised / transfer."""
+    input:
+        clips=[f"{DATA}/clips/{d}/clips.tsv" for d in DATASETS],
+        features=[
+            f"{DATA}/features/{d}/{CFG['model']['backbone']}/train.npy"
+            for d in DATASETS
+        ],
+        keypoints=[f"{DATA}/keypoints/{d}/train.npy" for d in DATASETS],
+        keypoint_masks=[f"{DATA}/keypoints/{d}/train.mask.npy" for d in DATASETS],
+        keypoint_meta=[f"{DATA}/keypoints/{d}/train.json" for d in DATASETS],
+    output:
+        run=f"{RESULTS}/slslr/seed{{seed}}.json",
+        encoders=[
+            SLSLR_ENCODER_FILE.format(dataset=d, method=m, seed="{seed}")
+            for d, m in STAGE0_ENCODERS
+        ],
+    log:
+        "logs/slslr_run/seed{seed}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/slslr_run/seed{{seed}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+    params:
+        cfg=as_json(SLSLR_RUN_CFG),
+        datasets=" ".join(DATASETS),
+        encoders=lambda w, output: " ".join(
+            f"{d}:{m}:{path}" for (d, m), path in zip(STAGE0_ENCODERS, output.encoders)
+        ),
+    shell:
+        "python -m qbslt slslr-run --seed {wildcards.seed} --datasets {params.datasets} --clips {input.clips}"
+        " --features {input.features} --keypoints {input.keypoints} --encoder {params.encoders}"
+        " --out {output.run} --cfg {params.cfg:q} > {log} 2>&1"
+
+
+rule table10:
+    """Table 10: top-1 / top-5 of every SL-SLR method and protocol, mean ± std over the seeds."""
+    input:
+        expand(f"{RESULTS}/slslr/seed{{seed}}.json", seed=SEEDS),
+    output:
+        md=f"{RESULTS}/tables/table10.md",
+        csv=f"{RESULTS}/tables/table10.csv",
+        tex=f"{RESULTS}/tables/table10.tex",
+    log:
+        f"logs/table10/{PROFILE}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/table10/table10.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        out=lambda w, output: os.path.dirname(output.md),
+        profile=PROFILE,
+    shell:
+        "python -m qbslt slslr-table --runs {input} --out {params.out} --profile {params.profile} > {log} 2>&1"
+
+
+rule slslr_all:
+    """Target: Table 10 (nothing in a profile without isolated-sign clips)."""
+    input:
+        rules.table10.output if SLSLR else [],
