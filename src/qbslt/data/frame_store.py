@@ -30,6 +30,7 @@ folder (``jpeg/``) so that a folder always holds one format: ``store_path`` find
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -41,18 +42,26 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from qbslt.errors import FrameError
 
-try:  # libjpeg-turbo / libpng through torchvision: faster than PIL here (benchmarks/frame_store.py)
-    from torchvision.io import ImageReadMode, decode_image
-except ImportError:  # a torchvision without image decoding (deprecated since 0.29): PIL below
-    decode_image = None
+# torch and torchvision are imported where frames are read, not here: the workflow imports this
+# module for its file names (store_name) at every `snakemake` call, and torch's import is seconds.
 # torchvision 0.29 deprecates its image decoders in favour of TorchCodec; the pinned version has them.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
                         category=DeprecationWarning)
+
+@functools.cache
+def _torchvision_decoder():
+    """(decode_image, ImageReadMode) of torchvision (libjpeg-turbo / libpng: faster than PIL here,
+    benchmarks/frame_store.py), or None for a torchvision without image decoding (PIL then)."""
+    try:
+        from torchvision.io import ImageReadMode, decode_image
+    except ImportError:
+        return None
+    return decode_image, ImageReadMode
+
 
 FORMATS = ("raw", "jpeg")
 RAW_SUFFIX = ".npy"
@@ -152,6 +161,8 @@ class RawFrameStore(FrameStore):
         return np.array(self.array[rows])
 
     def read(self, rows, window: tuple[int, int, int] | None = None) -> torch.Tensor:
+        import torch
+
         if window is None:
             return torch.from_numpy(self.array[rows])
         top, left, size = window
@@ -226,10 +237,14 @@ class CompressedFrameStore(FrameStore):
 
     def decode(self, row: int) -> torch.Tensor:
         """One frame as uint8 [3, H, W] (CPU)."""
+        import torch
+
         data = np.array(self.encoded(row))
+        decoder = _torchvision_decoder()
         try:
-            if decode_image is not None:
-                image = decode_image(torch.from_numpy(data), mode=ImageReadMode.RGB)
+            if decoder is not None:
+                decode_image, mode = decoder
+                image = decode_image(torch.from_numpy(data), mode=mode.RGB)
             else:
                 with Image.open(io.BytesIO(data)) as pil:
                     image = torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1)
@@ -247,6 +262,8 @@ class CompressedFrameStore(FrameStore):
         return rows.reshape(-1) if rows.ndim == 0 else rows
 
     def read(self, rows, window: tuple[int, int, int] | None = None) -> torch.Tensor:
+        import torch
+
         rows = self._rows(rows)
         top, left, size = window if window is not None else (0, 0, None)
         h, w = (size, size) if size is not None else self.frame_hw
@@ -260,6 +277,7 @@ class CompressedFrameStore(FrameStore):
     def _read_on_device(self, rows: np.ndarray, top: int, left: int, h: int, w: int) -> torch.Tensor:
         """nvJPEG: all frames of the read in one batched call; a failure is re-decoded on the CPU so
         that the error names the frame."""
+        import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
         device = torch.device(self.decode_device)
