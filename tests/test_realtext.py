@@ -85,8 +85,9 @@ def test_subset_renders_the_first_rows_from_their_real_glosses(shared_data, tmp_
 def test_realtext_profile_end_to_end(shared_data, tmp_path):
     """A few hundred real samples through the whole DAG: words out, BLEU recomputable."""
     work = fresh_checkout(tmp_path)
-    params = realtext_params(shared_data, subset={"train": 240, "dev": 40, "test": 40})
+    params = realtext_params(shared_data, subset={"train": 160, "dev": 40, "test": 40})
     realtext = params["overrides"]["realtext"]
+    realtext["sigma"] = {"finetune": {"epochs": 1}}
     realtext["data"]["frame_size"] = [16, 16]
     realtext["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32, subword_vocab_size=300)
     realtext["train"]["stage1"].update(epochs=1)
@@ -118,6 +119,12 @@ def test_realtext_profile_end_to_end(shared_data, tmp_path):
                    str(work / "models" / "realtext" / "phoenix" / "ssl_ssaw" / "seed0"), "--frames", str(frames),
                    "--question", row["question"]], work).stdout.strip()
     assert printed and "▁" not in printed and "##" not in printed
+
+    # Sigma (Table 9) and SL-SLR (Table 10) on real text: words out of the subword tokenizer, too.
+    sigma = pd.read_csv(out / "sigma" / "predictions" / "phoenix" / "full" / "seed0.tsv", sep="\t", dtype=str,
+                        keep_default_na=False)
+    assert len(sigma) == 40 and "▁" not in " ".join(sigma["hypothesis"]) and "##" not in " ".join(sigma["hypothesis"])
+    assert (out / "tables" / "table9.md").exists() and (out / "tables" / "table10.md").exists()
 
     table7 = (out / "tables" / "table7.md").read_text()
     assert "Realtext profile" in table7 and "Copy question" in table7
