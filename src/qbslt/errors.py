@@ -10,6 +10,11 @@ class QbsltError(Exception):
 class ConfigError(QbsltError):
     """A params.yaml key is unknown, ill-typed or inconsistent. The message names the key path."""
 
+    @classmethod
+    def for_key(cls, where: str, key: str, message: str) -> "ConfigError":
+        """``<where>: key '<key>': <message>`` (e.g. where = "model config")."""
+        return cls(f"{where}: key '{key}': {message}")
+
 
 class AnnotationError(QbsltError):
     """A structurally malformed annotation line: message is ``FILE:LINE: what is wrong``."""

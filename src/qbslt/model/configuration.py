@@ -107,7 +107,7 @@ class QBSLTConfig:
 
     def validate(self) -> None:
         def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError(f"model config: key '{key}': {msg}")
+            return ConfigError.for_key("model config", key, msg)
 
         choices = {"backbone": tuple(BACKBONES), "text_model": TEXT_MODELS, "fusion": FUSIONS,
                    "inputs": INPUTS, "alignment": ALIGNMENTS}

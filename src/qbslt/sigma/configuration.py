@@ -69,7 +69,7 @@ class SigmaConfig:
 
     def validate(self) -> None:
         def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError(f"sigma model config: key '{key}': {msg}")
+            return ConfigError.for_key("sigma model config", key, msg)
 
         for key in ("num_joints", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "encoder_layers",
                     "text_encoder_layers", "decoder_layers", "max_positions", "vocab_size"):
