@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from qbslt.data.join import read_examples
-from qbslt.data.keypoints import KeypointStore, NUM_JOINTS, open_keypoint_store
+from qbslt.data.keypoints import KeypointStore, open_keypoint_store
 from qbslt.errors import KeypointError
 from qbslt.training.augment import evenly_spaced
+from qbslt.training.batches import pad_keypoints
 from qbslt.training.tokenizer import encode
 
 
@@ -71,17 +72,12 @@ class KeypointCollator:
         indices, d = plan["index"], self.data
         lengths = [len(d.rows[i]) for i in indices]
         B, T, L = len(indices), max(lengths), max(len(d.label_ids[i]) for i in indices)
-        keypoints = torch.zeros(B, T, NUM_JOINTS, 3)
-        keypoint_mask = torch.zeros(B, T, NUM_JOINTS, dtype=torch.bool)
+        keypoints, keypoint_mask = pad_keypoints(d.store, [d.rows[i] for i in indices])
         frame_mask = torch.zeros(B, T, dtype=torch.bool)
         text_ids = torch.full((B, L), self.pad_id, dtype=torch.long)
         labels = torch.full((B, L), -100, dtype=torch.long)
         for b, i in enumerate(indices):
-            points, mask = d.store[d.rows[i]]
-            n = len(points)
-            keypoints[b, :n] = torch.from_numpy(points)
-            keypoint_mask[b, :n] = torch.from_numpy(mask)
-            frame_mask[b, :n] = True
+            frame_mask[b, :lengths[b]] = True
             ids = torch.tensor(d.label_ids[i])
             text_ids[b, :len(ids)] = ids
             labels[b, :len(ids)] = ids

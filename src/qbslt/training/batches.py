@@ -118,6 +118,19 @@ def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]
     return ids, mask
 
 
+def pad_keypoints(store: KeypointStore, rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each example's ``rows`` of a keypoint store, padded: (points float [B, T, J, 3] as stored, NaN at
+    masked joints, zeros past a video's end; mask bool [B, T, J], False there)."""
+    length = max((len(r) for r in rows), default=0)
+    points = torch.zeros((len(rows), length, *store.points.shape[1:]))
+    mask = torch.zeros((len(rows), length, store.mask.shape[1]), dtype=torch.bool)
+    for b, r in enumerate(rows):
+        p, m = store[r]
+        points[b, :len(p)] = torch.from_numpy(p)
+        mask[b, :len(m)] = torch.from_numpy(m)
+    return points, mask
+
+
 def mask_words(ids: torch.Tensor, mask: torch.Tensor, mask_id: int, eos_id: int, prob: float,
                generator: torch.Generator) -> torch.Tensor:
     """Replace each word (not </s>, not padding) by <mask> with probability ``prob``; at least one."""
@@ -178,13 +191,8 @@ class Collator:
             video_mask[row, :len(v)] = True
         batch = {**plan["batch"], "video": video, "video_mask": video_mask}
         if self.data.keypoints is not None:  # the keypoints of exactly the planned frames
-            batch["keypoints"] = torch.zeros((len(videos), max(lengths), *self.data.keypoints.points.shape[1:]))
-            batch["keypoint_mask"] = torch.zeros((len(videos), max(lengths), self.data.keypoints.mask.shape[1]),
-                                                 dtype=torch.bool)
-            for row, v in enumerate(plan["videos"]):
-                points, mask = self.data.keypoints[v.rows]
-                batch["keypoints"][row, :len(points)] = torch.from_numpy(points)
-                batch["keypoint_mask"][row, :len(mask)] = torch.from_numpy(mask)
+            batch["keypoints"], batch["keypoint_mask"] = pad_keypoints(self.data.keypoints,
+                                                                       [v.rows for v in plan["videos"]])
         return batch
 
     def __call__(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
