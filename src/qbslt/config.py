@@ -131,11 +131,14 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
                                   f"(defined: {', '.join(variants)})")
 
 
+def _sigma_base(tree: dict) -> dict:
+    """The ``sigma`` section without ``variants`` and ``data``: what every Sigma variant overrides."""
+    return {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
+
+
 def sigma_variant_config(tree: dict, name: str) -> dict:
-    """Settings of Sigma variant ``name``: the ``sigma`` section (without ``variants`` and ``data``)
-    with ``sigma.variants.<name>`` merged over it."""
-    base = {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
-    return deep_merge(base, tree["sigma"]["variants"][name])
+    """Settings of Sigma variant ``name``: :func:`_sigma_base` with ``sigma.variants.<name>`` merged over it."""
+    return deep_merge(_sigma_base(tree), tree["sigma"]["variants"][name])
 
 
 def _check_sigma(tree: dict, schema: dict, source: str) -> None:
@@ -143,7 +146,7 @@ def _check_sigma(tree: dict, schema: dict, source: str) -> None:
     (qbslt.sigma.configuration.check_settings: e.g. no pre-training with every objective at 0)."""
     from qbslt.sigma.configuration import check_settings  # no torch: cheap
 
-    base = {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
+    base = _sigma_base(tree)
     for name, override in tree["sigma"]["variants"].items():
         try:
             _check_override_keys(base, override, ["sigma", "variants", name])
