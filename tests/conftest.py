@@ -4,6 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Under pytest-xdist the workers share the cores: one torch thread each (set before torch is imported),
+# or their thread pools oversubscribe the machine and every test slows down.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("QBSLT_SHARED_DATA", REPO.parent / "shared" / "data"))
 # QBSLT_TEST_DEVICE=cuda runs the paper-profile smoke runs (trained backbone, pretrained text path)
@@ -71,3 +76,22 @@ def write_test_video(path: Path, n: int) -> Path:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order for pytest-xdist (pyproject's addopts: ``-n auto --dist worksteal``). Worksteal hands worker k
+    the k-th contiguous share of this list, and an idle worker later takes the tail of a busy one's queue.
+    The end-to-end tests (the longest) are dealt round-robin to the fronts of the shares, so the longest
+    runs start at once on different workers and the short tests fill in around them."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    slow = [item for item in items if item.get_closest_marker("e2e")]
+    rest = [item for item in items if not item.get_closest_marker("e2e")]
+    ordered, remaining = [], len(items)
+    for k in range(workers):
+        size = remaining // (workers - k)          # what worksteal sends worker k first
+        share = slow[k::workers]
+        take = max(0, size - len(share))
+        ordered += share + rest[:take]
+        rest, remaining = rest[take:], remaining - size
+    items[:] = ordered + rest

@@ -109,12 +109,13 @@ class ExampleSet(torch.utils.data.Dataset):
 
 
 def _pad(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max((len(s) for s in seqs), default=0)
+    """Right-padded ids long [B, W] and mask bool [B, W] (W = longest sequence)."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    width = int(lengths.max()) if len(seqs) else 0
+    mask = torch.arange(width) < lengths.unsqueeze(1)
     ids = torch.full((len(seqs), width), value, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.bool)
-    for row, seq in enumerate(seqs):
-        ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, :len(seq)] = True
+    # One copy for the whole batch: the mask's True cells, row by row, are the sequences end to end.
+    ids[mask] = torch.tensor([token for seq in seqs for token in seq], dtype=torch.long)
     return ids, mask
 
 
@@ -183,12 +184,9 @@ class Collator:
 
     def assemble(self, plan: dict) -> dict:
         videos = [self.augment.read(self.data.store, v) for v in plan["videos"]]
-        lengths = [len(v) for v in videos]
-        video = torch.zeros((len(videos), max(lengths), *videos[0].shape[1:]), dtype=videos[0].dtype)
-        video_mask = torch.zeros((len(videos), max(lengths)), dtype=torch.bool)
-        for row, v in enumerate(videos):
-            video[row, :len(v)] = v
-            video_mask[row, :len(v)] = True
+        lengths = torch.tensor([len(v) for v in videos])
+        video = torch.nn.utils.rnn.pad_sequence(videos, batch_first=True)     # zeros past each video's end
+        video_mask = torch.arange(video.shape[1]) < lengths.unsqueeze(1)
         batch = {**plan["batch"], "video": video, "video_mask": video_mask}
         if self.data.keypoints is not None:  # the keypoints of exactly the planned frames
             batch["keypoints"], batch["keypoint_mask"] = pad_keypoints(self.data.keypoints,
