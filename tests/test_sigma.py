@@ -211,6 +211,28 @@ def test_every_sigma_variant_of_params_builds():
     assert config.sigma_variant_config(tree, "one_level_alignment")["levels"]["fine"] == 0.0
 
 
+def test_paper_profile_sizes_build_pretrain_translate_and_decode():
+    """The paper profile's Sigma (never trained here: it needs a GPU) at its own sizes, on a CPU batch:
+    every objective of every variant is finite and reaches the parameters, translation decodes."""
+    tree = config.load(REPO / "params.yaml", profile="paper")
+    torch.manual_seed(0)
+    for name in tree["sigma"]["variants"]:
+        settings = config.sigma_variant_config(tree, name)
+        model = SigmaModel(SigmaConfig.from_params(settings["model"], vocab_size=3000, pad_token_id=1, bos_token_id=0,
+                                                   eos_token_id=2))
+        assert model.config.d_model == 256 and len(model.visual_encoder.layers) == 4
+        batch = keypoint_batch(lengths=(24, 17), text=torch.tensor([[6, 7, 8, 9, 2], [10, 11, 2, 1, 1]]))
+        objectives = [model.translation_losses(batch)]
+        if settings["pretraining"]:
+            objectives.append(model.pretrain_losses(batch, settings))
+        for out in objectives:
+            assert torch.isfinite(out["loss"]) and out["loss"].item() > 0, name
+            model.zero_grad()
+            out["loss"].backward()
+            assert model.skeleton_encoder.joint_mlp[0].weight.grad.abs().sum() > 0, name
+    assert [len(ids) <= 5 for ids in model.generate(batch, max_new_tokens=5)] == [True, True]
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda p: p["sigma"]["model"].update(d_modle=8), "unknown key 'sigma.model.d_modle'"),
     (lambda p: p["sigma"]["variants"].update(typo={"loss_weight": {"lm": 0}}), "sigma.variants.typo"),

@@ -7,12 +7,12 @@ SIGMA_VARIANTS = {
     v: qbslt_config.sigma_variant_config(CFG, v) for v in CFG["sigma"]["variants"]
 }
 SIGMA_RESULTS = f"{RESULTS}/sigma"
-# The RGB + skeleton rows of Table 9: SSL-SSAW without and with the skeleton stream, where the
+# The RGB (+ skeleton) rows of Table 9 (table9.rgb_rows of the table layout), where the
 # experiment matrix runs them.
 SIGMA_RGB_ROWS = [
     (d, v)
     for d in DATASETS
-    for v in ("ssl_ssaw", "ssl_ssaw_skeleton")
+    for v in qbslt_table9.rgb_variants()
     if (d, v) in VARIANTS
 ]
 

@@ -158,11 +158,19 @@ def video_to_text_similarity(video: torch.Tensor, video_mask: torch.Tensor,
     return _masked_mean_cosine(num, sq_norm, text_mask).t()
 
 
+def info_nce(video_to_text: torch.Tensor, text_to_video: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE: the mean of the cross-entropies in both directions; pair i of the batch is
+    the positive of row i. video_to_text [B, B]: row i scores video i against every text;
+    text_to_video [B, B]: row j scores text j against every video (default ``video_to_text.T``, a
+    symmetric similarity; Sigma's token-wise level has its own)."""
+    text_to_video = video_to_text.t() if text_to_video is None else text_to_video
+    target = torch.arange(video_to_text.shape[0], device=video_to_text.device)
+    return 0.5 * (F.cross_entropy(video_to_text.float(), target) + F.cross_entropy(text_to_video.float(), target))
+
+
 def contrastive_loss(sim: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
     """Symmetric cross-entropy of Eq. 1 over ``logit_scale * sim`` ([B, B], matches on the diagonal)."""
-    logits = sim * logit_scale
-    target = torch.arange(sim.shape[0], device=sim.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    return info_nce(sim * logit_scale)
 
 
 class ContrastiveHead(nn.Module):
@@ -204,5 +212,5 @@ class ContrastiveHead(nn.Module):
         return self.loss(sim), sim
 
 
-__all__ = ["ContrastiveHead", "contrastive_loss", "vector_similarity", "text_to_video_similarity",
+__all__ = ["ContrastiveHead", "info_nce", "contrastive_loss", "vector_similarity", "text_to_video_similarity",
            "video_to_text_similarity", "last_valid", "INIT_TEMPERATURE", "MAX_LOGIT_SCALE"]

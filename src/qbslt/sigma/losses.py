@@ -22,21 +22,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def symmetric_info_nce(video_to_text: torch.Tensor, text_to_video: torch.Tensor | None = None) -> torch.Tensor:
-    """InfoNCE in both directions; pair i of the batch is the positive of row i.
-
-    video_to_text [B, B]: row i scores video i against every text; text_to_video [B, B]: row j
-    scores text j against every video (default: ``video_to_text.T``, a symmetric similarity).
-    """
-    text_to_video = video_to_text.t() if text_to_video is None else text_to_video
-    target = torch.arange(video_to_text.shape[0], device=video_to_text.device)
-    return 0.5 * (F.cross_entropy(video_to_text.float(), target) + F.cross_entropy(text_to_video.float(), target))
+from qbslt.model.contrastive import info_nce
 
 
 def global_alignment_loss(video: torch.Tensor, text: torch.Tensor, tau: float) -> torch.Tensor:
     """Sequence-level contrastive loss: video [B, c], text [B, c] (normalised) -> scalar."""
-    return symmetric_info_nce(video @ text.t() / tau)
+    return info_nce(video @ text.t() / tau)
 
 
 def token_wise_similarity(frames: torch.Tensor, frame_mask: torch.Tensor, tokens: torch.Tensor,
@@ -65,7 +56,7 @@ def fine_grained_alignment_loss(frames: torch.Tensor, frame_mask: torch.Tensor, 
                                 token_mask: torch.Tensor, tau: float) -> torch.Tensor:
     """Frame/token-level contrastive loss over the token-wise similarities (normalised inputs)."""
     v2t, t2v = token_wise_similarity(frames, frame_mask.bool(), tokens, token_mask.bool())
-    return symmetric_info_nce(v2t / tau, t2v / tau)
+    return info_nce(v2t / tau, t2v / tau)
 
 
 def hierarchical_alignment_loss(fine: torch.Tensor, global_: torch.Tensor, levels: dict) -> torch.Tensor:
@@ -114,6 +105,6 @@ def unified_pretraining_loss(parts: dict[str, torch.Tensor], weights: dict[str, 
     return total
 
 
-__all__ = ["symmetric_info_nce", "global_alignment_loss", "token_wise_similarity", "fine_grained_alignment_loss",
+__all__ = ["global_alignment_loss", "token_wise_similarity", "fine_grained_alignment_loss",
            "hierarchical_alignment_loss", "mine_hard_negatives", "video_text_matching_loss",
            "language_modelling_loss", "unified_pretraining_loss"]

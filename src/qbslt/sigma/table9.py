@@ -5,8 +5,11 @@ Rows, per dataset:
 * **Sigma (skeleton only, gloss-free translation)**: every ``sigma.variants`` entry, in params order;
 * **SSL-SSAW, RGB + skeleton (measured here)**: ``ssl_ssaw`` and ``ssl_ssaw_skeleton`` of the
   experiment matrix, when it runs them on that dataset (else "not run");
-* **SSL-SSAW as the SSL-SSAW paper reports it** (arXiv 2509.14036, Tables 1-2): RGB + question, its
-  real datasets; never computed, only shown. The Sigma paper's own numbers are not in its abstract
+* **SSL-SSAW as the SSL-SSAW paper reports it** (arXiv 2509.14036): the paper row that the dataset's
+  comparison table (Table 1 or 2) sets beside ``ssl_ssaw``; RGB + question, its real datasets; never
+  computed, only shown.
+
+Row labels and the RGB rows are data: ``table9`` in ``qbslt/reports/layout.yaml``. The Sigma paper's own numbers are not in its abstract
   (the only text of it here), so Table 9 has no paper row for Sigma.
 
 Cells: mean ± std (ddof 1; ± 0.00 for one seed) of the test scores over the seeds found, like
@@ -24,27 +27,30 @@ import yaml
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
-from qbslt.reports.example_translations import tex_escape
+from qbslt.reports.rendering import latex_table, markdown_table
 from qbslt.reports.results import METRICS
-from qbslt.reports.tables import DEFAULT_PAPER, data_statement, summarize
+from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, data_statement, summarize
 
-LABELS = {
-    "full": "Sigma (full)",
-    "no_pretraining": "w/o pre-training",
-    "no_early_fusion": "w/o sign-aware early fusion",
-    "one_level_alignment": "one-level alignment (global only)",
-    "no_contrastive": "w/o contrastive alignment",
-    "no_vtm": "w/o video-text matching",
-    "no_lm": "w/o language modelling",
-}
-RGB_ROWS = {"ssl_ssaw": "SSL-SSAW (RGB)", "ssl_ssaw_skeleton": "SSL-SSAW (RGB + skeleton)"}
-PAPER_TABLE = {"phoenix": "table1", "csl": "table2"}  # paper_results.yaml tables holding SSL-SSAW
-PAPER_GROUP, PAPER_ROW = "Question-based SLT (QB-SLT)", "SSL-SSAW"
 SIGMA_GROUP = "Sigma: skeleton only, gloss-free translation (greedy)"
 RGB_GROUP = "SSL-SSAW with RGB + skeleton (measured here, beam search)"
 PAPER_LABEL = "SSL-SSAW paper's numbers (arXiv 2509.14036; RGB + question, real data; not run)"
 SHOWN = ("bleu4", "rouge_l")
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L"}
+
+
+def table9_layout(layout_path: Path | str = DEFAULT_LAYOUT) -> dict:
+    """``table9`` of the layout, plus ``paper_rows``: {dataset: (paper table, group, row)} of the
+    SSL-SSAW paper row that each dataset's comparison table sets beside ``ssl_ssaw``."""
+    layout = yaml.safe_load(Path(layout_path).read_text(encoding="utf-8"))
+    paper_rows = {spec["dataset"]: (spec["paper"], m["paper_group"], m["paper_row"])
+                  for spec in layout["tables"].values() if "paper" in spec
+                  for m in spec.get("measured", []) if m["variant"] == "ssl_ssaw"}
+    return {**layout["table9"], "paper_rows": paper_rows}
+
+
+def rgb_variants(layout_path: Path | str = DEFAULT_LAYOUT) -> list[str]:
+    """The experiment variants Table 9 shows beside Sigma (the DAG gives their metrics files)."""
+    return [r["variant"] for r in table9_layout(layout_path)["rgb_rows"]]
 
 
 def read_runs(paths: list[Path | str]) -> dict[tuple[str, str], dict[int, dict]]:
@@ -64,8 +70,9 @@ def read_runs(paths: list[Path | str]) -> dict[tuple[str, str], dict[int, dict]]
 
 
 def build_rows(sigma_variants: list[str], datasets: list[str], sigma_runs: dict, rgb_runs: dict,
-               paper: dict) -> list[dict]:
-    """One record per row: dataset, group, label, variant, status, n_seeds, seeds, <metric>_mean/_std."""
+               paper: dict, layout: dict) -> list[dict]:
+    """One record per row: dataset, group, label, variant, status, n_seeds, seeds, <metric>_mean/_std.
+    ``layout``: :func:`table9_layout`."""
     rows = []
 
     def add(dataset, group, label, variant, runs, values=None):
@@ -80,10 +87,11 @@ def build_rows(sigma_variants: list[str], datasets: list[str], sigma_runs: dict,
 
     for d in datasets:
         for v in sigma_variants:
-            add(d, SIGMA_GROUP, LABELS.get(v, v), v, sigma_runs.get((d, v)))
-        for v, label in RGB_ROWS.items():
-            add(d, RGB_GROUP, label, v, rgb_runs.get((d, v)))
-        reported = paper.get(PAPER_TABLE.get(d, ""), {}).get(PAPER_GROUP, {}).get(PAPER_ROW)
+            add(d, SIGMA_GROUP, layout["labels"].get(v, v), v, sigma_runs.get((d, v)))
+        for r in layout["rgb_rows"]:
+            add(d, RGB_GROUP, r["label"], r["variant"], rgb_runs.get((d, r["variant"])))
+        table, group, row = layout["paper_rows"].get(d, ("", "", ""))
+        reported = paper.get(table, {}).get(group, {}).get(row)
         if reported:
             add(d, PAPER_LABEL, "SSL-SSAW (paper)", "", None, dict(zip(paper["columns"], map(float, reported))))
     return rows
@@ -115,47 +123,28 @@ def _lines(rows: list[dict]) -> list[tuple[str, list[str]]]:
     for r in rows:
         if (r["dataset"], r["group"]) != last:
             last = (r["dataset"], r["group"])
-            out.append(("group", [f"{DATASETS[r['dataset']].title}: {r['group']}"]))
+            out.append(("group", [f"{DATASETS[r['dataset']].title}: {r['group']}"] + [""] * (len(SHOWN) + 2)))
         n = "–" if r["status"] == "reported (not run)" else str(r["n_seeds"])
         out.append(("row", [r["label"], r["variant"], n] + [_cell(r, m) for m in SHOWN]))
     return out
 
 
-def render_md(text: str, rows: list[dict]) -> str:
-    header = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
-    out = [text, "", "| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * len(SHOWN)]
-    for kind, cells in _lines(rows):
-        cells = [f"**{cells[0]}**"] + [""] * (len(header) - 1) if kind == "group" else cells
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(out) + "\n"
-
-
-def render_tex(text: str, rows: list[dict]) -> str:
-    header = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
-    out = ["% Generated by qbslt.sigma.table9. Needs \\usepackage{booktabs}.", r"\begin{table}[t]", r"\centering",
-           r"\small", rf"\caption{{{tex_escape(text.removeprefix('Table 9: '))}}}", r"\label{tab:table9}",
-           r"\begin{tabular}{lll" + "r" * len(SHOWN) + "}", r"\toprule",
-           " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
-    for kind, cells in _lines(rows):
-        if kind == "group":
-            out.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\textit{{{tex_escape(cells[0])}}}}} \\")
-        else:
-            out.append(" & ".join(tex_escape(c) for c in cells) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(out) + "\n"
+HEADER = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
 
 
 def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str], sigma_variants: list[str],
                  datasets: list[str], out_dir: Path | str, profile: str = "embedded",
-                 paper_path: Path | str = DEFAULT_PAPER) -> list[Path]:
+                 paper_path: Path | str = DEFAULT_PAPER, layout_path: Path | str = DEFAULT_LAYOUT) -> list[Path]:
     """Render table9.{md,csv,tex} into ``out_dir`` from exactly the metrics files given."""
     paper = yaml.safe_load(Path(paper_path).read_text(encoding="utf-8")) or {}
-    rows = build_rows(sigma_variants, datasets, read_runs(sigma_metrics), read_runs(rgb_metrics), paper)
-    text = caption(profile, datasets, rows)
+    rows = build_rows(sigma_variants, datasets, read_runs(sigma_metrics), read_runs(rgb_metrics), paper,
+                      table9_layout(layout_path))
+    text, lines = caption(profile, datasets, rows), _lines(rows)
     out_dir = Path(out_dir)
     written = []
-    for ext, content in (("md", render_md(text, rows)), ("csv", pd.DataFrame(rows).to_csv(index=False)),
-                         ("tex", render_tex(text, rows))):
+    for ext, content in (("md", markdown_table(text, HEADER, lines, len(SHOWN))),
+                         ("csv", pd.DataFrame(rows).to_csv(index=False)),
+                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), "qbslt.sigma.table9"))):
         path = out_dir / f"table9.{ext}"
         atomic_write_text(path, content)
         written.append(path)

@@ -22,7 +22,7 @@ both splits are kept (a test class without training clips cannot be recognised b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -142,10 +142,13 @@ class ClipSet:
     sign: np.ndarray
     classes: list[str]
 
+    def take(self, rows: np.ndarray) -> "ClipSet":
+        """The clips at ``rows`` (indices or a boolean mask over the clips); the same classes."""
+        return ClipSet(**{f.name: getattr(self, f.name)[rows] for f in fields(self) if f.name != "classes"},
+                       classes=self.classes)
+
     def subset(self, split: str) -> "ClipSet":
-        keep = self.split == split
-        return ClipSet(self.features[keep], self.mask[keep], self.weights[keep], self.labels[keep], self.split[keep],
-                       self.sign[keep], self.classes)
+        return self.take(self.split == split)
 
     def __len__(self) -> int:
         return len(self.labels)

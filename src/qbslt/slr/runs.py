@@ -75,6 +75,9 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
         rows.append({"dataset": dataset, "method": method, "protocol": protocol, "source": source, **result})
 
     for source, (train, test) in splits.items():
+        # The labelled clips of each semi-supervised protocol: drawn once, the same for every method.
+        labelled = {protocol_name(share): label_subset(train.labels, share, np.random.default_rng(
+            stream_seed(seed, source, "labels", protocol_name(share)))) for share in cfg["finetune"]["label_shares"]}
         for method, spec in cfg["methods"].items():
             began = time.process_time()
             model, history = pretrain(spec, cfg, model_config, train, stream_seed(seed, source, method, "pretrain"))
@@ -84,17 +87,12 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
             if encoders and (source, method) in encoders:
                 save_weights(encoders[(source, method)], encoder.temporal.state_dict())
             linear(encoder, source, "linear", source, method)
-            for share in cfg["finetune"]["label_shares"]:
-                protocol = protocol_name(share)
-                labelled = label_subset(train.labels, share, np.random.default_rng(
-                    stream_seed(seed, source, "labels", protocol)))  # the same labels for every method
-                sub = ClipSet(train.features[labelled], train.mask[labelled], train.weights[labelled],
-                              train.labels[labelled], train.split[labelled], train.sign[labelled], train.classes)
+            for protocol, rows_labelled in labelled.items():
                 ft = cfg["finetune"]
-                result = finetune(encoder, sub, test, ft["epochs"], ft["lr"], ft["weight_decay"], batch,
-                                  stream_seed(seed, source, method, protocol))
+                result = finetune(encoder, train.take(rows_labelled), test, ft["epochs"], ft["lr"], ft["weight_decay"],
+                                  batch, stream_seed(seed, source, method, protocol))
                 rows.append({"dataset": source, "method": method, "protocol": protocol, "source": source,
-                             "labels": len(labelled), **result})
+                             "labels": len(rows_labelled), **result})
             for target in splits:
                 if target != source and spec["objective"] != "none":  # nothing pre-trained to transfer
                     linear(encoder, target, "transfer", source, method)
