@@ -347,3 +347,111 @@ def test_stage0_variant_is_checked_and_leaves_the_other_variants_alone():
     assert "ssl_ssaw_slr" not in config.dataset_variants(paper, "phoenix")
     with pytest.raises(ConfigError, match="experiment.variants.ssl_ssaw_slr.stage0"):
         slslr_config.stage0_methods(paper, {("phoenix", "ssl_ssaw_slr"): config.variant_config(paper, "ssl_ssaw_slr")})
+
+
+# --- an isolated-sign dataset (slslr.isolated_dataset; the paper profile's clips) ---------------
+
+def write_isolated_dataset(root: Path, signers=("s1", "s2", "s3", "s4"), glosses=("book", "drink")) -> Path:
+    """Frame folders of PNGs (one video per signer and gloss; one of them an mp4 via PyAV) and the CSV."""
+    from PIL import Image
+
+    rows = ["video,gloss,signer"]
+    rng = np.random.default_rng(0)
+    for i, signer in enumerate(signers):
+        for j, gloss in enumerate(glosses):
+            frames = rng.integers(0, 255, (3 + i + j, 24, 20, 3), dtype=np.uint8)
+            if (i, j) == (0, 0):
+                import av
+
+                video = f"videos/{signer}_{gloss}.mp4"
+                (root / "videos").mkdir(parents=True, exist_ok=True)
+                with av.open(str(root / video), "w") as container:
+                    stream = container.add_stream("mpeg4", rate=25)
+                    stream.width, stream.height, stream.pix_fmt = 20, 24, "yuv420p"
+                    for frame in frames:
+                        container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+                    container.mux(stream.encode())
+            else:
+                video = f"frames/{signer}_{gloss}"
+                (root / video).mkdir(parents=True)
+                for t, frame in enumerate(frames):
+                    Image.fromarray(frame).save(root / video / f"{t:04d}.png")
+            rows.append(f"{video},{gloss},{signer}")
+    (root / "isolated.csv").write_text("\n".join(rows) + "\n")
+    return root / "isolated.csv"
+
+
+def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_path):
+    from qbslt.cli import main
+    from qbslt.data.frames import open_store, read_index
+    from qbslt.slr.clips import read_clip_index
+
+    write_isolated_dataset(tmp_path / "raw")
+    out = tmp_path / "data"
+    assert main(["slslr-isolated", "--name", "toy", "--root", str(tmp_path / "raw"), "--index", "isolated.csv",
+                 "--size", "16", "16", "--out-store", str(out / "train.npy"), "--out-index",
+                 str(out / "train.index.tsv"), "--clips", str(out / "clips.tsv"), "--summary", str(out / "clips.json"),
+                 "--test-signer-share", "0.25", "--no-progress"]) == 0
+    index, store = read_index(out / "train.index.tsv"), open_store(out / "train.npy")
+    assert len(index) == 8 and store.shape == (int(index["length"].sum()), 16, 16, 3)
+    assert index.set_index("name").at["videos/s1_book.mp4", "length"] == 3  # decoded by PyAV
+    clips = read_clip_index(out / "clips.tsv")
+    assert len(clips) == 8 and set(clips["gloss"]) == {"book", "drink"}
+    # One clip per video, the sign spanning it; exactly one of four signers held out, all of their clips.
+    assert (clips["sign_start"] == 0).all() and (clips["sign_end"] == clips["length"]).all()
+    assert (clips.set_index("name")["offset"] == index.set_index("name")["offset"]).all()
+    test_signers = set(clips.loc[clips["split"] == "test", "signer"])
+    assert len(test_signers) == 1 and not test_signers & set(clips.loc[clips["split"] == "train", "signer"])
+    assert json.loads((out / "clips.json").read_text())["clips"] == {"train": 6, "test": 2}
+
+    # Then as in the paper DAG: frozen features and MediaPipe keypoints of that store, one SL-SLR seed on
+    # the one dataset (no transfer protocol), Table 10 naming it.
+    from qbslt.slr.runs import run_seed
+    from qbslt.slr.table10 import write_table10
+    from qbslt.training.features import write_features
+
+    write_features(out / "train.npy", out / "features.npy", "resnet18", False, progress=False)
+    assert main(["keypoints", "--index", str(out / "train.index.tsv"), "--frame-store", str(out / "train.npy"),
+                 "--out", str(out / "keypoints.npy"), "--extractor", "mediapipe", "--no-progress"]) == 0
+    tree = config.resolve(params())
+    cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.CLIP_KEYS}
+    cfg.update(batch_size=8, pretrain={**cfg["pretrain"], "epochs": 1}, probe={**cfg["probe"], "epochs": 5},
+               finetune={**cfg["finetune"], "epochs": 1})
+    inputs = {"toy": {"clips": out / "clips.tsv", "features": out / "features.npy", "keypoints": out / "keypoints.npy"}}
+    result = run_seed(cfg, {k: tree["model"][k] for k in slslr_config.ENCODER_MODEL_KEYS}, inputs, 0,
+                      tmp_path / "seed0.json")
+    assert {r["protocol"] for r in result["rows"]} == {"linear", "semi_1", "semi_10"}
+    write_table10([tmp_path / "seed0.json"], tmp_path / "tables")
+    md = (tmp_path / "tables" / "table10.md").read_text()
+    assert "an isolated-sign dataset" in md and "| toy | sl_slr" in md and "transfer" not in md.split("\n")[2]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: ["clip,gloss,signer"] + rows[1:], r"isolated.csv:1: expected the header video,gloss,signer"),
+    (lambda rows: rows + ["frames/s2_book,,s2"], r"isolated.csv:10: expected video, gloss, signer"),
+    (lambda rows: rows + [rows[2]], r"isolated.csv:10: video frames/s1_drink is listed twice \(first on line 3\)"),
+    (lambda rows: rows + ["frames/nowhere,book,s9"], r"isolated.csv:10: video frames/nowhere not found"),
+])
+def test_isolated_index_mistakes_fail_naming_file_and_line(tmp_path, edit, message):
+    from qbslt.slr.isolated import read_isolated_index
+
+    index = write_isolated_dataset(tmp_path)
+    index.write_text("\n".join(edit(index.read_text().splitlines())) + "\n")
+    with pytest.raises(ClipError, match=message):
+        read_isolated_index(tmp_path, index)
+
+
+def test_isolated_dataset_is_the_clip_source_of_the_paper_profile():
+    raw = params()
+    raw["slslr"]["isolated_dataset"] = {"name": "wlasl", "root": "data/paper/raw/wlasl", "index": "isolated.csv"}
+    paper = config.resolve(raw, "paper")
+    assert slslr_config.clip_source(paper) == "isolated" and slslr_config.clip_datasets(paper) == ["wlasl"]
+    assert slslr_config.encoder_model(paper)["backbone"] == "resnet18"  # frozen features of its own, trained backbone or not
+    with pytest.raises(ConfigError, match="experiment.variants.ssl_ssaw_slr.stage0: SL-SLR pre-trains on"):
+        slslr_config.stage0_methods(paper, {("phoenix", "ssl_ssaw_slr"): config.variant_config(paper, "ssl_ssaw_slr")})
+    raw["slslr"]["isolated_dataset"]["name"] = "phoenix"
+    with pytest.raises(ConfigError, match="slslr.isolated_dataset.name: 'phoenix' is a translation dataset"):
+        slslr_config.clip_datasets(config.resolve(raw, "paper"))
+    raw["slslr"]["isolated_dataset"] = {"name": "wlasl", "root": "x"}
+    with pytest.raises(ConfigError, match="slslr.isolated_dataset"):
+        config.resolve(raw, "paper")

@@ -66,9 +66,13 @@ def snakemake(workdir, *args, check=True):
 
 def planned_jobs(workdir, *args) -> dict[str, int]:
     """{rule: count} of what `snakemake -n` would run."""
-    out = snakemake(workdir, "-n", "--quiet", "rules", *args).stdout
+    return planned_jobs_of(snakemake(workdir, "-n", "--quiet", "rules", *args).stdout)
+
+
+def planned_jobs_of(dry_run_output: str) -> dict[str, int]:
+    """{rule: count} of the job-stats table of a `snakemake -n` output."""
     counts = {}
-    for line in out.splitlines():
+    for line in dry_run_output.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
             counts[parts[0]] = int(parts[1])
@@ -207,6 +211,23 @@ def test_paper_profile_dry_run_lists_every_job_without_data(tmp_path):
                  "figure4"):
         assert rule in result.stdout
     assert "slslr_run" not in result.stdout and "table10" not in result.stdout  # no isolated-sign clips
+
+
+def test_paper_profile_with_an_isolated_sign_dataset_plans_table10(tmp_path):
+    """slslr.isolated_dataset set: its frame store, frozen features and MediaPipe keypoints, SL-SLR and Table 10."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["slslr"]["isolated_dataset"] = {"name": "toy_isolated", "root": "isolated", "index": "index.csv"}
+    write_params(tmp_path, params)
+    (tmp_path / "isolated").mkdir()
+    (tmp_path / "isolated" / "index.csv").write_text("video,gloss,signer\n")
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "-n", "-p", "table10", "--config", "profile=paper"], tmp_path)
+    jobs = planned_jobs_of(result.stdout)
+    assert jobs["slslr_isolated"] == 1 and jobs["features"] == 1 and jobs["keypoints"] == 1, jobs
+    assert jobs["slslr_run"] == len(params["experiment"]["seeds"]) and jobs["table10"] == 1
+    assert "extract_frames" not in jobs and "slslr_clips" not in jobs
+    assert "data/paper/features/toy_isolated/resnet18/train.npy" in result.stdout
+    assert "--datasets toy_isolated " in result.stdout
 
 
 def test_slurm_profile_dry_run(tmp_path):

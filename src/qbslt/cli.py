@@ -211,6 +211,21 @@ def cmd_slslr_clips(args) -> int:
     return 0
 
 
+def cmd_slslr_isolated(args) -> int:
+    from qbslt.data.frames import write_store
+    from qbslt.slr.clips import write_clip_index
+    from qbslt.slr.isolated import isolated_clip_index, read_isolated_index, video_sources
+
+    root, index = Path(args.root), Path(args.root) / args.index
+    videos = read_isolated_index(root, index)
+    frame_index = write_store(video_sources(root, videos), Path(args.out_store), Path(args.out_index), args.size,
+                              threads=args.threads, progress=not args.no_progress, desc=f"{args.name} frames",
+                              quality=args.quality)
+    clips = isolated_clip_index(args.name, videos, frame_index, args.test_signer_share, index)
+    log.info("%s clips: %s", args.name, write_clip_index(clips, Path(args.clips), Path(args.summary)))
+    return 0
+
+
 def cmd_slslr_run(args) -> int:
     from qbslt.slr.runs import run_seed
 
@@ -448,6 +463,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", required=True, help="clips.json")
     _add_cfg(p)
     p.set_defaults(func=cmd_slslr_clips)
+
+    p = sub.add_parser("slslr-isolated", help="SL-SLR: frame store and clip index of an isolated-sign dataset")
+    p.add_argument("--name", required=True, help="the dataset's key (slslr.isolated_dataset.name)")
+    p.add_argument("--root", required=True)
+    p.add_argument("--index", required=True, help="CSV of video, gloss, signer, relative to --root")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), required=True)
+    p.add_argument("--out-store", required=True, help="train.npy (raw) or train.jpgs (compressed)")
+    p.add_argument("--quality", type=int, help="JPEG quality of a compressed store (default 90)")
+    p.add_argument("--out-index", required=True, help="the frame index, train.index.tsv")
+    p.add_argument("--clips", required=True, help="clips.tsv")
+    p.add_argument("--summary", required=True, help="clips.json")
+    p.add_argument("--test-signer-share", type=float, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_slslr_isolated)
 
     p = sub.add_parser("slslr-run", help="SL-SLR: one seed of every method and protocol (Table 10)")
     p.add_argument("--seed", type=int, required=True)

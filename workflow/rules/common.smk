@@ -32,6 +32,9 @@ DATA = f"data/{PROFILE}"
 RESULTS = "results" if PROFILE == "embedded" else f"results/{PROFILE}"
 DATASETS = CFG["data"]["datasets"]
 SPLITS = ["train", "dev", "test"]
+# slslr.isolated_dataset: an isolated-sign dataset whose frames and keypoints are stored as a
+# dataset of its own (split train), for SL-SLR only (slslr.smk).
+ISOLATED = CFG["slslr"]["isolated_dataset"]
 
 
 def as_json(tree):

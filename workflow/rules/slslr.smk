@@ -7,6 +7,7 @@ from qbslt.slr import config as qbslt_slslr
 try:
     SLSLR_METHODS = qbslt_slslr.method_configs(CFG)
     SLSLR_SOURCE = qbslt_slslr.clip_source(CFG)
+    SLSLR_DATASETS = qbslt_slslr.clip_datasets(CFG)
     SLSLR_ENCODER = qbslt_slslr.encoder_model(CFG) if SLSLR_SOURCE else None
     STAGE0 = qbslt_slslr.stage0_methods(CFG, VARIANTS)  # (dataset, variant) -> method
 except ConfigError as exc:
@@ -56,17 +57,56 @@ rule slslr_clips:
         " --out {output.clips} --summary {output.summary} --cfg {params.cfg:q} > {log} 2>&1"
 
 
+if ISOLATED:
+
+    ruleorder: slslr_isolated > extract_frames
+    ruleorder: slslr_isolated > slslr_clips
+
+    rule slslr_isolated:
+        """An isolated-sign dataset (slslr.isolated_dataset): its videos into a frame store (split train) and
+        one clip per video, split by signer; the features and keypoint rules then read that store.
+        """
+        input:
+            index=os.path.join(ISOLATED["root"], ISOLATED["index"]),
+        output:
+            store=frame_store_path(ISOLATED["name"], "train"),
+            index=f"{DATA}/frames/{ISOLATED['name']}/train.index.tsv",
+            clips=f"{DATA}/clips/{ISOLATED['name']}/clips.tsv",
+            summary=f"{DATA}/clips/{ISOLATED['name']}/clips.json",
+        log:
+            f"logs/slslr_isolated/{ISOLATED['name']}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/slslr_isolated/{ISOLATED['name']}.tsv"
+        conda:
+            "../envs/data.yaml"
+        threads: 8
+        resources:
+            mem_mb=4000,
+        params:
+            name=ISOLATED["name"],
+            root=ISOLATED["root"],
+            index=ISOLATED["index"],
+            size="{} {}".format(*CFG["data"]["frame_size"]),
+            quality=FRAME_STORE["quality"],
+            share=CFG["slslr"]["test_signer_share"],
+        shell:
+            "python -m qbslt slslr-isolated --name {params.name} --root {params.root:q} --index {params.index:q}"
+            " --size {params.size} --out-store {output.store} --quality {params.quality} --out-index {output.index}"
+            " --clips {output.clips} --summary {output.summary} --test-signer-share {params.share}"
+            " --threads {threads} --no-progress > {log} 2>&1"
+
+
 rule slslr_run:
     """One seed: every SL-SLR method pre-trained on every dataset, linear / semi-supervised / transfer."""
     input:
-        clips=[f"{DATA}/clips/{d}/clips.tsv" for d in DATASETS],
+        clips=[f"{DATA}/clips/{d}/clips.tsv" for d in SLSLR_DATASETS],
         features=[
             f"{DATA}/features/{d}/{CFG['model']['backbone']}/train.npy"
-            for d in DATASETS
+            for d in SLSLR_DATASETS
         ],
-        keypoints=[f"{DATA}/keypoints/{d}/train.npy" for d in DATASETS],
-        keypoint_masks=[f"{DATA}/keypoints/{d}/train.mask.npy" for d in DATASETS],
-        keypoint_meta=[f"{DATA}/keypoints/{d}/train.json" for d in DATASETS],
+        keypoints=[f"{DATA}/keypoints/{d}/train.npy" for d in SLSLR_DATASETS],
+        keypoint_masks=[f"{DATA}/keypoints/{d}/train.mask.npy" for d in SLSLR_DATASETS],
+        keypoint_meta=[f"{DATA}/keypoints/{d}/train.json" for d in SLSLR_DATASETS],
     output:
         run=f"{RESULTS}/slslr/seed{{seed}}.json",
         encoders=[
@@ -84,7 +124,7 @@ rule slslr_run:
         mem_mb=4000,
     params:
         cfg=as_json(SLSLR_RUN_CFG),
-        datasets=" ".join(DATASETS),
+        datasets=" ".join(SLSLR_DATASETS),
         encoders=lambda w, output: " ".join(
             f"{d}:{m}:{path}" for (d, m), path in zip(STAGE0_ENCODERS, output.encoders)
         ),

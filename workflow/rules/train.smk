@@ -2,7 +2,10 @@
 
 
 wildcard_constraints:
-    dataset="|".join(qbslt_datasets.DATASETS),  # every dataset that has an object
+    # every dataset that has an object, and SL-SLR's isolated-sign dataset
+    dataset="|".join(
+        [*qbslt_datasets.DATASETS, *([ISOLATED["name"]] if ISOLATED else [])]
+    ),
     split="train|dev|test",
     seed=r"\d+",
     text_model="mbart|mbert",

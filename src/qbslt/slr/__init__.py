@@ -3,6 +3,7 @@
 Built from the abstract (every open choice: docs/model-choices.md, "SL-SLR"):
 
 * :mod:`clips`        isolated-sign clips cut at gloss boundaries, split by signer (recognition train/test);
+* :mod:`isolated`     an isolated-sign dataset (paper profile) as a frame store and one clip per video;
 * :mod:`informative`  per-frame weights of the informative parts of a clip (hand motion, hands in view);
 * :mod:`augment`      the sign-specific augmentation (keeps the sign, perturbs the rest) and a generic one;
 * :mod:`losses`       the free-negative loss (no negative pairs, BYOL-style) and the InfoNCE baseline;

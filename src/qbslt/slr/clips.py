@@ -96,11 +96,17 @@ def build_clip_index(dataset: str, manifest: Path, index_path: Path, margin: int
     clips = pd.DataFrame(rows, columns=COLUMNS[:-1])
     if clips.empty:
         raise ClipError(f"{index_path}: no gloss segments in any video")
+    return split_by_signer(dataset, clips, test_signer_share, index_path)
+
+
+def split_by_signer(dataset: str, clips: pd.DataFrame, test_signer_share: float, source: Path) -> pd.DataFrame:
+    """``clips`` (every column but ``split``) with the recognition split by signer (:func:`signer_split`),
+    keeping only the glosses signed in both splits; ClipError naming ``source`` when none is."""
     train_signers, test_signers = signer_split(dataset, clips["signer"], test_signer_share)
-    clips["split"] = np.where(clips["signer"].isin(test_signers), "test", "train")
+    clips = clips.assign(split=np.where(clips["signer"].isin(test_signers), "test", "train"))
     both = set(clips.loc[clips["split"] == "train", "gloss"]) & set(clips.loc[clips["split"] == "test", "gloss"])
     if not both:
-        raise ClipError(f"{index_path}: no gloss is signed by both the training signers {train_signers} and the "
+        raise ClipError(f"{source}: no gloss is signed by both the training signers {train_signers} and the "
                         f"test signers {test_signers}")
     return clips[clips["gloss"].isin(both)].reset_index(drop=True)
 

@@ -8,8 +8,9 @@ ConfigError naming the key, so a wrong method line fails at ``snakemake -n``:
 * ``augment.sign``: ``rest_drop + rest_repeat <= 1`` (they are shares of the resting frames);
 * a variant's ``stage0`` names a pre-trained method, and its temporal module (``model.backbone``,
   ``d_model``, ``temporal_blocks``, ``temporal_kernel``, frozen backbone) is the one SL-SLR trains;
-* clips: rendered profiles cut them at the renderer's gloss boundaries; the paper profile needs
-  ``slslr.isolated_dataset`` (not supported yet: null means no Table 10, see docs/model-choices.md).
+* clips: ``slslr.isolated_dataset`` when set (:mod:`qbslt.slr.isolated`; the paper profile's source),
+  else the renderer's gloss boundaries in the rendered profiles; the paper profile without one has no
+  clips and no Table 10.
 """
 
 from __future__ import annotations
@@ -42,18 +43,33 @@ def method_configs(tree: dict) -> dict[str, dict]:
 
 
 def clip_source(tree: dict) -> str | None:
-    """``renderer`` (rendered profiles), or None: no isolated-sign clips in this profile (Table 10 skipped)."""
+    """``isolated`` (``slslr.isolated_dataset`` set), ``renderer`` (rendered profiles), or None: no
+    isolated-sign clips in this profile (Table 10 skipped)."""
+    if tree["slslr"]["isolated_dataset"] is not None:
+        return "isolated"
     if tree["profile"] in RENDERED_PROFILES:
         return "renderer"
-    if tree["slslr"]["isolated_dataset"] is not None:
-        raise ConfigError(f"slslr.isolated_dataset: {tree['slslr']['isolated_dataset']!r}: reading an isolated-sign "
-                          f"dataset is not implemented yet (docs/model-choices.md, 'SL-SLR'); set it to null")
     return None
 
 
+def clip_datasets(tree: dict) -> list[str]:
+    """The datasets SL-SLR pre-trains and evaluates on: the isolated-sign dataset alone, or every
+    rendered dataset (``data.datasets``), or none."""
+    source = clip_source(tree)
+    if source == "isolated":
+        name = tree["slslr"]["isolated_dataset"]["name"]
+        if name in tree["data"]["datasets"]:
+            raise ConfigError(f"slslr.isolated_dataset.name: {name!r} is a translation dataset of data.datasets; "
+                              f"give the isolated-sign dataset a name of its own")
+        return [name]
+    return list(tree["data"]["datasets"]) if source == "renderer" else []
+
+
 def encoder_model(tree: dict) -> dict:
-    """The ``model`` keys the SL-SLR encoder is built from (SSL-SSAW's temporal module)."""
-    if not tree["model"]["freeze_backbone"]:
+    """The ``model`` keys the SL-SLR encoder is built from (SSL-SSAW's temporal module). It trains over
+    frame features of a frozen ``model.backbone``: the translation runs' own (rendered clips), or
+    computed for the isolated-sign dataset alone (the paper profile trains its backbone)."""
+    if clip_source(tree) == "renderer" and not tree["model"]["freeze_backbone"]:
         raise ConfigError("model.freeze_backbone: SL-SLR trains over precomputed frame features (a frozen backbone)")
     return {k: tree["model"][k] for k in ENCODER_MODEL_KEYS}
 
@@ -77,6 +93,9 @@ def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tu
         if clip_source(tree) is None:
             raise ConfigError(f"{key}: profile {tree['profile']} has no isolated-sign clips (slslr.isolated_dataset "
                               f"is null), so there is no SL-SLR encoder; leave {name} out of experiment.datasets")
+        if dataset not in clip_datasets(tree):
+            raise ConfigError(f"{key}: SL-SLR pre-trains on {clip_datasets(tree)}, not on {dataset}: stage 0 starts "
+                              f"from the encoder of the same dataset; leave {name} out of experiment.datasets.{dataset}")
         if methods[method]["objective"] == "none":
             raise ConfigError(f"{key}: method {method} is not pre-trained (objective none)")
         for k in ENCODER_MODEL_KEYS + ("freeze_backbone",):

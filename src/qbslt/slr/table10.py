@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from qbslt.atomic import atomic_write_text
-from qbslt.data.datasets import get_dataset
+from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
 from qbslt.reports.rendering import latex_table, markdown_table
 
@@ -82,12 +82,17 @@ def _cell(frame: pd.DataFrame, dataset: str, method: str, protocol: str, metric:
     return f"{r[f'{metric}_mean']:.2f} ± {r[f'{metric}_std']:.2f}"
 
 
+def dataset_title(dataset: str) -> str:
+    """A translation dataset's title; an isolated-sign dataset (slslr.isolated_dataset) is shown by its name."""
+    return DATASETS[dataset].title if dataset in DATASETS else dataset
+
+
 def caption(frame: pd.DataFrame, clips: dict, profile: str) -> str:
     seeds = int(frame["n"].max()) if len(frame) else 0
-    counts = "; ".join(f"{get_dataset(d).title}: {c['train']} train / {c['test']} test clips, {c['classes']} glosses"
+    counts = "; ".join(f"{dataset_title(d)}: {c['train']} train / {c['test']} test clips, {c['classes']} glosses"
                        for d, c in clips.items())
     data = ("embedded synthetic data (clips cut at the renderer's gloss boundaries, split by signer)"
-            if profile != "paper" else "isolated-sign clips, split by signer")
+            if all(d in DATASETS for d in clips) else "an isolated-sign dataset (one clip per video, split by signer)")
     return (f"Table 10: SL-SLR isolated sign recognition, top-1 / top-5 accuracy (%) on the held-out signers' "
             f"clips, mean ± std over {seeds} seed(s) (std ddof=1, ± 0.00 for one seed), {data}. {counts}. "
             "linear: frozen encoder + linear probe; semi p %: encoder fine-tuned with p % of the training labels "
@@ -101,7 +106,7 @@ def render(frame: pd.DataFrame, protocols: list[str], clips: dict, profile: str)
     lines = []
     for (dataset, method), rows in frame.groupby(["dataset", "method"], sort=False):
         cells = [_cell(frame, dataset, method, p, m) for p in protocols for m in METRICS]
-        lines.append([get_dataset(dataset).title, rows.iloc[0]["label"]] + cells)
+        lines.append([dataset_title(dataset), rows.iloc[0]["label"]] + cells)
     cap, rows = caption(frame, clips, profile), [("row", line) for line in lines]
     md = markdown_table(cap, header, rows, len(header) - 2)
     tex = latex_table(cap, 10, header, rows, len(header) - 2, "qbslt.slr.table10")
