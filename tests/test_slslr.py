@@ -450,7 +450,7 @@ def test_isolated_dataset_is_the_clip_source_of_the_paper_profile():
     with pytest.raises(ConfigError, match="experiment.variants.ssl_ssaw_slr.stage0: SL-SLR pre-trains on"):
         slslr_config.stage0_methods(paper, {("phoenix", "ssl_ssaw_slr"): config.variant_config(paper, "ssl_ssaw_slr")})
     raw["slslr"]["isolated_dataset"]["name"] = "phoenix"
-    with pytest.raises(ConfigError, match="slslr.isolated_dataset.name: 'phoenix' is a translation dataset"):
+    with pytest.raises(ConfigError, match="slslr.isolated_dataset.name: 'phoenix' is a translation dataset's name"):
         slslr_config.clip_datasets(config.resolve(raw, "paper"))
     raw["slslr"]["isolated_dataset"] = {"name": "wlasl", "root": "x"}
     with pytest.raises(ConfigError, match="slslr.isolated_dataset"):

@@ -15,6 +15,7 @@ ConfigError naming the key, so a wrong method line fails at ``snakemake -n``:
 
 from __future__ import annotations
 
+from qbslt.data.datasets import DATASETS
 from qbslt.data.keypoints import RENDERED_PROFILES
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
@@ -58,9 +59,9 @@ def clip_datasets(tree: dict) -> list[str]:
     source = clip_source(tree)
     if source == "isolated":
         name = tree["slslr"]["isolated_dataset"]["name"]
-        if name in tree["data"]["datasets"]:
-            raise ConfigError(f"slslr.isolated_dataset.name: {name!r} is a translation dataset of data.datasets; "
-                              f"give the isolated-sign dataset a name of its own")
+        if name in DATASETS:
+            raise ConfigError(f"slslr.isolated_dataset.name: {name!r} is a translation dataset's name "
+                              f"(qbslt.data.datasets); give the isolated-sign dataset a name of its own")
         return [name]
     return list(tree["data"]["datasets"]) if source == "renderer" else []
 
