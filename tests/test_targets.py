@@ -16,7 +16,7 @@ from qbslt.errors import ConfigError
 from qbslt.plan import (FLOPS, JPEG_BYTES_PER_FRAME, Job, Planner, dev_evaluations, evaluation_flops, gpu_hours,
                         jpeg_bytes_per_frame, parse_dry_run, store_bytes_per_frame, training_flops)
 from qbslt.reports.results import Results
-from qbslt.reports.tables import render_all, table_numbers, table_runs, table_variants
+from qbslt.reports.tables import render_all, renderable_tables, table_numbers, table_runs, table_variants
 from test_reports import N_BOOT, SCORES, _build_results
 from test_workflow import run, write_params
 
@@ -116,6 +116,37 @@ def test_table_runs_in_layout_order():
         table_runs(2, every)
     with pytest.raises(ConfigError, match="Table 8 needs"):
         table_runs(8, {"phoenix": {"ssl_ssaw"}})
+
+
+def test_optional_rows_are_shown_when_run_and_never_hold_a_table_back():
+    """Table 4's rows beyond the paper's (ssl_ssaw_skeleton, ssl_ssaw_slr) are optional: a matrix without
+    them (realtext, paper) still renders Table 4, and its target does not build them."""
+    paper_rows = {"gfslt_vlp", "qb_concat", "ssl_concat", "qb_ssaw", "ssl_ssaw", "copy_question"}
+    assert table_variants(yaml.safe_load((REPO / "src/qbslt/reports/layout.yaml").read_text())["tables"]["table4"],
+                          optional=False) == paper_rows
+    assert 4 in renderable_tables({"phoenix": paper_rows})
+    assert {v for _, v in table_runs(4, {"phoenix": paper_rows})} == paper_rows
+    assert ("phoenix", "ssl_ssaw_slr") in table_runs(4, {"phoenix": paper_rows | {"ssl_ssaw_slr"}})
+    assert 4 not in renderable_tables({"phoenix": paper_rows - {"qb_ssaw"}})
+
+
+@pytest.mark.parametrize("profile, tables", [("embedded", [1, 2, 3, 4, 5, 6, 7, 8]), ("realtext", [1, 4, 7, 8]),
+                                             ("paper", [1, 2, 3, 4, 5, 6, 7, 8])])
+def test_each_profile_renders_the_tables_its_matrix_runs(profile, tables):
+    tree = config.load(REPO / "params.yaml", profile)
+    matrix = {d: set(config.dataset_variants(tree, d)) | {"copy_question", "retrieve"}
+              for d in tree["data"]["datasets"]}
+    assert renderable_tables(matrix) == tables
+
+
+def test_optional_row_not_run_is_left_out_of_the_table(tmp_path):
+    root = tmp_path / "results"
+    _build_results(root)
+    files = [root / "metrics" / d / v / f"seed{s}.json" for d, v, s in SCORES]
+    render_all(Results.from_metrics_files(root, files), tmp_path / "out", bootstrap_samples=N_BOOT, numbers=[4])
+    md = (tmp_path / "out" / "table4.md").read_text()
+    assert "| ssl_concat | 0 | not run" in md.replace("✓ | ✓ | ✗ | ", "")  # a paper row not run: shown as such
+    assert "ssl_ssaw_slr" not in md and "ssl_ssaw_skeleton" not in md  # optional rows not run: left out
 
 
 @pytest.mark.parametrize("number", [1, 2, 8])

@@ -181,6 +181,8 @@ def build_ablation_table(number: int, spec: dict, metrics: dict, paper: dict) ->
     columns = list(spec.get("columns", []))
     rows = []
     for r in spec["rows"]:
+        if r.get("optional") and (dataset, r["variant"]) not in metrics:
+            continue  # a row beyond the paper's that this experiment does not run
         cells = [str(c) for c in r.get("cells", [])]
         if len(cells) != len(columns):
             raise ValueError(f"layout table{number}: row {r['variant']} has {len(cells)} cells for columns {columns}")
@@ -201,10 +203,15 @@ def _reference_rows(spec: dict, metrics: dict, dataset: str, columns: list[str] 
         for r in spec["references"]]
 
 
-def table_variants(spec: dict) -> set[str]:
-    """Every variant (trained or reference system) a layout table shows."""
+def _entries(spec: dict, optional: bool = True) -> list[dict]:
     entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
-    return {e["variant"] for e in entries}
+    return [e for e in entries if optional or not e.get("optional")]
+
+
+def table_variants(spec: dict, optional: bool = True) -> set[str]:
+    """Every variant (trained or reference system) a layout table shows; ``optional=False``: only the
+    ones it needs (not the rows marked ``optional``, shown only when the experiment runs them)."""
+    return {e["variant"] for e in _entries(spec, optional)}
 
 
 def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
@@ -212,7 +219,7 @@ def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAY
     the variants and reference systems run on it. Table 8 needs its variants on one of its datasets."""
     layout = _load_yaml(Path(layout_path))
     numbers = [int(key.removeprefix("table")) for key, spec in layout["tables"].items()
-               if table_variants(spec) <= runs.get(spec["dataset"], set())]
+               if table_variants(spec, optional=False) <= runs.get(spec["dataset"], set())]
     table8 = layout.get("table8")
     if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
         numbers.append(8)
@@ -240,15 +247,15 @@ def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAU
     elif f"table{number}" in layout["tables"]:
         spec = layout["tables"][f"table{number}"]
         datasets = [spec["dataset"]]
-        missing = sorted(table_variants(spec) - runs.get(spec["dataset"], set()))
+        missing = sorted(table_variants(spec, optional=False) - runs.get(spec["dataset"], set()))
         if missing:
             raise ConfigError(f"Table {number} shows {', '.join(missing)} on {spec['dataset']}, which "
                               f"experiment.datasets does not run")
     else:
         raise ConfigError(f"no Table {number} in {layout_path}")
-    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
-    variants = list(dict.fromkeys(e["variant"] for e in entries))
-    return [(d, v) for d in datasets for v in variants]
+    variants = list(dict.fromkeys(e["variant"] for e in _entries(spec)))
+    return [(d, v) for d in datasets for v in variants
+            if v in runs.get(d, set()) or v in table_variants(spec, optional=False)]
 
 
 # ---------------------------------------------------------------------------------------------
