@@ -41,8 +41,44 @@ INPUTS = ("both", "sign", "question")
 ALIGNMENTS = ("vector", "text_to_video", "video_to_text")
 
 
+class ModelConfig:
+    """What the model configs (QBSLTConfig, qbslt.sigma's SigmaConfig) share: checked when built
+    (``validate``, its errors naming the key under ``CONFIG_NAME``), the decoder start token, and the
+    dict / JSON round trip that refuses unknown keys. Subclasses are dataclasses with token-id fields."""
+
+    CONFIG_NAME = "model config"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
+    def bad(self, key: str, msg: str) -> ConfigError:
+        """The error of a bad value of ``key``."""
+        return ConfigError.for_key(self.CONFIG_NAME, key, msg)
+
+    @property
+    def decoder_start_id(self) -> int:
+        return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{cls.CONFIG_NAME}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
+        return cls(**data)
+
+
 @dataclass
-class QBSLTConfig:
+class QBSLTConfig(ModelConfig):
     # ---- video embedding (2D CNN per frame + Conv1D-BN-ReLU-MaxPool temporal blocks) ----
     backbone: str = "resnet18"
     backbone_pretrained: bool = True      # ImageNet weights via torchvision's ``weights=`` enum
@@ -94,21 +130,12 @@ class QBSLTConfig:
     skeleton_hidden: int = 32
 
     # ------------------------------------------------------------------------------------------
-    def __post_init__(self) -> None:
-        self.validate()
-
-    @property
-    def decoder_start_id(self) -> int:
-        return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
-
     @property
     def text_encoder_depth(self) -> int:
         return self.encoder_layers if self.text_encoder_layers is None else self.text_encoder_layers
 
     def validate(self) -> None:
-        def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError.for_key("model config", key, msg)
-
+        bad = self.bad
         choices = {"backbone": tuple(BACKBONES), "text_model": TEXT_MODELS, "fusion": FUSIONS,
                    "inputs": INPUTS, "alignment": ALIGNMENTS}
         for key, allowed in choices.items():
@@ -141,9 +168,6 @@ class QBSLTConfig:
                              "inputs='sign' (no question anywhere, Table 7) needs ssl=false")
 
     # ---- (de)serialisation ------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_params(cls, model: dict[str, Any], **token_fields: Any) -> "QBSLTConfig":
         """The config of a ``model`` tree of params.yaml (one variant's, overrides merged), plus the
@@ -165,16 +189,6 @@ class QBSLTConfig:
             # Stage 2 only (qbslt.config.STAGE2_ONLY_MODEL_KEYS): a stage-1 config has no skeleton key.
             skeleton=model.get("skeleton", False), **token_fields)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "QBSLTConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"model config: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "QBSLTConfig":

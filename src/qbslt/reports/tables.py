@@ -253,9 +253,9 @@ def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAU
                               f"experiment.datasets does not run")
     else:
         raise ConfigError(f"no Table {number} in {layout_path}")
+    needed = table_variants(spec, optional=False)
     variants = list(dict.fromkeys(e["variant"] for e in _entries(spec)))
-    return [(d, v) for d in datasets for v in variants
-            if v in runs.get(d, set()) or v in table_variants(spec, optional=False)]
+    return [(d, v) for d in datasets for v in variants if v in needed or v in runs.get(d, set())]
 
 
 # ---------------------------------------------------------------------------------------------

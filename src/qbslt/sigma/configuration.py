@@ -19,19 +19,20 @@ checked types and unknown keys.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from qbslt.errors import ConfigError
+from qbslt.model.configuration import ModelConfig
 
 PRETRAINING_OBJECTIVES = ("contrastive", "vtm", "lm")
 ALIGNMENT_LEVELS = ("fine", "global")
 
 
 @dataclass
-class SigmaConfig:
+class SigmaConfig(ModelConfig):
+    CONFIG_NAME = "sigma model config"
+
     # ---- skeleton encoder: joint-MLP per frame + Conv1D-BN-ReLU-MaxPool temporal blocks ----
     num_joints: int = 75                  # qbslt.data.keypoints.JOINTS (MediaPipe Holistic layout)
     temporal_blocks: int = 1              # each halves the frame axis (MaxPool 2)
@@ -60,17 +61,8 @@ class SigmaConfig:
     temperature: float = 0.07             # contrastive softmax temperature tau (fixed)
     label_smoothing: float = 0.1          # language modelling and translation CE
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    @property
-    def decoder_start_id(self) -> int:
-        return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
-
     def validate(self) -> None:
-        def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError.for_key("sigma model config", key, msg)
-
+        bad = self.bad
         for key in ("num_joints", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "encoder_layers",
                     "text_encoder_layers", "decoder_layers", "max_positions", "vocab_size"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
@@ -85,20 +77,6 @@ class SigmaConfig:
             raise bad("fusion_layers", "early_fusion needs at least one fusion layer")
         if not self.temperature > 0:
             raise bad("temperature", f"must be > 0, got {self.temperature}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SigmaConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"sigma model config: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
-        return cls(**data)
 
     @classmethod
     def from_params(cls, model: dict[str, Any], **token_fields: Any) -> "SigmaConfig":

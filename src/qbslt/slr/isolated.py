@@ -70,13 +70,9 @@ def isolated_clip_index(name: str, videos: pd.DataFrame, frame_index: pd.DataFra
                         source: Path) -> pd.DataFrame:
     """The clip index of an isolated-sign dataset: one clip per non-empty video (its frame-store rows,
     the sign from its first to its last frame), split by signer; ``frame_index``: the store's index."""
-    frames = frame_index.set_index("name")
-    clips = pd.DataFrame({
-        "name": videos["video"], "gloss": videos["gloss"], "signer": videos["signer"],
-        "offset": [int(frames.at[v, "offset"]) for v in videos["video"]],
-        "length": [int(frames.at[v, "length"]) for v in videos["video"]]})
-    clips = clips[clips["length"] > 0].assign(sign_start=0)
-    clips["sign_end"] = clips["length"]
+    clips = videos.merge(frame_index[["name", "offset", "length"]], left_on="video", right_on="name", validate="1:1")
+    clips = clips[clips["length"] > 0].astype({"offset": int, "length": int})
+    clips = clips.assign(sign_start=0, sign_end=clips["length"])
     if clips.empty:
         raise ClipError(f"{source}: every video is empty")
     return split_by_signer(name, clips, test_signer_share, source)[COLUMNS]
