@@ -425,3 +425,43 @@ def test_load_stage1_transfers_the_right_parts():
     assert not torch.equal(s1["contrastive.video_proj.weight"], s2["contrastive.video_proj.weight"])
     with pytest.raises(KeyError):
         stage2.load_stage1({k: v for k, v in s1.items() if not k.startswith("video_embedding.")})
+
+
+def test_input_norm_standardises_valid_frames_and_padding_does_not_leak():
+    torch.manual_seed(0)
+    emb = TemporalEmbedding(tiny_config(temporal_blocks=1, input_norm=True)).train()
+    x = 0.4 + 0.05 * torch.randn(2, 9, F_DIM)                     # raw features: a large offset, small spread
+    mask = lengths_mask([9, 5], 9)
+    emb(x.masked_fill(~mask.unsqueeze(-1), 7.0), mask)            # garbage in the padding
+    assert torch.allclose(emb.input_norm.running_mean, 0.1 * x[mask].mean(0), atol=1e-4)  # momentum 0.1
+    emb.eval()
+    alone, _ = emb(x[1:, :5], torch.ones(1, 5, dtype=torch.bool))
+    padded, _ = emb(x[1:], mask[1:])
+    assert torch.allclose(padded[:, :alone.shape[1]], alone, atol=1e-5)
+
+
+def test_gloss_sign_input_reads_glosses_not_video():
+    torch.manual_seed(0)
+    model = QBSLTModel(tiny_config(inputs="sign", ssl=False, sign_input="gloss", gloss_vocab_size=20)).eval()
+    batch = make_batch()
+    batch["gloss_ids"] = torch.randint(6, 20, (3, 4))
+    batch["gloss_mask"] = lengths_mask([4, 2, 3], 4)
+    states, mask, extras = model.encode(batch)
+    assert extras["video_len"].tolist() == [4, 2, 3] and states.shape[1] == 4
+    other_video = dict(batch, video=torch.randn_like(batch["video"]))
+    assert torch.equal(model.encode(other_video)[0], states)
+    other_glosses = dict(batch, gloss_ids=torch.randint(6, 20, (3, 4)))
+    assert not torch.equal(model.encode(other_glosses)[0], states)
+    with pytest.raises(ConfigError, match="sign_input"):
+        tiny_config(inputs="question", sign_input="gloss")
+
+
+def test_ssl_weight_scales_the_question_reconstruction_loss():
+    batch = make_batch()
+    losses = {}
+    for weight in (1.0, 0.25):
+        torch.manual_seed(0)
+        losses[weight] = QBSLTModel(tiny_config(ssl=True, ssl_weight=weight)).translation_losses(batch)
+    one, quarter = losses[1.0], losses[0.25]
+    assert torch.allclose(one["loss"], one["l_d"] + one["l_s"])
+    assert torch.allclose(quarter["loss"], 0.25 * quarter["l_d"] + quarter["l_s"])

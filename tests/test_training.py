@@ -91,7 +91,10 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     metrics = run_stage2(cfg, 0, _inputs(tiny), tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2",
                          "ssl_ssaw")
     for split in ("dev", "test"):
-        assert set(metrics[split]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+        # the input-reliance check: decoded again with the video, and the question, of another example
+        assert set(metrics[split]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "shuffled_video",
+                                       "shuffled_question"}
+        assert set(metrics[split]["shuffled_video"]) == {"bleu4"}
     assert metrics["epochs"] == 4 and metrics["parameters"] > 0 and len(metrics["config_hash"]) == 16
     assert metrics["history"][-1]["loss"] < metrics["history"][0]["loss"]
     assert json.loads(out["metrics"].read_text())["test"] == metrics["test"]
@@ -341,3 +344,50 @@ def test_length_buckets_pad_less_and_keep_every_example_once():
 
     assert padded(bucketed) < 0.7 * padded(plain)
     assert padded(bucketed) - sum(lengths) < 0.1 * sum(lengths)
+
+
+def test_derangement_moves_every_example_and_depends_on_the_seed():
+    from qbslt.training.runs import derangement
+
+    for n in (2, 3, 17):
+        order = derangement(n, 0)
+        assert sorted(order) == list(range(n)) and all(order[i] != i for i in range(n))
+    assert derangement(17, 0) == derangement(17, 0) != derangement(17, 1)
+
+
+def test_inputs_of_other_examples_move_only_that_input(tiny):
+    from qbslt.training.runs import gloss_tokenizer, load_split
+
+    cfg = config.variant_config(tiny["params"], "question_gloss_text")
+    decoder_tok = load_tokenizer(tiny["tokenizer"])
+    gloss_tok = gloss_tokenizer(cfg, _inputs(tiny))
+    data = load_split(_inputs(tiny), "dev", cfg, decoder_tok, decoder_tok, gloss_tok)
+    order = [1, 2, 3, 4, 5, 6, 7, 0]
+    video = data.with_inputs_of(order, "video")
+    assert [list(r) for r in video.frame_rows] == [list(data.frame_rows[j]) for j in order]
+    assert video.gloss_ids == [data.gloss_ids[j] for j in order]
+    assert video.question_ids == data.question_ids and video.label_ids == data.label_ids
+    question = data.with_inputs_of(order, "question")
+    assert question.question_ids == [data.question_ids[j] for j in order]
+    assert question.question_dec_ids == [data.question_dec_ids[j] for j in order]
+    assert question.gloss_ids == data.gloss_ids and question.label_ids == data.label_ids
+    # the glosses are read word by word: no gloss of the training split is unknown
+    train = load_split(_inputs(tiny), "train", cfg, decoder_tok, decoder_tok, gloss_tok)
+    assert gloss_tok.unk_token_id not in {t for ids in train.gloss_ids for t in ids}
+
+
+def test_gloss_text_reference_reads_the_glosses(tiny, tmp_path):
+    """gloss_text: the glosses replace the video; stage 2 trains from the shared stage 1, and its reliance
+    check shuffles the glosses (no question to shuffle)."""
+    cfg = config.variant_config(tiny["params"], "gloss_text")
+    assert config.stage1_config(cfg) == config.stage1_config(config.variant_config(tiny["params"], "sign_only"))
+    run_stage1(config.stage1_config(cfg), 0, _inputs(tiny), tmp_path / "s1", tmp_path / "ck1")
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+           "model": tmp_path / "model"}
+    metrics = run_stage2(cfg, 0, _inputs(tiny), tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2",
+                         "gloss_text")
+    assert "shuffled_video" in metrics["test"] and "shuffled_question" not in metrics["test"]
+    assert (out["model"] / "gloss_tokenizer").is_dir()
+    refused = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(out["model"]),
+                              "--video", "x.mp4"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "reads glosses, not video" in refused.stderr

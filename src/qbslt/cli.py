@@ -285,7 +285,7 @@ def cmd_tables(args) -> int:
         ("summary_path", "summary"), ("runs_path", "runs"), ("scores_dir", "scores"), ("curves_path", "curves"),
         ("figure4_ssaw", "figure4_ssaw"), ("figure4_data", "figure4_data"))}
     paths = render_all(results, Path(args.out), bootstrap_samples=args.bootstrap_samples, profile=args.profile,
-                       numbers=args.tables, datasets=args.datasets, **files)
+                       numbers=args.tables, datasets=args.datasets, reliance=args.reliance, **files)
     log.info("wrote %d files under %s (%d runs)", len(paths), args.out, len(results.runs))
     return 0
 
@@ -544,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curves", help="tidy training-curves CSV for plots (default: OUT/training_curves.csv)")
     p.add_argument("--figure4-ssaw", help="SSAW weights file of Figure 4: also write its data as CSV")
     p.add_argument("--figure4-data", help="Figure 4's data CSV (default: OUT/figure4_weights.csv)")
+    p.add_argument("--reliance", action="store_true",
+                   help="also write the input-reliance table OUT/reliance.{md,csv} (shuffled video / question)")
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")

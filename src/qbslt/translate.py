@@ -39,6 +39,9 @@ class Translator:
             if not (folder / name).exists():
                 raise QbsltError(f"{folder}: not a model folder written by the pipeline ({name} missing)")
         config = QBSLTConfig.from_json((folder / "config.json").read_text())
+        if config.sign_input == "gloss":
+            raise QbsltError(f"{folder}: a text reference model (model.sign_input='gloss') reads glosses, not "
+                             f"video; translate with a video model")
         if config.skeleton:
             raise QbsltError(f"{folder}: an RGB + skeleton model (model.skeleton) needs keypoints, which "
                              f"`qbslt translate` does not extract; translate with an RGB model")

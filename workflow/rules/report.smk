@@ -26,6 +26,13 @@ rule tables:
         csv=[f"{RESULTS}/tables/table{n}.csv" for n in TABLES],
         tex=[f"{RESULTS}/tables/table{n}.tex" for n in TABLES],
         html=[f"{RESULTS}/tables/table8.html" for n in TABLES if n == 8],
+        reliance=report(
+            f"{RESULTS}/tables/reliance.md",
+            caption="../report/reliance.rst",
+            category="Tables",
+            labels={"table": "input reliance"},
+        ),
+        reliance_csv=f"{RESULTS}/tables/reliance.csv",
         summary=f"{RESULTS}/summary.json",
         runs=f"{RESULTS}/plots/bleu4_by_variant.csv",
         scores=[f"{RESULTS}/scores/{d}/{v}.json" for d, v in SCORED],
@@ -57,7 +64,7 @@ rule tables:
         "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
         " --profile {params.profile} --tables {params.tables} --datasets {params.datasets}"
         " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs}"
-        " --scores {params.scores} --curves {output.curves} {params.figure4} > {log} 2>&1"
+        " --scores {params.scores} --curves {output.curves} {params.figure4} --reliance > {log} 2>&1"
 
 
 rule figure4:

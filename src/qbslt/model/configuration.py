@@ -38,6 +38,9 @@ BACKBONES = {"resnet18": 512, "shufflenet_v2_x1_0": 1024}
 TEXT_MODELS = ("mbart", "mbert")
 FUSIONS = ("concat", "lstm", "tcn", "ssaw")
 INPUTS = ("both", "sign", "question")
+# Where the sign stream comes from: the video, or the sample's gloss sequence as tokens (the text
+# reference systems gloss_text / question_gloss_text, which bound what the video can carry).
+SIGN_INPUTS = ("video", "gloss")
 ALIGNMENTS = ("vector", "text_to_video", "video_to_text")
 
 
@@ -86,6 +89,9 @@ class QBSLTConfig(ModelConfig):
     feature_dim: int = 512                # per-frame feature size: 512 resnet18, 1024 shufflenet_v2_x1_0
     temporal_blocks: int = 2              # each block halves the temporal length (MaxPool 2)
     temporal_kernel: int = 5              # Conv1d kernel ("same" padding)
+    # Standardise each feature channel (BatchNorm without affine, valid frames only) before the
+    # temporal blocks, so zero padding is the mean rather than a step (docs/model-choices.md).
+    input_norm: bool = False
 
     # ---- text side ----
     text_model: str = "mbart"             # text embedding / stage-1 text encoder: "mbart" | "mbert"
@@ -128,6 +134,10 @@ class QBSLTConfig(ModelConfig):
     # features (qbslt.model.skeleton.SkeletonStream); False builds nothing, the model is the RGB one.
     skeleton: bool = False
     skeleton_hidden: int = 32
+    # Eq. 7 weight of L_D (question reconstruction): loss = ssl_weight * L_D + L_S; the paper's is 1.
+    ssl_weight: float = 1.0
+    sign_input: str = "video"
+    gloss_vocab_size: int = 0             # sign_input="gloss": the gloss tokenizer's size
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -137,7 +147,7 @@ class QBSLTConfig(ModelConfig):
     def validate(self) -> None:
         bad = self.bad
         choices = {"backbone": tuple(BACKBONES), "text_model": TEXT_MODELS, "fusion": FUSIONS,
-                   "inputs": INPUTS, "alignment": ALIGNMENTS}
+                   "inputs": INPUTS, "alignment": ALIGNMENTS, "sign_input": SIGN_INPUTS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise bad(key, f"{getattr(self, key)!r} is not one of {', '.join(allowed)}")
@@ -163,6 +173,12 @@ class QBSLTConfig(ModelConfig):
             raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
         if self.skeleton and self.inputs == "question":
             raise bad("skeleton", "the skeleton stream is fused into the video embedding; inputs='question' has no video")
+        if self.sign_input == "gloss" and self.inputs == "question":
+            raise bad("sign_input", "'gloss' replaces the video by the glosses; inputs='question' reads no sign stream")
+        if self.sign_input == "gloss" and self.skeleton:
+            raise bad("skeleton", "the skeleton stream is fused into the video embedding; sign_input='gloss' has no video")
+        if not self.ssl_weight >= 0.0:
+            raise bad("ssl_weight", f"must be >= 0, got {self.ssl_weight}")
         if self.ssl and self.inputs == "sign":
             raise bad("ssl", "the question self-supervision (ssl=true) uses the question as decoder prefix; "
                              "inputs='sign' (no question anywhere, Table 7) needs ssl=false")
@@ -177,6 +193,7 @@ class QBSLTConfig(ModelConfig):
             backbone=model["backbone"], backbone_pretrained=model["backbone_pretrained"],
             freeze_backbone=model["freeze_backbone"], feature_dim=BACKBONES.get(model["backbone"], 0),
             temporal_blocks=model["temporal_blocks"], temporal_kernel=model["temporal_kernel"],
+            input_norm=model["input_norm"],
             text_model=model["text_model"], mbart_path=model["mbart_path"], bert_path=model["bert_path"],
             d_model=model["d_model"], encoder_layers=model["encoder_layers"],
             decoder_layers=model["decoder_layers"], text_encoder_layers=model["text_encoder_layers"],
@@ -187,7 +204,8 @@ class QBSLTConfig(ModelConfig):
             alignment=model["alignment"], contrastive_dim=model["contrastive_dim"],
             label_smoothing=model["label_smoothing"],
             # Stage 2 only (qbslt.config.STAGE2_ONLY_MODEL_KEYS): a stage-1 config has no skeleton key.
-            skeleton=model.get("skeleton", False), **token_fields)
+            skeleton=model.get("skeleton", False), ssl_weight=model.get("ssl_weight", 1.0),
+            sign_input=model.get("sign_input", "video"), **token_fields)
 
 
     @classmethod
@@ -198,4 +216,4 @@ class QBSLTConfig(ModelConfig):
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS"]
+__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS", "SIGN_INPUTS"]

@@ -34,6 +34,8 @@ Batch contract (a dict of tensors, all on the model's device; B batch)::
     "keypoints"          float [B, T, 75, 3], "keypoint_mask" bool [B, T, 75]: the keypoints of the
                                           video's frames (``model.skeleton`` only, stage 2;
                                           ``qbslt.model.skeleton``)
+    "gloss_ids"          long  [B, Lg]    the sample's glosses in the gloss tokenizer, "gloss_mask" bool
+                                          [B, Lg] (``sign_input="gloss"`` only: they replace the video)
 
 Stage 1 (:meth:`QBSLTModel.pretrain_losses`) uses video, video_mask, text_ids, text_mask,
 masked_text_ids, labels. Stage 2 (:meth:`QBSLTModel.translation_losses`, :meth:`generate`) uses video,
@@ -53,7 +55,8 @@ Choices where the paper is silent or vague (see also the docstrings of the part 
   input = [start] + targets[:-1] (teacher forcing). L_D is the CE over the question tokens AND the
   separator (predicting where the question ends), L_S the CE over the translation tokens and eos.
   Both are token means (the paper writes sums), label-smoothed by ``config.label_smoothing``
-  like every CE here (L_rec included). Without ``ssl`` the loss is l_s alone and l_d is 0.
+  like every CE here (L_rec included). Eq. 7's sum is weighted: ``ssl_weight * l_d + l_s`` (1 in
+  the paper). Without ``ssl`` the loss is l_s alone and l_d is 0.
 * Generation with ``ssl``: the known question is forced as the decoder prefix
   ([start] + question + sep); examples are grouped by prefix length so no left padding is needed; only
   the tokens after the separator are returned, cut at the first eos.
@@ -68,11 +71,14 @@ Choices where the paper is silent or vague (see also the docstrings of the part 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationConfig, MBartForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
+from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.contrastive import ContrastiveHead
@@ -149,6 +155,12 @@ class QBSLTModel(nn.Module):
         if bert is not None and config.bert_path:
             self.config = config = config.replace(bert_config=bert.config.to_dict())
         self.video_embedding = VideoEmbedding(config)
+        if config.sign_input == "gloss":
+            # The text reference systems: the sample's glosses, one token each, take the video's place
+            # (a table of the gloss vocabulary, scaled like the shared token table).
+            self.gloss_embedding = MBartScaledWordEmbedding(
+                config.gloss_vocab_size, config.d_model, padding_idx=config.pad_token_id,
+                embed_scale=math.sqrt(config.d_model) if config.scale_embedding else 1.0)
         self.text_embedding = TextEmbedding(config, token_embedding=shared, bert=bert)
         self.text_encoder = TextEncoder(config, token_embedding=shared, bert=bert,
                                         mbart_config=self.seq2seq.config,
@@ -211,9 +223,14 @@ class QBSLTModel(nn.Module):
         empty = (torch.zeros(B, 0, d, device=dev, dtype=dtype), torch.zeros(B, 0, dtype=torch.bool, device=dev))
         q, qm = (self.text_embedding(batch["question_ids"], batch["question_mask"])
                  if self.config.inputs != "sign" else empty)
-        v, vm = (self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"),
-                                      batch.get("keypoints"), batch.get("keypoint_mask"))
-                 if self.config.inputs != "question" else empty)
+        if self.config.inputs == "question":
+            v, vm = empty
+        elif self.config.sign_input == "gloss":
+            gm = batch["gloss_mask"].bool()
+            v, vm = self.gloss_embedding(batch["gloss_ids"]) * gm.unsqueeze(-1).to(dtype), gm
+        else:
+            v, vm = self.video_embedding(batch["video"], batch["video_mask"], batch.get("video_colour"),
+                                         batch.get("keypoints"), batch.get("keypoint_mask"))
         fused, mask, extras = self.fusion(q, qm, v, vm)
         return self._encode_states(fused, mask), mask, extras
 
@@ -286,7 +303,7 @@ class QBSLTModel(nn.Module):
         logits = self._decoder_logits(states, mask, targets)
         l_d = self._ce(logits, targets, (seg == SEG_QUESTION) | (seg == SEG_SEP))
         l_s = self._ce(logits, targets, seg == SEG_TRANSLATION)
-        return {"loss": l_d + l_s, "l_d": l_d, "l_s": l_s}
+        return {"loss": self.config.ssl_weight * l_d + l_s, "l_d": l_d, "l_s": l_s}
 
     @torch.no_grad()
     def generate(self, batch: dict, num_beams: int = 4, max_new_tokens: int = 64, return_weights: bool = False,

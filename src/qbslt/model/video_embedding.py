@@ -173,6 +173,9 @@ class TemporalEmbedding(nn.Module):
 
     def __init__(self, config: QBSLTConfig):
         super().__init__()
+        # config.input_norm: per-channel standardisation of the frame features (running statistics of
+        # the training frames; no affine), so that the zero padding of the convolutions is the mean.
+        self.input_norm = nn.BatchNorm1d(config.feature_dim, affine=False) if config.input_norm else None
         self.blocks = nn.ModuleList()
         dim = config.feature_dim
         for _ in range(config.temporal_blocks):
@@ -182,6 +185,10 @@ class TemporalEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
+        if self.input_norm is not None:
+            normed = torch.zeros_like(x)
+            normed[mask] = self.input_norm(x[mask])                # statistics over valid frames only
+            x = normed
         if self.proj is not None:
             return self.proj(x) * mask.unsqueeze(-1).to(x.dtype), mask
         for block in self.blocks:

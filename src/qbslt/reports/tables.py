@@ -594,7 +594,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
                runs_path: Path | None = None, numbers: list[int] | None = None,
                datasets: list[str] | None = None, scores_dir: Path | None = None,
                curves_path: Path | None = None, figure4_ssaw: Path | None = None,
-               figure4_data: Path | None = None) -> list[Path]:
+               figure4_data: Path | None = None, reliance: bool = False) -> list[Path]:
     """Write tables 1-8 (md/csv/tex; table8 also html) and the DVC metrics and plots files.
 
     ``results``: the runs to report (:class:`qbslt.reports.results.Results`, the experiment
@@ -604,7 +604,8 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
     Table 8 (default: the layout's). Data files (defaults under ``out_dir``): ``summary_path``
     (``summary.json``), ``runs_path`` (``bleu4_by_variant.csv``), ``scores_dir`` (``scores/``),
     ``curves_path`` (``training_curves.csv``); with ``figure4_ssaw`` (an SSAW weights file) also
-    ``figure4_data`` (``figure4_weights.csv``). Returns the paths written.
+    ``figure4_data`` (``figure4_weights.csv``); with ``reliance`` the input-reliance table
+    (``reliance.{md,csv}`` under ``out_dir``, qbslt.reports.reliance). Returns the paths written.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
@@ -625,6 +626,10 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
         if datasets is not None:
             spec = {**spec, "datasets": [d for d in spec["datasets"] if d in datasets]}
         written += render_table8(results, out_dir, spec, DATASETS, lambda ds: data_statement(profile, ds))
+    if reliance:
+        from qbslt.reports.reliance import render_reliance
+
+        written += render_reliance(metrics, out_dir)
     summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
     atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
     runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"

@@ -16,10 +16,13 @@ frames (PHOENIX train: >100 GB raw) never has to fit in host memory. Batch keys 
     text_mask        bool  [B, Lt]
     masked_text_ids  long  [B, Lt]   text_ids with words replaced by <mask> (Eq. 2), per batch
     labels           long  [B, Ls]   translation in the decoder vocabulary + </s>, -100 padded
+    gloss_ids        long  [B, Lg]   glosses in the gloss tokenizer (with a gloss tokenizer only)
+    gloss_mask       bool  [B, Lg]
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,11 +57,14 @@ class ExampleSet(torch.utils.data.Dataset):
     label_ids: list[list[int]]
     # model.skeleton: the split's keypoint store (rows follow the frame store: the same frame_rows)
     keypoints: KeypointStore | None = None
+    # model.sign_input="gloss": each example's glosses in the gloss tokenizer (they replace the video)
+    gloss_ids: list[list[int]] | None = None
 
     @classmethod
     def build(cls, examples: pd.DataFrame, store: np.ndarray | FrameStore, text_tokenizer, decoder_tokenizer, level: str,
-              max_frames: int, max_text_tokens: int) -> "ExampleSet":
-        """Index each example's frames in ``store`` (memmap or frame store) and tokenise its texts."""
+              max_frames: int, max_text_tokens: int, gloss_tokenizer=None) -> "ExampleSet":
+        """Index each example's frames in ``store`` (memmap or frame store) and tokenise its texts
+        (and, with a ``gloss_tokenizer``, its glosses)."""
         frame_rows = []
         for offset, length in zip(examples["frame_offset"], examples["num_frames"]):
             rows = np.arange(offset, offset + length)
@@ -77,6 +83,7 @@ class ExampleSet(torch.utils.data.Dataset):
             question_dec_ids=[ids[:cut] for ids in encode(decoder_tokenizer, questions, level)],
             text_ids=[ids[:cut] + [eos_text] for ids in encode(text_tokenizer, translations, level)],
             label_ids=[ids[:cut] + [eos_dec] for ids in encode(decoder_tokenizer, translations, level)],
+            gloss_ids=None if gloss_tokenizer is None else encode(gloss_tokenizer, list(examples["gloss"]), "word"),
         )
 
     def __len__(self) -> int:
@@ -99,6 +106,17 @@ class ExampleSet(torch.utils.data.Dataset):
         if isinstance(state.get("keypoints"), _MappedKeypoints):
             state["keypoints"] = open_keypoint_store(state["keypoints"].path)
         self.__dict__.update(state)
+
+    def with_inputs_of(self, order: list[int], which: str) -> "ExampleSet":
+        """This split with example ``i``'s ``which`` input ("video": frames, keypoints and glosses;
+        "question") taken from example ``order[i]``, everything else its own: the input-reliance check."""
+        take = lambda items: None if items is None else [items[j] for j in order]  # noqa: E731
+        if which == "video":
+            return dataclasses.replace(self, frame_rows=take(self.frame_rows), gloss_ids=take(self.gloss_ids))
+        if which == "question":
+            return dataclasses.replace(self, questions=take(self.questions), question_ids=take(self.question_ids),
+                                       question_dec_ids=take(self.question_dec_ids))
+        raise ValueError(f"unknown input {which!r} (expected 'video' or 'question')")
 
     def __getitem__(self, i: int) -> int:
         return i  # the collator gathers by index: tensors stay in this object
@@ -175,6 +193,8 @@ class Collator:
                  "question_ids": question_ids, "question_mask": question_mask,
                  "question_dec_ids": question_dec_ids, "question_dec_mask": question_dec_mask,
                  "text_ids": text_ids, "text_mask": text_mask, "labels": labels}
+        if d.gloss_ids is not None:
+            batch["gloss_ids"], batch["gloss_mask"] = _pad([d.gloss_ids[i] for i in indices], self.text_pad_id)
         if self.mask_prob > 0:
             batch["masked_text_ids"] = mask_words(text_ids, text_mask, self.mask_id, self.eos_id,
                                                   self.mask_prob, generator)

@@ -6,7 +6,9 @@ from it, selects the best epoch on dev BLEU-4 (greedy decoding, cheap), then dec
 test with beam search and writes the result contract:
 
     metrics      JSON: bleu1..bleu4, rouge_l for dev and test, epochs, train seconds, samples/s,
-                 parameter count, config hash
+                 parameter count, config hash; per split also ``shuffled_video.bleu4`` and
+                 ``shuffled_question.bleu4``: the input-reliance check (each input the variant reads
+                 taken from another example of the split, a fixed derangement from the seed)
     predictions  TSV: name, reference, question, hypothesis (test split)
     ssaw         JSON: SSAW sigmoid weights of a few test examples (null for other fusions)
     model dir    model.safetensors + config.json + tokenizer/ (for ``qbslt translate``)
@@ -20,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -37,7 +40,7 @@ from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
 from qbslt.training.loop import distributed, fit, init_distributed, resolve_device, seed_everything, to_device
-from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, decode, load_tokenizer
+from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, decode, load_tokenizer, train_gloss_tokenizer
 
 log = logging.getLogger("qbslt.run")
 SSAW_EXAMPLES = 8
@@ -65,9 +68,11 @@ def _token_id(tokenizer, token: str, key: str) -> int:
     return found
 
 
-def model_config(cfg: dict, decoder_tok, text_tok, dataset: str | None = None, **overrides) -> QBSLTConfig:
+def model_config(cfg: dict, decoder_tok, text_tok, dataset: str | None = None, gloss_tok=None,
+                 **overrides) -> QBSLTConfig:
     """The model config of ``cfg`` for these tokenizers. ``dataset`` picks its
-    ``model.decoder_start_token`` (without it, or when that is null, the decoder starts with ``</s>``)."""
+    ``model.decoder_start_token`` (without it, or when that is null, the decoder starts with ``</s>``);
+    ``gloss_tok``: the gloss tokenizer of ``model.sign_input="gloss"``."""
     m = {**cfg["model"], **overrides}
     start = m["decoder_start_token"][dataset] if dataset else None
     start_id = None if start is None else _token_id(decoder_tok, start, f"model.decoder_start_token.{dataset}")
@@ -75,21 +80,29 @@ def model_config(cfg: dict, decoder_tok, text_tok, dataset: str | None = None, *
         m, vocab_size=len(decoder_tok), bert_vocab_size=len(text_tok), pad_token_id=decoder_tok.pad_token_id,
         bos_token_id=decoder_tok.bos_token_id, eos_token_id=decoder_tok.eos_token_id,
         unk_token_id=decoder_tok.unk_token_id, mask_token_id=text_tok.mask_token_id,
-        sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"), decoder_start_token_id=start_id)
+        sep_question_token_id=decoder_tok.convert_tokens_to_ids("<q>"), decoder_start_token_id=start_id,
+        gloss_vocab_size=len(gloss_tok) if gloss_tok is not None else 0)
 
 
-def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok) -> QBSLTConfig:
+def run_model_config(cfg: dict, inputs: "RunInputs", decoder_tok, text_tok, gloss_tok=None) -> QBSLTConfig:
     """Model config of a run; a vocabulary-trimmed mBART beside the tokenizer replaces mbart_path."""
     trimmed = Path(inputs.decoder_tokenizer) / TRIMMED_MODEL_DIR
     overrides = {"mbart_path": str(trimmed)} if trimmed.is_dir() else {}
-    return model_config(cfg, decoder_tok, text_tok, inputs.dataset, **overrides)
+    return model_config(cfg, decoder_tok, text_tok, inputs.dataset, gloss_tok, **overrides)
 
 
-def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok) -> ExampleSet:
+def gloss_tokenizer(cfg: dict, inputs: RunInputs):
+    """``model.sign_input="gloss"``: a word-level tokenizer over the training split's glosses (None otherwise)."""
+    if cfg["model"]["sign_input"] != "gloss":
+        return None
+    return train_gloss_tokenizer(read_examples(inputs.examples_dir / "train.tsv")["gloss"])
+
+
+def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok, gloss_tok=None) -> ExampleSet:
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
     store = open_video_store(store_path(inputs.features_dir, split))  # features or frames (raw / compressed)
     data = ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
-                            cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"])
+                            cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"], gloss_tok)
     if cfg["model"].get("skeleton"):  # RGB + skeleton: the keypoint store beside the frames, same rows
         if inputs.keypoints_dir is None:
             raise ConfigError("model.skeleton is on but the run was given no keypoint stores (--keypoints-dir)")
@@ -182,12 +195,13 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions, ssaw, model)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    config = run_model_config(cfg, inputs, decoder_tok, text_tok)
+    gloss_tok = gloss_tokenizer(cfg, inputs)
+    config = run_model_config(cfg, inputs, decoder_tok, text_tok, gloss_tok)
     model = QBSLTModel(config).to(device)
     if stage1_weights is not None:
         model.load_stage1(load_weights(stage1_weights))
     level, ev = get_dataset(inputs.dataset).eval_level, cfg["eval"]
-    splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok) for s in ("train", "dev", "test")}
+    splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok, gloss_tok) for s in ("train", "dev", "test")}
     collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
                                  training=s == "train")
                  for s, d in splits.items()}
@@ -221,6 +235,15 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}
         if split == "test":
             test_hyps, ssaw = hyps, weights
+        # Input-reliance check: decode again with each example's video (or question) taken from another
+        # example of the split; a model whose score barely moves does not read that input.
+        order = derangement(len(splits[split]), seed)
+        for which in reliance_inputs(config):
+            shuffled = splits[split].with_inputs_of(order, which)
+            hyps, _ = predict(model, shuffled, make_collator(shuffled, decoder_tok, text_tok), decoder_tok, level,
+                              batch_size, ev["num_beams"], ev["max_new_tokens"])
+            bleu4 = corpus_scores(hyps, splits[split].translations, level)["bleu4"]
+            scores[split][f"shuffled_{which}"] = {"bleu4": round(bleu4, 2)}
     test = splits["test"]
     predictions = pd.DataFrame({"name": test.names, "reference": test.translations, "question": test.questions,
                                 "hypothesis": test_hyps})
@@ -231,7 +254,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
         "max_frames": cfg["train"]["max_frames"], "crop_size": cfg["train"]["crop_size"],
         "max_text_tokens": cfg["train"]["max_text_tokens"],
-        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]})
+        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]}, gloss_tok)
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
                "epochs": result.epochs, "best_epoch": result.best_epoch,
                "train_seconds": round(result.train_seconds, 2),
@@ -242,14 +265,33 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     return metrics
 
 
-def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict) -> None:
+def derangement(n: int, seed: int) -> list[int]:
+    """A fixed permutation of range(n) without fixed points (n >= 2), drawn from ``seed``: a random
+    order, each element mapped to the next one in it."""
+    cycle = np.random.default_rng(seed).permutation(n)
+    order = np.empty(n, dtype=np.int64)
+    order[cycle] = np.roll(cycle, -1)
+    return order.tolist()
+
+
+def reliance_inputs(config: QBSLTConfig) -> list[str]:
+    """The inputs a variant reads, for the input-reliance check: "video" (the sign stream: frames or
+    glosses) and "question"."""
+    return [which for which, read in (("video", config.inputs != "question"), ("question", config.inputs != "sign"))
+            if read]
+
+
+def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict,
+               gloss_tok=None) -> None:
     """A self-contained model folder for ``qbslt translate`` (weights, config, tokenizers, how to
     preprocess: ``pipeline.json``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_weights(out_dir / "model.safetensors", model.state_dict())
     atomic_write_text(out_dir / "config.json", model.config.to_json() + "\n")
     atomic_write_text(out_dir / "pipeline.json", json.dumps(pipeline, indent=2) + "\n")
-    for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok)):
+    for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok), ("gloss_tokenizer", gloss_tok)):
+        if tok is None:
+            continue
         target = out_dir / name
         shutil.rmtree(target, ignore_errors=True)
         tok.save_pretrained(str(target))

@@ -53,6 +53,12 @@ def train_word_tokenizer(texts: Iterable[str], level: str, min_frequency: int = 
                                    additional_special_tokens=[QUESTION_SEP])
 
 
+def train_gloss_tokenizer(glosses: Iterable[str]) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over gloss sequences (space-separated glosses, any language): the text
+    reference systems read the glosses through it (``model.sign_input="gloss"``)."""
+    return train_word_tokenizer(glosses, "word")
+
+
 SUBWORD_KINDS = {"mbart": "unigram", "mbert": "wordpiece"}
 
 

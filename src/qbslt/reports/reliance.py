@@ -1,0 +1,92 @@
+"""The input-reliance table: does each trained variant read its video and its question?
+
+Every stage-2 run decodes dev and test a second time with each example's video (the sign stream:
+frames, or glosses for the text reference systems) taken from another example of the same split,
+and once more with the question taken likewise (``qbslt.training.runs``; metrics keys
+``<split>.shuffled_video.bleu4`` and ``<split>.shuffled_question.bleu4``). This table puts BLEU-4,
+the shuffled BLEU-4 and their difference Δ side by side, mean ± std over seeds. A Δ near 0 means
+the model ignores that input, whatever its score.
+
+    results/<profile>/tables/reliance.md   one table for all datasets and variants
+    results/<profile>/tables/reliance.csv  one row per (dataset, variant): means, stds, seeds
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+from qbslt.atomic import atomic_write_text
+from qbslt.reports.rendering import markdown_table
+
+SPLITS = ("dev", "test")
+INPUTS = ("video", "question")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def reliance_frame(metrics: dict[tuple[str, str], dict[int, dict]]) -> pd.DataFrame:
+    """One row per (dataset, variant) whose runs recorded the check (reference systems have none):
+    ``<split>_bleu4``, ``<split>_shuffled_<input>_bleu4`` and ``<split>_delta_<input>`` (BLEU-4 minus
+    the shuffled BLEU-4, per seed), each as ``_mean`` and ``_std`` over seeds; NaN where the variant
+    does not read that input."""
+    rows = []
+    for (dataset, variant), runs in metrics.items():
+        seeds = sorted(runs)
+        if not any(f"shuffled_{i}" in runs[s].get(split, {}) for s in seeds for split in SPLITS for i in INPUTS):
+            continue
+        row = {"dataset": dataset, "variant": variant, "seeds": " ".join(map(str, seeds))}
+        for split in SPLITS:
+            scores = [float(runs[s][split]["bleu4"]) for s in seeds]
+            row[f"{split}_bleu4_mean"], row[f"{split}_bleu4_std"] = _mean_std(scores)
+            for which in INPUTS:
+                key = f"shuffled_{which}"
+                if not all(key in runs[s][split] for s in seeds):
+                    continue
+                shuffled = [float(runs[s][split][key]["bleu4"]) for s in seeds]
+                deltas = [a - b for a, b in zip(scores, shuffled)]
+                row[f"{split}_{key}_bleu4_mean"], row[f"{split}_{key}_bleu4_std"] = _mean_std(shuffled)
+                row[f"{split}_delta_{which}_mean"], row[f"{split}_delta_{which}_std"] = _mean_std(deltas)
+        rows.append(row)
+    stems = [f"{split}_{name}" for split in SPLITS
+             for name in ("bleu4", *(n for i in INPUTS for n in (f"shuffled_{i}_bleu4", f"delta_{i}")))]
+    columns = ["dataset", "variant", "seeds"] + [f"{stem}_{stat}" for stem in stems for stat in ("mean", "std")]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame
+
+
+def _cell(row: pd.Series, stem: str) -> str:
+    mean, std = row.get(f"{stem}_mean"), row.get(f"{stem}_std")
+    if mean is None or pd.isna(mean):
+        return "–"
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Path) -> list[Path]:
+    """Write ``reliance.md`` and ``reliance.csv`` under ``out_dir``; returns the paths."""
+    frame = reliance_frame(metrics)
+    header = ["Dataset", "Variant"]
+    for split in SPLITS:
+        header += [f"{split} B4", f"{split} B4, video shuffled", f"{split} Δ video",
+                   f"{split} B4, question shuffled", f"{split} Δ question"]
+    lines = []
+    for _, row in frame.iterrows():
+        cells = [row["dataset"], row["variant"]]
+        for split in SPLITS:
+            cells += [_cell(row, f"{split}_bleu4"),
+                      _cell(row, f"{split}_shuffled_video_bleu4"), _cell(row, f"{split}_delta_video"),
+                      _cell(row, f"{split}_shuffled_question_bleu4"), _cell(row, f"{split}_delta_question")]
+        lines.append(("row", cells))
+    caption = ("Input reliance: BLEU-4 with each example's video (for the text reference systems: its glosses) or "
+               "question taken from another example of the same split (a fixed derangement per seed), and Δ = "
+               "BLEU-4 − shuffled BLEU-4, mean ± std over seeds. A Δ near 0 means the model ignores that input; "
+               "– : the variant does not read it.")
+    out_dir = Path(out_dir)
+    md, csv = out_dir / "reliance.md", out_dir / "reliance.csv"
+    atomic_write_text(md, markdown_table(caption, header, lines, numeric=len(header) - 2))
+    atomic_write_text(csv, frame.to_csv(index=False))
+    return [md, csv]
