@@ -11,7 +11,8 @@ from PIL import Image
 
 from qbslt import config
 from qbslt.data import keypoints as kp
-from qbslt.data.frames import VideoSource, list_frame_files, read_index, write_store
+from qbslt.data.frames import VideoSource, list_frame_files
+from qbslt.data.frame_store import read_index, write_store
 from qbslt.data.sources import RawDataset
 from qbslt.data.synth.generate import generate_dataset, render_settings
 from qbslt.data.synth.render import SignRenderer

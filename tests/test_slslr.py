@@ -52,7 +52,8 @@ def test_segments_follow_the_rendered_video(settings):
 
 
 def test_generated_segments_files_match_frames_and_signers(slr_data):
-    from qbslt.data.frames import list_frame_files, read_index
+    from qbslt.data.frames import list_frame_files
+    from qbslt.data.frame_store import read_index
     from qbslt.data.synth.render import SEGMENTS_NAME
 
     index = read_index(slr_data["index"]["phoenix"])
@@ -219,7 +220,7 @@ def test_linear_probe_and_finetune_separate_a_toy_set():
 @pytest.fixture(scope="module")
 def slr_data(tmp_path_factory):
     """Tiny rendered PHOENIX- and CSL-like datasets: the training split's frames, features, keypoints, clips."""
-    from qbslt.data.frames import write_store
+    from qbslt.data.frame_store import write_store
     from qbslt.data.keypoints import assemble_rendered
     from qbslt.data.sources import RawDataset
     from qbslt.data.synth.generate import generate_dataset
@@ -383,7 +384,7 @@ def write_isolated_dataset(root: Path, signers=("s1", "s2", "s3", "s4"), glosses
 
 def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_path):
     from qbslt.cli import main
-    from qbslt.data.frames import open_store, read_index
+    from qbslt.data.frame_store import open_store, read_index
     from qbslt.slr.clips import read_clip_index
 
     write_isolated_dataset(tmp_path / "raw")

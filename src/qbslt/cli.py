@@ -82,7 +82,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_extract_frames(args) -> int:
-    from qbslt.data.frames import write_store
+    from qbslt.data.frame_store import write_store
     from qbslt.data.sources import RawDataset
 
     raw = RawDataset.from_manifest(args.manifest)
@@ -114,7 +114,7 @@ def cmd_keypoints(args) -> int:
 
 
 def cmd_join(args) -> int:
-    from qbslt.data.frames import read_index
+    from qbslt.data.frame_store import read_index
     from qbslt.data.join import join_split, write_examples, write_report
     from qbslt.data.sources import RawDataset
 
@@ -212,7 +212,7 @@ def cmd_slslr_clips(args) -> int:
 
 
 def cmd_slslr_isolated(args) -> int:
-    from qbslt.data.frames import write_store
+    from qbslt.data.frame_store import write_store
     from qbslt.slr.clips import write_clip_index
     from qbslt.slr.isolated import isolated_clip_index, read_isolated_index, video_sources
 
