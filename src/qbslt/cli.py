@@ -265,7 +265,7 @@ def cmd_sigma_table9(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from qbslt.eval.reference_runs import run_reference
+    from qbslt.training.reference_runs import run_reference
 
     run_reference(args.system, args.dataset, Path(args.examples_dir), Path(args.metrics), Path(args.predictions))
     return 0
