@@ -285,7 +285,7 @@ def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     # Stage 0: the encoder loads into SSL-SSAW's temporal module, and only there.
     from qbslt.model.configuration import QBSLTConfig
     from qbslt.model.modeling_qbslt import QBSLTModel
-    from qbslt.slr.stage0 import load_stage0
+    from qbslt.training.checkpoint import load_stage0
     from qbslt.training.checkpoint import load_weights
 
     model = QBSLTModel(QBSLTConfig.from_params(tree["model"], vocab_size=50, bert_vocab_size=50))

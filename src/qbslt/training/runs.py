@@ -128,13 +128,13 @@ def _setup(cfg: dict, seed: int) -> torch.device:
 def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path,
                stage0: Path | None = None) -> dict:
     """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json. ``stage0``: an
-    SL-SLR encoder the temporal module starts from (qbslt.slr.stage0; the variant's ``stage0`` key)."""
+    SL-SLR encoder the temporal module starts from (qbslt.training.checkpoint.load_stage0; the variant's ``stage0`` key)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     config = run_model_config(cfg, inputs, decoder_tok, text_tok)
     model = QBSLTModel(config)
     if stage0 is not None:
-        from qbslt.slr.stage0 import load_stage0
+        from qbslt.training.checkpoint import load_stage0
 
         load_stage0(model, stage0)
     model = model.to(device)
