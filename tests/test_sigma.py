@@ -16,7 +16,7 @@ from qbslt import config
 from qbslt.data import keypoints as kp
 from qbslt.errors import ConfigError
 from qbslt.sigma import losses
-from qbslt.sigma.configuration import SigmaConfig, check_settings
+from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.modeling_sigma import SigmaModel
 
 from conftest import REPO

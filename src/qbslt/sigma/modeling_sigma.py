@@ -42,7 +42,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from qbslt.model.skeleton import JOINT_CHANNELS, joint_features
 from qbslt.model.video_embedding import TemporalBlock
 from qbslt.sigma import losses
-from qbslt.sigma.configuration import SigmaConfig
+from qbslt.model.sigma_configuration import SigmaConfig
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x [B, T, d], mask bool [B, T] -> [B, d] mean over the valid positions."""
