@@ -1,6 +1,7 @@
 """SSL-SSAW model parts (one module each) on Hugging Face mBART / mBERT and torchvision backbones.
 
-    configuration      QBSLTConfig
+    configuration      ModelConfig, QBSLTConfig
+    sigma_configuration SigmaConfig of the Sigma baseline (qbslt.sigma) and its settings check
     video_embedding    FrameBackbone, TemporalEmbedding, VideoEmbedding
     text_embedding     TextEmbedding, TextEncoder
     fusion             ConcatFusion, LSTMFusion, TCNFusion, SSAWFusion, build_fusion, pack
