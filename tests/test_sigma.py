@@ -293,7 +293,7 @@ def synthetic_split(root, split, n, rng, tokenizer_texts):
 
 def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
     from qbslt.sigma.run import SigmaInputs, run_all
-    from qbslt.sigma.table9 import write_table9
+    from qbslt.reports.table9 import write_table9
     from qbslt.training.tokenizer import train_word_tokenizer
 
     rng = np.random.default_rng(0)

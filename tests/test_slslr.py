@@ -250,7 +250,7 @@ def slr_data(tmp_path_factory):
 
 def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     from qbslt.slr.runs import run_seed
-    from qbslt.slr.table10 import write_table10
+    from qbslt.reports.table10 import write_table10
 
     tree = slr_data["tree"]
     cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.CLIP_KEYS}
@@ -408,7 +408,7 @@ def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_pa
     # Then as in the paper DAG: frozen features and MediaPipe keypoints of that store, one SL-SLR seed on
     # the one dataset (no transfer protocol), Table 10 naming it.
     from qbslt.slr.runs import run_seed
-    from qbslt.slr.table10 import write_table10
+    from qbslt.reports.table10 import write_table10
     from qbslt.training.features import write_features
 
     write_features(out / "train.npy", out / "features.npy", "resnet18", False, progress=False)

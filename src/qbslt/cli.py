@@ -238,7 +238,7 @@ def cmd_slslr_run(args) -> int:
 
 
 def cmd_slslr_table(args) -> int:
-    from qbslt.slr.table10 import write_table10
+    from qbslt.reports.table10 import write_table10
 
     paths = write_table10([Path(p) for p in args.runs], Path(args.out), args.profile)
     log.info("wrote %s", ", ".join(map(str, paths)))
@@ -256,7 +256,7 @@ def cmd_sigma(args) -> int:
 
 
 def cmd_sigma_table9(args) -> int:
-    from qbslt.sigma.table9 import write_table9
+    from qbslt.reports.table9 import write_table9
 
     paths = write_table9(args.sigma_metrics, args.rgb_metrics or [], args.variants, args.datasets, Path(args.out),
                          args.profile)

@@ -17,7 +17,7 @@ from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
 from qbslt.data import keypoints as qbslt_keypoints
 from qbslt.reports import tables as qbslt_tables
-from qbslt.sigma import table9 as qbslt_table9
+from qbslt.reports import table9 as qbslt_table9
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
 
