@@ -144,7 +144,7 @@ def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str],
     written = []
     for ext, content in (("md", markdown_table(text, HEADER, lines, len(SHOWN))),
                          ("csv", pd.DataFrame(rows).to_csv(index=False)),
-                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), "qbslt.sigma.table9"))):
+                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), __name__))):
         path = out_dir / f"table9.{ext}"
         atomic_write_text(path, content)
         written.append(path)
