@@ -167,6 +167,7 @@ def test_store_checks_name_the_file_in_one_line(tmp_path):
     out = tmp_path / "keypoints" / "dev.npy"
     with pytest.raises(KeypointError, match="row 1") as info:
         kp.write_keypoint_store(out, index, iter([kp.empty_points(2), kp.empty_points(4)]), "renderer")
+    assert "\n" not in str(info.value)
     assert not out.exists() and not list(out.parent.glob(".*.tmp"))  # atomic: nothing half-written
     kp.write_keypoint_store(out, index, iter([kp.empty_points(2), kp.empty_points(3)]), "renderer")
 

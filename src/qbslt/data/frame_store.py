@@ -461,7 +461,7 @@ def _write_raw(sources: Sequence[VideoSource], lengths: list[int], offsets: np.n
         if len(frames) != lengths[i]:
             raise FrameError(f"{sources[i].path}: frame count changed during extraction "
                              f"({lengths[i]} → {len(frames)})")
-        store[offsets[i]:offsets[i + 1]] = frames
+        store[offsets[i]:offsets[i + 1]] = frames  # noqa: F821 (ruff reads the `del store` below as unbinding it)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         list(tqdm(pool.map(fill, range(len(sources))), total=len(sources), desc=desc,
