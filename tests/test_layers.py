@@ -46,3 +46,22 @@ def test_no_module_imports_itself_back():
 
 def test_frame_decoding_imports_nothing_but_the_error_types():
     assert _graph().find_modules_directly_imported_by("qbslt.data.frames") <= {"qbslt.errors"}
+
+
+def _imports_heavy(statements: str) -> dict[str, bool]:
+    result = _python(statements + "\nimport sys; print(' '.join(str(m in sys.modules) for m in ('pandas', 'torch')))")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return dict(zip(("pandas", "torch"), (w == "True" for w in result.stdout.split()[-2:])))
+
+
+def test_report_layout_imports_neither_pandas_nor_torch():
+    assert _imports_heavy("import qbslt.reports.layout") == {"pandas": False, "torch": False}
+    assert _imports_heavy("import qbslt.reports.tables")["pandas"]  # the check can tell
+
+
+def test_the_workflow_reads_only_cheap_modules_while_it_builds_the_dag():
+    """Every ``from qbslt... import`` line of the rule files runs at each `snakemake` call."""
+    lines = sorted({line.strip() for smk in (REPO / "workflow" / "rules").glob("*.smk")
+                    for line in smk.read_text().splitlines() if line.startswith("from qbslt")})
+    assert any("reports" in line for line in lines)
+    assert _imports_heavy("\n".join(lines)) == {"pandas": False, "torch": False}

@@ -16,7 +16,8 @@ from qbslt.errors import ConfigError
 from qbslt.plan import (FLOPS, JPEG_BYTES_PER_FRAME, Job, Planner, dev_evaluations, evaluation_flops, gpu_hours,
                         jpeg_bytes_per_frame, parse_dry_run, store_bytes_per_frame, training_flops)
 from qbslt.reports.results import Results
-from qbslt.reports.tables import render_all, renderable_tables, table_numbers, table_runs, table_variants
+from qbslt.reports.layout import renderable_tables, table_numbers, table_runs, table_variants
+from qbslt.reports.tables import render_all
 from test_reports import N_BOOT, SCORES, _build_results
 from test_workflow import run, write_params
 
@@ -99,7 +100,7 @@ def test_dvc_per_table_stage_runs_the_snakemake_target_only(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# What each table shows (qbslt.reports.tables)
+# What each table shows (qbslt.reports.layout)
 
 
 def test_table_runs_in_layout_order():
