@@ -30,6 +30,16 @@ def tiny_config(**changes) -> SigmaConfig:
     return SigmaConfig(**{**base, **changes})
 
 
+def test_sigma_model_save_pretrained_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = SigmaModel(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "sigma")
+    again = SigmaModel.from_pretrained(tmp_path / "sigma")
+    assert again.config == model.config and not again.training
+    state, loaded = model.state_dict(), again.state_dict()
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
+
+
 def keypoint_batch(lengths=(5, 3), joints_found=(0, 11, 12, 15, 16), seed=0, text=None) -> dict:
     """Keypoints with NaN at every joint not in ``joints_found`` (as the store holds them)."""
     g = torch.Generator().manual_seed(seed)

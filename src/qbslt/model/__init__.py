@@ -7,6 +7,8 @@
     fusion             ConcatFusion, LSTMFusion, TCNFusion, SSAWFusion, build_fusion, pack
     contrastive        ContrastiveHead and the Table-3 alignment strategies
     modeling_qbslt     QBSLTModel (stage-1 / stage-2 losses, generation, stage-1 -> stage-2 transfer)
+    pretrained         save_pretrained / from_pretrained: a model folder (config.json, model.safetensors,
+                       tokenizers), for QBSLTModel and Sigma's SigmaModel
 """
 
 from importlib import import_module

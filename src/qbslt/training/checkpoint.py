@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from qbslt.atomic import atomic_paths
 from qbslt.errors import ConfigError, QbsltError
+from qbslt.model.pretrained import load_weights, save_weights  # noqa: F401 (the runs' weight files)
 
 
 class CheckpointMismatch(QbsltError):
@@ -56,17 +56,6 @@ def load_checkpoint(path: Path, run_config: dict) -> dict | None:
         raise CheckpointMismatch(f"{path}: checkpoint was written with a different config: {details}. "
                                  f"Delete {path.parent} to start over.")
     return state
-
-
-def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
-    """Model weights as safetensors (tied/shared tensors are cloned so each key owns its data)."""
-    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
-    with atomic_paths(path) as (tmp,):
-        save_file(tensors, str(tmp))
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
 
 
 def load_stage0(model, path: Path) -> list[str]:

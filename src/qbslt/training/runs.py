@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,13 +242,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
 
 
 def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict) -> None:
-    """A self-contained model folder for ``qbslt translate`` (weights, config, tokenizers, how to
-    preprocess: ``pipeline.json``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_weights(out_dir / "model.safetensors", model.state_dict())
-    atomic_write_text(out_dir / "config.json", model.config.to_json() + "\n")
+    """A self-contained model folder for ``qbslt translate``: the model's own folder (weights, config,
+    tokenizers: ``QBSLTModel.save_pretrained``) and how to preprocess (``pipeline.json``)."""
+    model.save_pretrained(out_dir, {"tokenizer": decoder_tok, "text_tokenizer": text_tok})
     atomic_write_text(out_dir / "pipeline.json", json.dumps(pipeline, indent=2) + "\n")
-    for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok)):
-        target = out_dir / name
-        shutil.rmtree(target, ignore_errors=True)
-        tok.save_pretrained(str(target))
