@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO
 from qbslt import config
 from qbslt.errors import ConfigError
-from qbslt.plan import (FLOPS, JPEG_BYTES_PER_FRAME, Job, Planner, dev_evaluations, evaluation_flops, gpu_hours,
+from qbslt.plan.estimate import (FLOPS, JPEG_BYTES_PER_FRAME, Job, Planner, dev_evaluations, evaluation_flops, gpu_hours,
                         jpeg_bytes_per_frame, parse_dry_run, store_bytes_per_frame, training_flops)
 from qbslt.reports.results import Results
 from qbslt.reports.layout import renderable_tables, table_numbers, table_runs, table_variants
