@@ -1,10 +1,7 @@
-"""``qbslt plan``: what a Snakemake target costs before it runs: jobs per rule, disk, GPU-hours.
-
-The jobs come from a Snakemake dry run of the target (the source of truth): ``snakemake -n
---forceall TARGET --config profile=P`` in an empty working directory, so every job the target
-implies from scratch is listed, with its rule and wildcards. Disk and GPU-hours are *estimates*
-computed from those jobs, the resolved ``params.yaml`` and the measured or assumed constants
-below (the one place they live, each with its source); every printed estimate is marked ``~``.
+"""Disk and GPU-hours of the jobs of a Snakemake target (:mod:`qbslt.plan.dry_run`): *estimates*
+computed from those jobs, the resolved ``params.yaml`` and the measured or assumed figures
+(:mod:`qbslt.plan.figures`: ``reports/plan_figures.yaml``, each with its source); every printed
+estimate is marked ``~``.
 
 GPU-hours = FLOPs / (GPU throughput x MFU). FLOPs of a run = epochs x (training videos x FLOPs
 per video + training frames x FLOPs per frame), the per-frame and per-video FLOPs of one
@@ -17,131 +14,24 @@ decoding beyond that is not counted).
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from qbslt import config as qconfig
 from qbslt.errors import QbsltError
+from qbslt.plan.dry_run import Job, job_counts
+from qbslt.plan.figures import (DATASET_FIGURES, FLOPS, JPEG_BYTES_PER_FRAME, MEASURED_MODEL, PRETRAIN_KEYS,
+                                PRETRAINED_PARAMS, TRANSLATION_KEYS, TRIMMED_MBART_PARAMS)
 
-# ---------------------------------------------------------------------------------------------
-# Constants: measured or assumed, with their sources
-
-
-@dataclass(frozen=True)
-class DatasetFigures:
-    """Videos per split and mean frames per video of a real dataset."""
-
-    videos: dict[str, int]
-    mean_frames: float
-    source: str
-
-
-DATASET_FIGURES = {
-    "phoenix": DatasetFigures(
-        videos={"train": 7096, "dev": 519, "test": 642}, mean_frames=116.0,
-        source="PHOENIX-2014T-QA: videos per split counted in the QA files (../shared/data); "
-               "116 frames a video assumed (the README's figure; the corpus files give no frame counts)"),
-    "csl": DatasetFigures(
-        videos={"train": 18401, "dev": 1077, "test": 1176}, mean_frames=125.2,
-        source="CSL-Daily-QA: dev/test videos counted in the QA files, train assumed equal to CSL-Daily's "
-               "official split (18,401; the QA train file was not available here); 125.2 frames a video "
-               "measured on the dev/test QA files (num_frames column, 2,253 rows)"),
-}
-
-# Bytes per frame of the compressed (JPEG) frame store, by frame size (H, W) and JPEG quality.
-# Measured with `python benchmarks/frame_store.py --sizes 256x256 210x260 --repeats 1` (windows of a
-# real photograph, PIL 4:2:0; the sizes do not vary between runs). Other sizes: the 256x256 figure
-# scaled by the frame area; other qualities: interpolated between the measured ones.
-JPEG_BYTES_PER_FRAME = {
-    (256, 256): {75: 11_775, 90: 20_017, 95: 29_030},
-    (210, 260): {75: 10_342, 90: 17_457, 95: 25_220},
-}
-FRAME_STORE_BENCHMARK = "python benchmarks/frame_store.py --sizes 256x256 210x260 --repeats 1"
-
-# FLOPs of one training step (forward + backward, batch of one video) of the paper profile's model
-# at MEASURED_MODEL: (FLOPs per frame, FLOPs per video, parameters). Measured on a CPU (FLOP counts
-# do not depend on the device) with torch.utils.flop_counter by FLOPS_BENCHMARK, for a trimmed
-# mBART vocabulary of 3,000 tokens (assumed), 16 question and 24 translation tokens. Keys:
-# ("pretrain", backbone, text_model, alignment): the stage-1 model, built from the stage-1 config as
-# `qbslt pretrain` builds it; ("translation", backbone, text_model, alignment, fusion, inputs, ssl):
-# stage 2. Each entry names the variant it was measured on. The mBERT text side is a random-init
-# BERT of the model's width (1024), not mBERT's 768: its per-video FLOPs and parameters are
-# somewhat overestimated.
-FLOPS_BENCHMARK = ("python benchmarks/paper_scale.py --flops-only --frames 8 16 --objectives pretrain "
-                   "--variant ssl_ssaw ssl_ssaw_t2v ssl_ssaw_v2t ssl_ssaw_shufflenet_mbert ssl_ssaw_shufflenet_mbart "
-                   "ssl_ssaw_resnet_mbert; the same with --objectives translation --variant <the 14 variants>")
-MEASURED_MODEL = {"d_model": 1024, "encoder_layers": 3, "decoder_layers": 3, "text_encoder_layers": 12,
-                  "attention_heads": 16, "ffn_dim": 4096, "temporal_blocks": 2, "temporal_kernel": 5,
-                  "contrastive_dim": 512, "freeze_backbone": False, "crop_size": 224}
-# torch 2.14 flop_counter; it has no formula for LSTM recurrences (ssl_lstm: its LSTM is not counted).
-FLOPS: dict[tuple, tuple[float, float, int]] = {
-    # ssl_ssaw
-    ("pretrain", "resnet18", "mbart", "vector"): (10.7334e9, 51.4095e9, 265_667_137),
-    # ssl_ssaw_t2v
-    ("pretrain", "resnet18", "mbart", "text_to_video"): (10.7342e9, 51.2539e9, 265_667_137),
-    # ssl_ssaw_v2t
-    ("pretrain", "resnet18", "mbart", "video_to_text"): (10.7342e9, 51.2521e9, 265_667_137),
-    # ssl_ssaw_shufflenet_mbert
-    ("pretrain", "shufflenet_v2_x1_0", "mbert", "vector"): (1.8052e9, 51.8813e9, 382_879_973),
-    # ssl_ssaw_shufflenet_mbart
-    ("pretrain", "shufflenet_v2_x1_0", "mbart", "vector"): (1.8052e9, 51.4095e9, 258_365_669),
-    # ssl_ssaw_resnet_mbert
-    ("pretrain", "resnet18", "mbert", "vector"): (10.7334e9, 51.8813e9, 390_181_441),
-    # gfslt_vlp
-    ("translation", "resnet18", "mbart", "vector", "concat", "sign", False): (10.7429e9, 6.7842e9, 265_667_137),
-    # qb_concat
-    ("translation", "resnet18", "mbart", "vector", "concat", "both", False): (10.7429e9, 11.0120e9, 265_667_137),
-    # ssl_concat
-    ("translation", "resnet18", "mbart", "vector", "concat", "both", True): (10.7429e9, 15.8175e9, 265_667_137),
-    # qb_ssaw
-    ("translation", "resnet18", "mbart", "vector", "ssaw", "both", False): (10.7618e9, 12.2230e9, 278_263_361),
-    # ssl_ssaw
-    ("translation", "resnet18", "mbart", "vector", "ssaw", "both", True): (10.7618e9, 17.0285e9, 278_263_361),
-    # ssl_lstm
-    ("translation", "resnet18", "mbart", "vector", "lstm", "both", True): (10.7429e9, 15.8175e9, 271_966_785),
-    # ssl_tcn
-    ("translation", "resnet18", "mbart", "vector", "tcn", "both", True): (10.7570e9, 16.7234e9, 275_107_393),
-    # ssl_ssaw_t2v
-    ("translation", "resnet18", "mbart", "text_to_video", "ssaw", "both", True): (10.7618e9, 17.0285e9, 278_263_361),
-    # ssl_ssaw_v2t
-    ("translation", "resnet18", "mbart", "video_to_text", "ssaw", "both", True): (10.7618e9, 17.0285e9, 278_263_361),
-    # ssl_ssaw_shufflenet_mbert
-    ("translation", "shufflenet_v2_x1_0", "mbert", "vector", "ssaw", "both", True): (1.8336e9, 17.1291e9, 395_476_197),
-    # ssl_ssaw_shufflenet_mbart
-    ("translation", "shufflenet_v2_x1_0", "mbart", "vector", "ssaw", "both", True): (1.8336e9, 17.0285e9, 270_961_893),
-    # ssl_ssaw_resnet_mbert
-    ("translation", "resnet18", "mbert", "vector", "ssaw", "both", True): (10.7618e9, 17.1291e9, 402_777_665),
-    # question_only
-    ("translation", "resnet18", "mbart", "vector", "ssaw", "question", True): (0.0000e9, 17.0286e9, 278_263_361),
-    # sign_only
-    ("translation", "resnet18", "mbart", "vector", "ssaw", "sign", False): (10.7618e9, 6.7841e9, 278_263_361),
-}
-PRETRAIN_KEYS = ("backbone", "text_model", "alignment")
-TRANSLATION_KEYS = PRETRAIN_KEYS + ("fusion", "inputs", "ssl")
-
-# Pretrained weights downloaded into the Hugging Face / torchvision caches (float32): parameter
-# counts of the published checkpoints (approximate for the two text models).
-PRETRAINED_PARAMS = {"mbart": 611_000_000, "mbert": 178_000_000, "resnet18": 11_689_512,
-                     "shufflenet_v2_x1_0": 2_278_604}
-# mbart-large-cc25 without its 250,027 x 1,024 token embedding, plus an assumed trimmed vocabulary of
-# 3,000 tokens: the trimmed model `qbslt tokenizer` saves beside the tokenizer (model.trim_vocab).
-TRIMMED_MBART_PARAMS = PRETRAINED_PARAMS["mbart"] - 250_027 * 1024 + 3_000 * 1024
-# Optimizer states per parameter kept in the resumable checkpoint (last.pt).
+# Facts of this code, not measurements. Optimizer states per parameter kept in the resumable
+# checkpoint (last.pt).
 OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}  # SGD: momentum 0.9; AdamW: two moments
 FEATURE_BYTES = 4  # frozen-backbone features are float32
 WEIGHT_BYTES = 4  # weights are saved in float32 (bf16 autocast keeps float32 weights)
-
-DEFAULT_GPU_TFLOPS = 989.0  # H100 / H200 SXM, dense bf16 (datasheet)
-# Measured on one H200 (benchmarks/paper_scale.py --device cuda --throughput-steps 10, ssl_ssaw, bf16,
-# a batch of 8 (stage 2) or 16 (stage 1) videos of 116 frames): 9.3 % and 9.0 % of 989 TFLOP/s.
-DEFAULT_MFU = 0.09
 TRAINED_RULES = ("pretrain", "train")
-
 
 # ---------------------------------------------------------------------------------------------
 # Arithmetic (pure functions)
@@ -187,68 +77,6 @@ def store_bytes_per_frame(store: dict, frame_size: tuple[int, int]) -> float:
     """Bytes per frame of ``data.frame_store``: raw H x W x 3; jpeg the measured figure."""
     h, w = frame_size
     return h * w * 3 if store["format"] == "raw" else jpeg_bytes_per_frame((h, w), store["quality"])
-
-
-# ---------------------------------------------------------------------------------------------
-# The dry run
-
-
-@dataclass
-class Job:
-    rule: str
-    wildcards: dict[str, str] = field(default_factory=dict)
-
-
-def parse_dry_run(text: str) -> list[Job]:
-    """The jobs of ``snakemake -n`` output: each ``rule NAME:`` block and its ``wildcards:`` line.
-    Checked against the run's own job-count table."""
-    jobs: list[Job] = []
-    stats: dict[str, int] = {}
-    in_stats = False
-    for line in text.splitlines():
-        if m := re.match(r"^(?:local)?rule (\S+):$", line):
-            jobs.append(Job(m[1]))
-        elif (m := re.match(r"^\s+wildcards: (.*)$", line)) and jobs:
-            jobs[-1].wildcards = dict(part.split("=", 1) for part in m[1].split(", "))
-        elif line.startswith("Job stats:"):
-            in_stats, stats = True, {}
-        elif in_stats:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                if parts[0] == "total":
-                    in_stats = False
-                else:
-                    stats[parts[0]] = int(parts[1])
-    counted = job_counts(jobs)
-    if stats and counted != stats:
-        raise QbsltError(f"snakemake dry run: {sum(counted.values())} job blocks parsed, but its job table "
-                         f"says {stats}: output format not understood")
-    return jobs
-
-
-def job_counts(jobs: list[Job]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.rule] = counts.get(job.rule, 0) + 1
-    return counts
-
-
-def dry_run(target: str, profile: str, params: Path, snakefile: Path) -> list[Job]:
-    """Every job of ``target`` from scratch: a dry run in an empty folder holding only ``params``."""
-    if not snakefile.is_file():
-        raise QbsltError(f"{snakefile}: Snakefile not found (run `qbslt plan` in the repository, or pass --snakefile)")
-    with tempfile.TemporaryDirectory(prefix="qbslt-plan-") as tmp:
-        shutil.copyfile(params, Path(tmp) / "params.yaml")
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile.resolve()), "-d", tmp, "--cores", "1",
-               "-n", "--forceall", target, "--config", f"profile={profile}"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-        error = next((ln for ln in lines if "Error" in ln or "error" in ln), lines[-1] if lines else "")
-        detail = [ln for ln in lines if ln.startswith(("target ", "Table ", "MissingRule", "No rule"))]
-        raise QbsltError(f"snakemake dry run of {target!r} (profile {profile}) failed: "
-                         f"{'; '.join(detail) or error}")
-    return parse_dry_run(result.stdout + result.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,103 +320,3 @@ def measure_flops(tree: dict, jobs: list[Job], params_path: Path, profile: str,
     return measured
 
 
-# ---------------------------------------------------------------------------------------------
-# Output
-
-
-def _gb(value: float | str | None, estimate: bool) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value
-    if value == 0:
-        return "0"
-    text = f"{value / 1e9:,.1f}" if value >= 1e8 else f"{value / 1e9:.2f}"
-    return f"~{text}" if estimate else text
-
-
-def _hours(flops: float | None, gpu_tflops: float, mfu: float) -> str:
-    if flops is None:
-        return "n/a"
-    h = gpu_hours(flops, gpu_tflops, mfu)
-    return "0" if h == 0 else f"~{h:,.0f}" if h >= 10 else f"~{h:,.1f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["--:"] * (len(header) - 1)) + "|"]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def render(plans: list[TargetPlan], profile: str, params: Path, gpu_tflops: float, mfu: float) -> str:
-    """Markdown: jobs per rule, disk (GB) and GPU-hours, one column per target; then the notes."""
-    targets = [p.target for p in plans]
-    out = [f"Plan for profile `{profile}` ({params}); `~` marks an estimate. Jobs: `snakemake -n --forceall "
-           f"TARGET --config profile={profile}` from scratch.", "", "Jobs per rule:", ""]
-    def row_of(rule: str) -> str:  # the per-table rules share one row
-        return "tableN" if re.fullmatch(r"table\d+", rule) else rule
-
-    rules = list(dict.fromkeys(row_of(r) for p in plans for r in p.counts))
-    rows = [[f"`{r}`"] + [str(sum(n for rule, n in p.counts.items() if row_of(rule) == r)) for p in plans]
-            for r in rules]
-    rows.append(["**total**"] + [f"**{sum(p.counts.values())}**" for p in plans])
-    out += _table(["rule"] + [f"`{t}`" for t in targets], rows)
-
-    out += ["", "Disk, GB (10^9 bytes):", ""]
-    labels = list(dict.fromkeys(k for p in plans for k in p.disk))
-    rows = []
-    for label in labels:
-        estimate = label.startswith("~ ")
-        rows.append([label.removeprefix("~ ")] + [_gb(p.disk.get(label, 0.0), estimate) if label in p.disk
-                                                 else "0" for p in plans])
-    totals = []
-    for p in plans:
-        values = [v for v in p.disk.values() if not isinstance(v, str)]
-        totals.append("n/a" if None in values else _gb(sum(values), True))
-    rows.append(["**total** (peak)"] + [f"**{t}**" for t in totals])
-    out += _table(["item"] + [f"`{t}`" for t in targets], rows)
-
-    out += ["", f"GPU-hours (estimate: FLOPs / ({gpu_tflops:g} TFLOP/s x MFU {mfu:g})):", ""]
-    rows = [["stage-1 runs (`pretrain`)"] + [str(p.runs["stage 1"]) for p in plans],
-            ["stage-1 GPU-hours"] + [_hours(p.flops["stage 1"], gpu_tflops, mfu) for p in plans],
-            ["stage-2 runs (`train`, with dev/test evaluation)"] + [str(p.runs["stage 2"]) for p in plans],
-            ["stage-2 GPU-hours"] + [_hours(p.flops["stage 2"], gpu_tflops, mfu) for p in plans]]
-    total = []
-    for p in plans:
-        values = list(p.flops.values())
-        total.append(f"**{_hours(None if None in values else sum(values), gpu_tflops, mfu)}**")
-    rows.append(["**GPU-hours**"] + total)
-    out += _table(["", *[f"`{t}`" for t in targets]], rows)
-
-    notes = list(dict.fromkeys(n for p in plans for n in p.notes))
-    out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    out.append(f"- FLOPs per frame and per video of one training step: {FLOPS_BENCHMARK} (paper profile's model, "
-               f"see qbslt.plan.FLOPS); a forward pass counts as a third of a training step, beam search beyond "
-               f"that is not counted; GPU-hours add up over GPUs (train.gpus does not change them).")
-    out.append(f"- JPEG frame store: bytes per frame measured by {FRAME_STORE_BENCHMARK} on a real photograph; "
-               f"PHOENIX and CSL frames may compress differently.")
-    return "\n".join(out) + "\n"
-
-
-def plan_targets(params: Path, profile: str | None, targets: list[str], snakefile: Path = Path("Snakefile"),
-                 gpu_tflops: float = DEFAULT_GPU_TFLOPS, mfu: float = DEFAULT_MFU, measure: bool = False,
-                 data_dir: Path = Path("data")) -> str:
-    """The plan of ``targets`` (Snakemake targets or rule names) under ``profile``, as markdown."""
-    if gpu_tflops <= 0 or not 0 < mfu <= 1:
-        raise QbsltError(f"--gpu-tflops must be > 0 and --mfu in (0, 1] (got {gpu_tflops}, {mfu})")
-    tree = qconfig.load(params, profile)
-    profile = tree["profile"]
-    runs = {t: dry_run(t, profile, Path(params), Path(snakefile)) for t in targets}
-    flops = None
-    if measure:
-        if any(qconfig.variant_config(tree, v)["model"]["freeze_backbone"] for d in tree["data"]["datasets"]
-               for v in qconfig.dataset_variants(tree, d)):
-            raise QbsltError(f"--measure-flops counts models that train their backbone on frames (the paper "
-                             f"profile); profile {profile} has frozen-backbone variants")
-        flops = measure_flops(tree, [j for jobs in runs.values() for j in jobs], Path(params), profile)
-    planner = Planner(tree, data_dir, flops)
-    return render([planner.plan(t, jobs) for t, jobs in runs.items()], profile, Path(params), gpu_tflops, mfu)
-
-
-__all__ = ["DATASET_FIGURES", "FLOPS", "JPEG_BYTES_PER_FRAME", "Job", "Planner", "TargetPlan", "dev_evaluations",
-           "dry_run", "evaluation_flops", "gpu_hours", "jpeg_bytes_per_frame", "job_counts", "parse_dry_run",
-           "plan_targets", "render", "store_bytes_per_frame", "training_flops"]
