@@ -92,7 +92,8 @@ def main() -> None:
                        "model": run_dir / "model"}
                 metrics = run_stage2(cfg, seed, inputs, s1 / "model.safetensors", out, run_dir / "ck2", variant)
                 line = {"tag": args.tag, "set": args.set, "subset": args.train_subset, "variant": variant,
-                        "seed": seed, "seconds": round(time.perf_counter() - start, 1), "best_epoch": metrics["best_epoch"]}
+                        "seed": seed, "seconds": round(time.perf_counter() - start, 1),
+                        "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"]}
                 for split in ("dev", "test"):
                     line[split] = {k: v["bleu4"] if isinstance(v, dict) else v
                                    for k, v in metrics[split].items() if k == "bleu4" or k.startswith("shuffled")}

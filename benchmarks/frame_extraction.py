@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from qbslt.data.frames import list_frame_files, write_store
+from qbslt.data.frames import list_frame_files
+from qbslt.data.frame_store import write_store
 from qbslt.data.sources import RawDataset
 
 

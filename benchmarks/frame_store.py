@@ -39,7 +39,8 @@ from matplotlib import cbook
 from PIL import Image
 
 from qbslt.data.frame_store import open_frame_store
-from qbslt.data.frames import VideoSource, list_frame_files, write_store
+from qbslt.data.frames import VideoSource, list_frame_files
+from qbslt.data.frame_store import write_store
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

@@ -21,8 +21,8 @@ steps (forward, backward, AdamW) on synthetic frames, on whatever device is give
 ``--flops-only`` counts only the FLOPs of one training step (forward + backward, no optimizer, no
 memory tracking) per variant and objective at each ``--frames``, and prints (``--json``: writes) the
 FLOPs per frame and per video and the parameter count: the constants of ``qbslt plan``
-(``qbslt.plan.FLOPS``). FLOP counts do not depend on the device; on a CPU this takes about a
-minute per variant and objective with ``--frames 8 16``.
+(``src/qbslt/reports/plan_figures.yaml``). FLOP counts do not depend on the device; on a CPU this
+takes about a minute per variant and objective with ``--frames 8 16``.
 
     python benchmarks/paper_scale.py --precisions fp32     # CPU: fp32, 32 and 128 frames
     python benchmarks/paper_scale.py --precisions bf16 --frames 8 32   # CPU bf16 is emulated: slow

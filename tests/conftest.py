@@ -34,7 +34,7 @@ def tiny_prepared(tmp_path_factory):
     import yaml
 
     from qbslt import config
-    from qbslt.data.frames import read_index, write_store
+    from qbslt.data.frame_store import read_index, write_store
     from qbslt.data.join import join_split, write_examples
     from qbslt.data.sources import RawDataset
     from qbslt.data.synth.generate import generate_dataset

@@ -11,7 +11,7 @@ def _sources(tmp_path, csl_root):
     upstream = tmp_path / "upstream" / ("0" * 40) / "dialogue_csldaily"
     upstream.mkdir(parents=True)
     for split in ("train", "dev", "test"):
-        (upstream / f"{split}.txt").write_text(f"000001|S1_P0001_T00|2|我|我 。|我 。|谁？|")
+        (upstream / f"{split}.txt").write_text("000001|S1_P0001_T00|2|我|我 。|我 。|谁？|")
     files = {s: {"path": f"dialogue_csldaily/{s}.txt", "sha256": None} for s in ("train", "dev", "test")}
     return {"phoenix": {"root": None, "url": "", "bytes": 0, "sha256": None},
             "csl": {"root": str(csl_root)},

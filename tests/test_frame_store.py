@@ -13,7 +13,8 @@ from PIL import Image
 from qbslt.data import frame_store
 from qbslt.data.frame_store import (CompressedFrameStore, FrameStore, RawFrameStore, open_frame_store,
                                     open_video_store, store_path)
-from qbslt.data.frames import VideoSource, read_frames, write_store
+from qbslt.data.frames import VideoSource, read_frames
+from qbslt.data.frame_store import write_store
 from qbslt.errors import FrameError
 from qbslt.training.augment import VideoAugment, VideoPlan
 from qbslt.training.batches import Collator, ExampleSet, batch_loader
@@ -198,7 +199,7 @@ def test_interrupted_write_leaves_no_store(tmp_path, monkeypatch, name):
             raise KeyboardInterrupt
         return read_frames(path, size_hw)
 
-    monkeypatch.setattr("qbslt.data.frames.read_frames", interrupted)
+    monkeypatch.setattr("qbslt.data.frame_store.read_frames", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_store(sources, tmp_path / "out" / name, tmp_path / "out" / "s.index.tsv", SIZE, progress=False)
     assert list((tmp_path / "out").iterdir()) == []  # no store, no index, no temporary file

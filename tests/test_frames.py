@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qbslt.data.frames import VideoSource, open_store, read_index, write_store
+from qbslt.data.frames import VideoSource
+from qbslt.data.frame_store import open_store, read_index, write_store
 from qbslt.errors import FrameError
 
 from conftest import write_test_video

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from qbslt.cli import main
-from qbslt.data import annotations, layout
+from qbslt.data import layout
+from qbslt.data.datasets import get_dataset
 from qbslt.data.join import join_split, question_overlap, read_examples, render_report_md
 from qbslt.data.sources import RawDataset
 from qbslt.eval.metrics import corpus_scores
@@ -21,7 +22,7 @@ def _frames(folder, n):
 
 def _phoenix(tmp_path):
     base = tmp_path / "raw"
-    root, qa_dir = layout.embedded_roots("phoenix", base)
+    root, qa_dir = get_dataset("phoenix").embedded_roots(base)
     header = "name|video|start|end|speaker|orth|translation"
     corpus = {"a": ("Signer01", "REGEN NORD", "im norden regnet es"),
               "b": ("Signer02", "SONNE SUED", "im süden scheint die sonne"),
@@ -82,7 +83,7 @@ def test_phoenix_join_drops_with_reasons(tmp_path):
 
 def test_csl_join(tmp_path):
     base = tmp_path / "raw"
-    root, qa_dir = layout.embedded_roots("csl", base)
+    root, qa_dir = get_dataset("csl").embedded_roots(base)
     split_file = layout.csl_split_path(root)
     split_file.parent.mkdir(parents=True)
     split_file.write_text("name|split\nS1_P0001_T00|train\nS2_P0002_T00|dev\nS3_P0003_T00|test\n")
@@ -128,7 +129,7 @@ def _join_report(raw: RawDataset, splits) -> dict:
 
 
 def test_copy_question_bleu4_and_empty_question_note_by_hand(tmp_path):
-    root, qa_dir = layout.embedded_roots("phoenix", tmp_path)
+    root, qa_dir = get_dataset("phoenix").embedded_roots(tmp_path)
     corpus = {"r1": "es regnet im norden", "r2": "morgen ist es kalt", "r3": "es schneit"}
     qa = {"dev": ["dev/r1 es regnet im norden%Es regnet im Norden?%REGEN",
                   "dev/r2 morgen ist es kalt%Ist es morgen kalt?%KALT"],
@@ -180,7 +181,7 @@ def test_real_phoenix_report_copy_question_bleu4(shared_data, tmp_path, split, l
 
 def test_real_csl_test_drops_two_empty_questions(shared_data, tmp_path):
     qa = shared_data / "csl-daily-qa"
-    records = annotations.read_qa("csl", qa / "test.txt", expected_split="test")
+    records = get_dataset("csl").read_qa(qa / "test.txt", expected_split="test")
     root = tmp_path / "CSL-Daily"
     split_file = layout.csl_split_path(root)
     split_file.parent.mkdir(parents=True)

@@ -11,7 +11,8 @@ from PIL import Image
 
 from qbslt import config
 from qbslt.data import keypoints as kp
-from qbslt.data.frames import VideoSource, list_frame_files, read_index, write_store
+from qbslt.data.frames import VideoSource, list_frame_files
+from qbslt.data.frame_store import read_index, write_store
 from qbslt.data.sources import RawDataset
 from qbslt.data.synth.generate import generate_dataset, render_settings
 from qbslt.data.synth.render import SignRenderer
@@ -166,6 +167,7 @@ def test_store_checks_name_the_file_in_one_line(tmp_path):
     out = tmp_path / "keypoints" / "dev.npy"
     with pytest.raises(KeypointError, match="row 1") as info:
         kp.write_keypoint_store(out, index, iter([kp.empty_points(2), kp.empty_points(4)]), "renderer")
+    assert "\n" not in str(info.value)
     assert not out.exists() and not list(out.parent.glob(".*.tmp"))  # atomic: nothing half-written
     kp.write_keypoint_store(out, index, iter([kp.empty_points(2), kp.empty_points(3)]), "renderer")
 

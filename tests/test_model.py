@@ -68,6 +68,31 @@ def train_steps(model, loss_fn, batch, steps=30, lr=3e-3):
 
 
 # ----------------------------------------------------------------------------- configuration
+def test_save_pretrained_round_trip_rebuilds_the_same_model(tmp_path):
+    from qbslt.errors import QbsltError
+    from qbslt.model.pretrained import WEIGHTS_FILE
+
+    torch.manual_seed(0)
+    model = QBSLTModel(tiny_config(fusion="ssaw")).eval()
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", WEIGHTS_FILE]
+    assert QBSLTConfig.from_pretrained(tmp_path / "m") == model.config
+    again = QBSLTModel.from_pretrained(tmp_path / "m")
+    assert not again.training
+    state, loaded = model.state_dict(), again.state_dict()
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
+    batch = make_batch()
+    with torch.no_grad():
+        assert model.generate(batch, num_beams=1, max_new_tokens=4) == again.generate(batch, num_beams=1,
+                                                                                      max_new_tokens=4)
+    (tmp_path / "m" / WEIGHTS_FILE).unlink()
+    with pytest.raises(QbsltError, match=f"{WEIGHTS_FILE} missing"):
+        QBSLTModel.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{")
+    with pytest.raises(ConfigError, match="config.json: not a model config file"):
+        QBSLTConfig.from_pretrained(tmp_path / "m")
+
+
 def test_config_roundtrip_and_validation():
     cfg = tiny_config(fusion="lstm", alignment="video_to_text")
     again = QBSLTConfig.from_json(json.dumps(cfg.to_dict()))

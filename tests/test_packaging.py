@@ -19,7 +19,7 @@ def test_non_editable_install_validates_params_outside_the_repository(tmp_path):
     elsewhere.mkdir()
     (elsewhere / "params.yaml").write_text((REPO / "params.yaml").read_text())
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
-    where = subprocess.run([sys.executable, "-c", "import qbslt, qbslt.reports.tables as t; print(qbslt.__file__);"
+    where = subprocess.run([sys.executable, "-c", "import qbslt, qbslt.reports.layout as t; print(qbslt.__file__);"
                             "print(t.DEFAULT_LAYOUT.is_file(), t.DEFAULT_PAPER.is_file())"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout
     assert str(target) in where and "True True" in where  # the installed copy, with its data files

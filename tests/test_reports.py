@@ -15,7 +15,8 @@ import yaml
 from qbslt.reports.example_translations import mark
 from qbslt.reports.figure4 import merge_subwords, render_figure4, weights_frame, word_weights
 from qbslt.reports.results import Results
-from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, render_all
+from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER
+from qbslt.reports.tables import render_all
 
 REPO = Path(__file__).resolve().parents[1]
 

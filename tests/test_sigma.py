@@ -16,7 +16,7 @@ from qbslt import config
 from qbslt.data import keypoints as kp
 from qbslt.errors import ConfigError
 from qbslt.sigma import losses
-from qbslt.sigma.configuration import SigmaConfig, check_settings
+from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.modeling_sigma import SigmaModel
 
 from conftest import REPO
@@ -28,6 +28,16 @@ def tiny_config(**changes) -> SigmaConfig:
     base = dict(d_model=16, attention_heads=2, ffn_dim=32, dropout=0.0, encoder_layers=2, fusion_layers=1,
                 temporal_blocks=1, vocab_size=20, max_positions=64)
     return SigmaConfig(**{**base, **changes})
+
+
+def test_sigma_model_save_pretrained_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = SigmaModel(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "sigma")
+    again = SigmaModel.from_pretrained(tmp_path / "sigma")
+    assert again.config == model.config and not again.training
+    state, loaded = model.state_dict(), again.state_dict()
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
 
 
 def keypoint_batch(lengths=(5, 3), joints_found=(0, 11, 12, 15, 16), seed=0, text=None) -> dict:
@@ -293,7 +303,7 @@ def synthetic_split(root, split, n, rng, tokenizer_texts):
 
 def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
     from qbslt.sigma.run import SigmaInputs, run_all
-    from qbslt.sigma.table9 import write_table9
+    from qbslt.reports.table9 import write_table9
     from qbslt.training.tokenizer import train_word_tokenizer
 
     rng = np.random.default_rng(0)

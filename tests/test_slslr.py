@@ -52,7 +52,8 @@ def test_segments_follow_the_rendered_video(settings):
 
 
 def test_generated_segments_files_match_frames_and_signers(slr_data):
-    from qbslt.data.frames import list_frame_files, read_index
+    from qbslt.data.frames import list_frame_files
+    from qbslt.data.frame_store import read_index
     from qbslt.data.synth.render import SEGMENTS_NAME
 
     index = read_index(slr_data["index"]["phoenix"])
@@ -219,7 +220,7 @@ def test_linear_probe_and_finetune_separate_a_toy_set():
 @pytest.fixture(scope="module")
 def slr_data(tmp_path_factory):
     """Tiny rendered PHOENIX- and CSL-like datasets: the training split's frames, features, keypoints, clips."""
-    from qbslt.data.frames import write_store
+    from qbslt.data.frame_store import write_store
     from qbslt.data.keypoints import assemble_rendered
     from qbslt.data.sources import RawDataset
     from qbslt.data.synth.generate import generate_dataset
@@ -249,7 +250,7 @@ def slr_data(tmp_path_factory):
 
 def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     from qbslt.slr.runs import run_seed
-    from qbslt.slr.table10 import write_table10
+    from qbslt.reports.table10 import write_table10
 
     tree = slr_data["tree"]
     cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.CLIP_KEYS}
@@ -284,7 +285,7 @@ def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     # Stage 0: the encoder loads into SSL-SSAW's temporal module, and only there.
     from qbslt.model.configuration import QBSLTConfig
     from qbslt.model.modeling_qbslt import QBSLTModel
-    from qbslt.slr.stage0 import load_stage0
+    from qbslt.training.checkpoint import load_stage0
     from qbslt.training.checkpoint import load_weights
 
     model = QBSLTModel(QBSLTConfig.from_params(tree["model"], vocab_size=50, bert_vocab_size=50))
@@ -383,7 +384,7 @@ def write_isolated_dataset(root: Path, signers=("s1", "s2", "s3", "s4"), glosses
 
 def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_path):
     from qbslt.cli import main
-    from qbslt.data.frames import open_store, read_index
+    from qbslt.data.frame_store import open_store, read_index
     from qbslt.slr.clips import read_clip_index
 
     write_isolated_dataset(tmp_path / "raw")
@@ -407,7 +408,7 @@ def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_pa
     # Then as in the paper DAG: frozen features and MediaPipe keypoints of that store, one SL-SLR seed on
     # the one dataset (no transfer protocol), Table 10 naming it.
     from qbslt.slr.runs import run_seed
-    from qbslt.slr.table10 import write_table10
+    from qbslt.reports.table10 import write_table10
     from qbslt.training.features import write_features
 
     write_features(out / "train.npy", out / "features.npy", "resnet18", False, progress=False)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from qbslt.data import annotations, layout
+from qbslt.data.datasets import get_dataset
 from qbslt.data.frames import list_frame_files
 from qbslt.data.join import question_overlap
 from qbslt.data.synth import KINDS, choose_kind, csl_grammar, kind_probabilities, phoenix_grammar
@@ -169,7 +170,7 @@ def test_generation_is_byte_identical_and_thread_independent(tmp_path, dataset):
 
 def test_phoenix_files_parse_and_match_frames(tmp_path):
     manifest = generate_dataset("phoenix", tmp_path, tiny_cfg(defects=False), FRAME_SIZE, progress=False)
-    root, qa_dir = layout.embedded_roots("phoenix", tmp_path)
+    root, qa_dir = get_dataset("phoenix").embedded_roots(tmp_path)
     for split, size in tiny_cfg()["phoenix"].items():
         if split == "signers":
             continue
@@ -191,7 +192,7 @@ def test_phoenix_files_parse_and_match_frames(tmp_path):
 
 def test_csl_files_parse_and_match_frames(tmp_path):
     manifest = generate_dataset("csl", tmp_path, tiny_cfg(defects=False), FRAME_SIZE, progress=False)
-    root, qa_dir = layout.embedded_roots("csl", tmp_path)
+    root, qa_dir = get_dataset("csl").embedded_roots(tmp_path)
     splits = annotations.read_csl_split(layout.csl_split_path(root))
     total = 0
     for split in ("train", "dev", "test"):
@@ -207,7 +208,7 @@ def test_csl_files_parse_and_match_frames(tmp_path):
 
 def test_defects_present_when_enabled(tmp_path):
     generate_dataset("phoenix", tmp_path / "p", tiny_cfg(), FRAME_SIZE, progress=False)
-    root, qa_dir = layout.embedded_roots("phoenix", tmp_path / "p")
+    root, qa_dir = get_dataset("phoenix").embedded_roots(tmp_path / "p")
     qa = annotations.read_phoenix_qa(layout.qa_path(qa_dir, "dev"), expected_split="dev")
     corpus = {r.name: r for r in annotations.read_phoenix_corpus(layout.phoenix_corpus_path(root, "dev"))}
     names = [r.name for r in qa]
@@ -220,7 +221,7 @@ def test_defects_present_when_enabled(tmp_path):
     assert len(empty) == 1 and layout.phoenix_frames_dir(root, "dev", empty[0]).is_dir()
 
     generate_dataset("csl", tmp_path / "c", tiny_cfg(), FRAME_SIZE, progress=False)
-    root, qa_dir = layout.embedded_roots("csl", tmp_path / "c")
+    root, qa_dir = get_dataset("csl").embedded_roots(tmp_path / "c")
     splits = annotations.read_csl_split(layout.csl_split_path(root))
     qa = annotations.read_csl_qa(layout.qa_path(qa_dir, "test"))
     names = [r.name for r in qa]
@@ -232,9 +233,9 @@ def test_defects_present_when_enabled(tmp_path):
 @pytest.mark.parametrize("dataset", ["phoenix", "csl"])
 def test_no_defects_when_disabled(tmp_path, dataset):
     manifest = generate_dataset(dataset, tmp_path, tiny_cfg(defects=False), FRAME_SIZE, progress=False)
-    _, qa_dir = layout.embedded_roots(dataset, tmp_path)
+    _, qa_dir = get_dataset(dataset).embedded_roots(tmp_path)
     for split in ("train", "dev", "test"):
-        qa = annotations.read_qa(dataset, layout.qa_path(qa_dir, split), expected_split=split)
+        qa = get_dataset(dataset).read_qa(layout.qa_path(qa_dir, split), expected_split=split)
         assert len({r.name for r in qa}) == len(qa) == manifest["counts"][split]["frame_folders"]
         assert all(r.question for r in qa)
 
@@ -244,7 +245,7 @@ def test_regeneration_leaves_no_stale_files(tmp_path):
     big["phoenix"] = {"signers": 3, "train": 12, "dev": 3, "test": 3}
     generate_dataset("phoenix", tmp_path, big, FRAME_SIZE, progress=False)
     generate_dataset("phoenix", tmp_path, tiny_cfg(), FRAME_SIZE, progress=False)
-    root, _ = layout.embedded_roots("phoenix", tmp_path)
+    root, _ = get_dataset("phoenix").embedded_roots(tmp_path)
     folders = [p for p in (root / layout.PHOENIX_FRAME_DIR / "train").iterdir()]
     assert len(folders) == 6 + 3  # configured + the defect videos that have a folder (not the unknown one)
 
@@ -263,7 +264,7 @@ def test_render_annotations_on_real_phoenix_rows(shared_data, tmp_path):
 
     manifest = render_annotations("phoenix", {"dev": qa_file}, tmp_path / "out", FRAME_SIZE, RENDER, seed=1,
                                   corpus_files={"dev": corpus_file}, progress=False)
-    root, qa_dir = layout.embedded_roots("phoenix", tmp_path / "out")
+    root, qa_dir = get_dataset("phoenix").embedded_roots(tmp_path / "out")
     assert layout.qa_path(qa_dir, "dev").read_bytes() == qa_file.read_bytes()
     corpus = annotations.read_phoenix_corpus(layout.phoenix_corpus_path(root, "dev"))
     real_corpus = {r.name: r for r in annotations.read_phoenix_corpus(corpus_file)}
@@ -274,5 +275,5 @@ def test_render_annotations_on_real_phoenix_rows(shared_data, tmp_path):
     assert manifest["counts"]["dev"]["qa_rows"] == 5
 
     render_annotations("phoenix", {"dev": qa_file}, tmp_path / "nocorpus", FRAME_SIZE, RENDER, seed=1, progress=False)
-    root, _ = layout.embedded_roots("phoenix", tmp_path / "nocorpus")
+    root, _ = get_dataset("phoenix").embedded_roots(tmp_path / "nocorpus")
     assert len(annotations.read_phoenix_corpus(layout.phoenix_corpus_path(root, "dev"))) == 5

@@ -13,10 +13,13 @@ import yaml
 from conftest import REPO
 from qbslt import config
 from qbslt.errors import ConfigError
-from qbslt.plan import (FLOPS, JPEG_BYTES_PER_FRAME, Job, Planner, dev_evaluations, evaluation_flops, gpu_hours,
-                        jpeg_bytes_per_frame, parse_dry_run, store_bytes_per_frame, training_flops)
+from qbslt.plan.dry_run import Job, parse_dry_run
+from qbslt.plan.estimate import (Planner, dev_evaluations, evaluation_flops, gpu_hours, jpeg_bytes_per_frame,
+                                 store_bytes_per_frame, training_flops)
+from qbslt.plan.figures import FIGURES_FILE, FLOPS, JPEG_BYTES_PER_FRAME, PRETRAIN_KEYS, TRANSLATION_KEYS
 from qbslt.reports.results import Results
-from qbslt.reports.tables import render_all, renderable_tables, table_numbers, table_runs, table_variants
+from qbslt.reports.layout import renderable_tables, table_numbers, table_runs, table_variants
+from qbslt.reports.tables import render_all
 from test_reports import N_BOOT, SCORES, _build_results
 from test_workflow import run, write_params
 
@@ -99,7 +102,7 @@ def test_dvc_per_table_stage_runs_the_snakemake_target_only(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# What each table shows (qbslt.reports.tables)
+# What each table shows (qbslt.reports.layout)
 
 
 def test_table_runs_in_layout_order():
@@ -168,6 +171,21 @@ def test_table_alone_equals_the_table_of_the_whole_matrix(tmp_path, number):
 
 
 # ---------------------------------------------------------------------------------------------
+# qbslt plan: the measured figures
+
+
+def test_every_flop_figure_is_of_a_configured_variant_and_measured_once():
+    figures = yaml.safe_load(FIGURES_FILE.read_text(encoding="utf-8"))
+    variants = yaml.safe_load((REPO / "params.yaml").read_text())["experiment"]["variants"]
+    for objective, keys in (("pretrain", PRETRAIN_KEYS), ("translation", TRANSLATION_KEYS)):
+        rows = figures["flops"][objective]
+        assert {r["variant"] for r in rows} <= set(variants), objective
+        measured = [tuple(r[k] for k in keys) for r in rows]
+        assert len(set(measured)) == len(measured), f"{objective}: a model measured twice"
+    assert len(FLOPS) == sum(len(figures["flops"][o]) for o in ("pretrain", "translation"))
+    assert all(d["source"] for d in figures["datasets"].values())
+
+
 # qbslt plan: arithmetic on hand-checkable cases
 
 

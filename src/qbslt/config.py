@@ -21,6 +21,7 @@ import yaml
 
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.sigma_configuration import check_settings
 
 # Shipped inside the package (importlib.resources), so a non-editable install validates too.
 SCHEMA = resources.files("qbslt") / "schemas" / "params.schema.yaml"
@@ -143,9 +144,7 @@ def sigma_variant_config(tree: dict, name: str) -> dict:
 
 def _check_sigma(tree: dict, schema: dict, source: str) -> None:
     """Every Sigma variant names existing keys, validates once merged and is consistent
-    (qbslt.sigma.configuration.check_settings: e.g. no pre-training with every objective at 0)."""
-    from qbslt.sigma.configuration import check_settings  # no torch: cheap
-
+    (qbslt.model.sigma_configuration.check_settings: e.g. no pre-training with every objective at 0)."""
     base = _sigma_base(tree)
     for name, override in tree["sigma"]["variants"].items():
         try:

@@ -1,7 +1,7 @@
 """``qbslt translate``: one video + its question -> the spoken-language translation.
 
-Loads a model folder written by the pipeline (``model.safetensors``, ``config.json``,
-``pipeline.json``, ``tokenizer/``, ``text_tokenizer/``) and runs the same preprocessing as
+Loads a model folder written by the pipeline (``QBSLTModel.from_pretrained``: ``model.safetensors``,
+``config.json``, ``tokenizer/``, ``text_tokenizer/``; and ``pipeline.json``) and runs the same preprocessing as
 training: frames resized to the training frame size, frozen-backbone features recomputed with
 the same (seeded) backbone, the question tokenised like the training questions.
 """
@@ -20,7 +20,6 @@ from qbslt.errors import QbsltError
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import crop_frames, evenly_spaced
-from qbslt.training.checkpoint import load_weights
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer
 
@@ -38,19 +37,15 @@ class Translator:
         for name in ("model.safetensors", "config.json", "pipeline.json", "tokenizer", "text_tokenizer"):
             if not (folder / name).exists():
                 raise QbsltError(f"{folder}: not a model folder written by the pipeline ({name} missing)")
-        config = QBSLTConfig.from_json((folder / "config.json").read_text())
+        config = QBSLTConfig.from_pretrained(folder)
         if config.sign_input == "gloss":
             raise QbsltError(f"{folder}: a text reference model (model.sign_input='gloss') reads glosses, not "
                              f"video; translate with a video model")
         if config.skeleton:
             raise QbsltError(f"{folder}: an RGB + skeleton model (model.skeleton) needs keypoints, which "
                              f"`qbslt translate` does not extract; translate with an RGB model")
-        # The stored config already holds the sizes of the trained model: never fetch pretrained weights here.
-        model = QBSLTModel(config.replace(mbart_path=None, bert_path=None, backbone_pretrained=False))
-        model.load_state_dict(load_weights(folder / "model.safetensors"))
-        model.eval()
-        return cls(model, json.loads((folder / "pipeline.json").read_text()), load_tokenizer(folder / "tokenizer"),
-                   load_tokenizer(folder / "text_tokenizer"))
+        return cls(QBSLTModel.from_pretrained(folder), json.loads((folder / "pipeline.json").read_text()),
+                   load_tokenizer(folder / "tokenizer"), load_tokenizer(folder / "text_tokenizer"))
 
     def video_input(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames [T, H, W, 3] -> the model's video input [1, T', ...]."""

@@ -16,8 +16,7 @@ from qbslt import config as qbslt_config
 from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
 from qbslt.data import keypoints as qbslt_keypoints
-from qbslt.reports import tables as qbslt_tables
-from qbslt.sigma import table9 as qbslt_table9
+from qbslt.reports import layout as qbslt_layout
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
 
@@ -114,7 +113,7 @@ MATRIX = {
     d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES) for d in DATASETS
 }
 # The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
-TABLES = qbslt_tables.renderable_tables(MATRIX)
+TABLES = qbslt_layout.renderable_tables(MATRIX)
 FIGURE_DATASET = "phoenix"
 FIGURE_VARIANT = "ssl_ssaw"
 FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
@@ -135,7 +134,7 @@ def table_inputs(wildcards):
 def table_only_inputs(number, wildcards):
     """Metrics and predictions of every run Table ``number`` shows (reference systems: seed 0)."""
     try:
-        pairs = qbslt_tables.table_runs(number, MATRIX)
+        pairs = qbslt_layout.table_runs(number, MATRIX)
     except ConfigError as exc:
         raise WorkflowError(
             f"target table{number} under profile {PROFILE}: {exc}"

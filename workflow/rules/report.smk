@@ -97,8 +97,8 @@ rule figure4:
 # variants its matrix lacks.
 ONLY = f"{RESULTS}/only"
 
-for _n in qbslt_tables.table_numbers():
-    _pairs = qbslt_tables.table_runs(_n, MATRIX) if _n in TABLES else []
+for _n in qbslt_layout.table_numbers():
+    _pairs = qbslt_layout.table_runs(_n, MATRIX) if _n in TABLES else []
 
     rule:
         name:

@@ -10,7 +10,7 @@ SIGMA_RESULTS = f"{RESULTS}/sigma"
 # The RGB (+ skeleton) rows of Table 9 (table9.rgb_rows of the table layout), where the
 # experiment matrix runs them.
 SIGMA_RGB_ROWS = [
-    (d, v) for d in DATASETS for v in qbslt_table9.rgb_variants() if (d, v) in VARIANTS
+    (d, v) for d in DATASETS for v in qbslt_layout.rgb_variants() if (d, v) in VARIANTS
 ]
 
 

@@ -169,13 +169,6 @@ def read_csl_split(path: str | os.PathLike) -> dict[str, str]:
     return splits
 
 
-def read_qa(dataset: str, path: str | os.PathLike, expected_split: str | None = None) -> list[QARecord]:
-    """The QA rows of ``path`` in ``dataset``'s format (:attr:`qbslt.data.datasets.DatasetSpec.read_qa`)."""
-    from qbslt.data.datasets import get_dataset  # the registry imports this module: look it up at call time
-
-    return get_dataset(dataset).read_qa(path, expected_split)
-
-
 # --- writers (used by the embedded generator; atomic) ---------------------------------------
 
 def format_phoenix_qa(split: str, name: str, translation: str, question: str, gloss: str) -> str:

@@ -23,6 +23,12 @@ The compressed file (little-endian)::
     crc32    uint32 [frames]: of each frame's bytes, padded to a multiple of 8 bytes
     data     the encoded frames, back to back
 
+Beside each store, ``<split>.index.tsv`` has one row per video (name, offset, length, source) into
+its frames (``write_store`` writes both, ``read_index`` reads the index). The raw store is written
+with ``numpy.lib.format.open_memmap`` (a 100 GB store never sits in memory). Both are written to a
+temporary name and renamed at the end, so an interrupted run leaves no half-written store behind.
+Decoding (:mod:`qbslt.data.frames`) runs on a thread pool: PIL and PyAV release the GIL.
+
 A corrupt entry (checksum or decoder error) or a truncated file fails with a one-line
 ``FrameError`` naming the store, the video and the frame. The compressed store lives in its own
 folder (``jpeg/``) so that a folder always holds one format: ``store_path`` finds it by split.
@@ -39,15 +45,22 @@ import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
+from qbslt.atomic import atomic_paths
+from qbslt.data.frames import VIDEO_SUFFIXES, VideoSource, count_frames, list_frame_files, read_frames
 from qbslt.errors import FrameError
 
-# torch and torchvision are imported where frames are read, not here: the workflow imports this
-# module for its file names (store_name) at every `snakemake` call, and torch's import is seconds.
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+# torch and torchvision (and pandas, tqdm) are imported where frames are read or written, not here:
+# the workflow imports this module for its file names (store_name) at every `snakemake` call, and
+# torch's import is seconds.
 # torchvision 0.29 deprecates its image decoders in favour of TorchCodec; the pinned version has them.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
                         category=DeprecationWarning)
@@ -67,6 +80,7 @@ FORMATS = ("raw", "jpeg")
 RAW_SUFFIX = ".npy"
 COMPRESSED_SUFFIX = ".jpgs"
 COMPRESSED_DIR = "jpeg"
+INDEX_COLUMNS = ["name", "offset", "length", "source"]
 DEFAULT_QUALITY = 90
 MAGIC = b"QBSLTJS1"
 VERSION = 1
@@ -358,8 +372,6 @@ def write_compressed(sources: Sequence, lengths: Sequence[int], out: Path, size_
     """Write the compressed store of ``sources`` (``VideoSource``s of ``lengths`` frames) to ``out``
     (the caller writes to a temporary name and renames). Frame files that can be stored as they are
     (``passthrough_bytes``) are copied; every other frame is resized and JPEG-encoded."""
-    from qbslt.data.frames import VIDEO_SUFFIXES, list_frame_files, read_frames
-
     height, width = size_hw
     first = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
     n = int(first[-1])
@@ -405,3 +417,66 @@ def write_compressed(sources: Sequence, lengths: Sequence[int], out: Path, size_
         f.write(crc.tobytes())
         f.flush()
         os.fsync(f.fileno())
+
+
+# --- writing, indexing and opening a store ----------------------------------------------------
+
+def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path, size_hw: tuple[int, int],
+                threads: int = 1, progress: bool = True, desc: str = "frames",
+                quality: int | None = None) -> pd.DataFrame:
+    """Decode every source into the frame store ``out_store`` and write ``out_index``; returns the
+    index table. The store's name gives its format: ``.npy`` raw, ``.jpgs`` compressed (JPEG at
+    ``quality``, default ``DEFAULT_QUALITY``)."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    out_store, out_index = Path(out_store), Path(out_index)
+    fmt = store_format(out_store)
+    size_hw = (int(size_hw[0]), int(size_hw[1]))
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        lengths = list(pool.map(lambda s: count_frames(s.path), sources))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    with atomic_paths(out_store, out_index) as (tmp_store, tmp_index):
+        if fmt == "raw":
+            _write_raw(sources, lengths, offsets, tmp_store, size_hw, threads, progress, desc)
+        else:
+            write_compressed(sources, lengths, tmp_store, size_hw, DEFAULT_QUALITY if quality is None else quality,
+                             threads, lambda videos: tqdm(videos, total=len(sources), desc=desc, unit="video",
+                                                          disable=not progress))
+        index = pd.DataFrame({"name": [s.name for s in sources], "offset": offsets[:-1],
+                              "length": lengths, "source": [str(s.path) for s in sources]},
+                             columns=INDEX_COLUMNS)
+        index.to_csv(tmp_index, sep="\t", index=False)
+    return index
+
+
+def _write_raw(sources: Sequence[VideoSource], lengths: list[int], offsets: np.ndarray, out: Path,
+               size_hw: tuple[int, int], threads: int, progress: bool, desc: str) -> None:
+    from tqdm import tqdm
+
+    store = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(int(offsets[-1]), *size_hw, 3))
+
+    def fill(i: int) -> None:
+        frames = read_frames(sources[i].path, size_hw)
+        if len(frames) != lengths[i]:
+            raise FrameError(f"{sources[i].path}: frame count changed during extraction "
+                             f"({lengths[i]} → {len(frames)})")
+        store[offsets[i]:offsets[i + 1]] = frames  # noqa: F821 (ruff reads the `del store` below as unbinding it)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        list(tqdm(pool.map(fill, range(len(sources))), total=len(sources), desc=desc,
+                  unit="video", disable=not progress))
+    store.flush()
+    del store
+
+
+def read_index(path: Path | str) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t", dtype={"name": str, "source": str}, keep_default_na=False)
+
+
+def open_store(npy_path: Path | str) -> np.ndarray:
+    """Memory-map a raw frame store: uint8 [N, H, W, 3] (either format, one interface:
+    :func:`open_frame_store`)."""
+    return np.load(npy_path, mmap_mode="r")

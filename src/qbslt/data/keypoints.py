@@ -150,7 +150,7 @@ def _masked(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _index_spans(index_path: Path) -> tuple[list[tuple[int, int]], list[str], int]:
     """([(offset, length)], [source], total frames) of a frame index; contiguous or KeypointError."""
-    from qbslt.data.frames import read_index
+    from qbslt.data.frame_store import read_index
 
     try:
         index = read_index(index_path)

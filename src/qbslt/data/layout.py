@@ -47,15 +47,3 @@ def csl_split_path(root: Path | str) -> Path:
 def qa_path(qa_dir: Path | str, split: str) -> Path:
     return Path(qa_dir) / f"{split}.txt"
 
-
-def data_dir(profile: str) -> Path:
-    """Everything the DAG writes about data lives under data/<profile>/ (profiles never clash)."""
-    return Path("data") / profile
-
-
-def embedded_roots(dataset: str, base: Path | str | None = None) -> tuple[Path, Path]:
-    """(dataset root, QA folder) of a generated embedded dataset under ``base``."""
-    from qbslt.data.datasets import get_dataset  # the registry imports this module: look it up at call time
-
-    base = Path(base) if base is not None else data_dir("embedded") / "raw" / dataset
-    return get_dataset(dataset).embedded_roots(base)

@@ -1,11 +1,14 @@
 """SSL-SSAW model parts (one module each) on Hugging Face mBART / mBERT and torchvision backbones.
 
-    configuration      QBSLTConfig
+    configuration      ModelConfig, QBSLTConfig
+    sigma_configuration SigmaConfig of the Sigma baseline (qbslt.sigma) and its settings check
     video_embedding    FrameBackbone, TemporalEmbedding, VideoEmbedding
     text_embedding     TextEmbedding, TextEncoder
     fusion             ConcatFusion, LSTMFusion, TCNFusion, SSAWFusion, build_fusion, pack
     contrastive        ContrastiveHead and the Table-3 alignment strategies
     modeling_qbslt     QBSLTModel (stage-1 / stage-2 losses, generation, stage-1 -> stage-2 transfer)
+    pretrained         save_pretrained / from_pretrained: a model folder (config.json, model.safetensors,
+                       tokenizers), for QBSLTModel and Sigma's SigmaModel
 """
 
 from importlib import import_module

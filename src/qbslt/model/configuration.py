@@ -30,8 +30,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from qbslt.atomic import atomic_write_text
 from qbslt.errors import ConfigError
 
 BACKBONES = {"resnet18": 512, "shufflenet_v2_x1_0": 1024}
@@ -50,6 +52,7 @@ class ModelConfig:
     dict / JSON round trip that refuses unknown keys. Subclasses are dataclasses with token-id fields."""
 
     CONFIG_NAME = "model config"
+    CONFIG_FILE = "config.json"  # in a model folder (qbslt.model.pretrained)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,6 +81,21 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"{cls.CONFIG_NAME}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
         return cls(**data)
+
+    def save_pretrained(self, folder: Path | str) -> None:
+        """Write ``config.json`` into the model folder ``folder``."""
+        atomic_write_text(Path(folder) / self.CONFIG_FILE, self.to_json() + "\n")
+
+    @classmethod
+    def from_pretrained(cls, folder: Path | str):
+        """The config of the model folder ``folder``; a ConfigError naming the file when it is not one."""
+        path = Path(folder) / cls.CONFIG_FILE
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a {cls.CONFIG_NAME} file ({type(exc).__name__}: {exc})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
 
 @dataclass

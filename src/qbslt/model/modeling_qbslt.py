@@ -83,6 +83,7 @@ from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.contrastive import ContrastiveHead
 from qbslt.model.fusion import build_fusion
+from qbslt.model.pretrained import PretrainedModel
 from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config, check_depth
 from qbslt.model.video_embedding import VideoEmbedding
 
@@ -119,8 +120,16 @@ def pack_segments(segments: list[tuple[torch.Tensor, torch.Tensor]], fill: int
     return out, seg
 
 
-class QBSLTModel(nn.Module):
-    """SSL-SSAW question-based SLT model. See the module docstring for the batch contract."""
+class QBSLTModel(PretrainedModel, nn.Module):
+    """SSL-SSAW question-based SLT model. See the module docstring for the batch contract.
+    ``save_pretrained`` / ``from_pretrained``: a model folder (:mod:`qbslt.model.pretrained`)."""
+
+    config_class = QBSLTConfig
+
+    @classmethod
+    def config_for_loading(cls, config: QBSLTConfig) -> QBSLTConfig:
+        # The stored config already holds the sizes of the trained model: never fetch pretrained weights.
+        return config.replace(mbart_path=None, bert_path=None, backbone_pretrained=False)
 
     def __init__(self, config: QBSLTConfig):
         super().__init__()

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -212,3 +213,31 @@ class Results:
 
     def read_predictions(self, dataset: str, variant: str, seed: int) -> pd.DataFrame:
         return read_predictions(self.predictions_path(dataset, variant, seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries of the runs
+
+
+@dataclass
+class Stats:
+    seeds: list[int]
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def summarize(runs: dict[int, dict] | None) -> Stats | None:
+    """Mean and std (ddof=1; 0.0 for one run) of the test scores; None when there are no runs."""
+    if not runs:
+        return None
+    seeds = sorted(runs)
+    mean, std = {}, {}
+    for k in METRICS:
+        values = [float(runs[s]["test"][k]) for s in seeds]
+        mean[k] = statistics.fmean(values)
+        std[k] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Stats(seeds, mean, std)

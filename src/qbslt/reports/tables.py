@@ -1,18 +1,8 @@
 """Tables 1-8 of the paper from the result contract (``results/metrics``, ``results/predictions``).
 
 :func:`render_all` writes, for N = 1..8, ``table<N>.md``, ``table<N>.csv`` and ``table<N>.tex``
-(``table8.html`` too), and the data files of DVC's metrics and plots:
-
-* ``summary.json`` -- mean test BLEU-4 / ROUGE-L of every dataset and variant, in one file;
-* ``scores/<dataset>/<variant>.json`` -- one small file per (dataset, variant): ``test_bleu4``,
-  ``test_bleu4_std``, ``test_rouge_l``, ``test_rouge_l_std``, ``n_seeds``. ``dvc metrics show``
-  prints one row per file, so one row per (dataset, variant);
-* ``bleu4_by_variant.csv`` -- one line per run;
-* ``training_curves.csv`` -- tidy per-epoch history of every trained run: ``dataset, variant,
-  seed, epoch, quantity, value`` (quantity: the stage-2 losses ``loss``, ``l_d``, ``l_s`` and
-  ``dev_bleu4``, the dev-split BLEU-4 of the epochs that were evaluated);
-* ``figure4_weights.csv`` (when given the SSAW file of Figure 4) -- Figure 4's data,
-  :func:`qbslt.reports.figure4.weights_frame`.
+(``table8.html`` too), and the data files of DVC's metrics and plots
+(:mod:`qbslt.reports.dvc_outputs`).
 
 Which runs: exactly those of the :class:`qbslt.reports.results.Results` given -- the experiment
 matrix the Snakemake rule passes (datasets × variants × seeds, plus the reference systems at
@@ -20,7 +10,8 @@ seed 0). A leftover result file of a seed or variant that params.yaml no longer 
 read. Given only a folder, every run found there is read (ad hoc).
 
 What is in a table (which variant fills which row, which paper row it is compared with, which
-row the others are tested against) is data: ``layout.yaml`` beside this file. The paper's
+row the others are tested against) is data: ``layout.yaml`` beside this file, read by
+:mod:`qbslt.reports.layout`. The paper's
 numbers come from ``paper_results.yaml``; they are only ever shown next to ours, never used.
 
 Cells
@@ -42,26 +33,20 @@ Significance
 
 from __future__ import annotations
 
-import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pandas as pd
-import yaml
 
 from qbslt.config import PROFILES
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS, DatasetSpec
-from qbslt.errors import ConfigError
+from qbslt.reports.dvc_outputs import write_dvc_outputs
 from qbslt.reports.example_translations import render_table8
+from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, load_yaml
 from qbslt.reports.rendering import latex_table, markdown_table
-from qbslt.reports.results import METRICS, Results
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_LAYOUT = HERE / "layout.yaml"
-DEFAULT_PAPER = HERE / "paper_results.yaml"
+from qbslt.reports.results import METRICS, Results, Stats, summarize
 
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "B4", "rouge_l": "ROUGE"}
 ALPHA = 0.05
@@ -71,34 +56,6 @@ REPORTED = "reported (not run)"
 MEASURED = "measured"
 PAPER_LINE = "↳ paper (Δ)"
 REFERENCE_GROUP = "Reference systems (not trained)"
-
-
-# ---------------------------------------------------------------------------------------------
-# Summaries of the runs
-
-
-@dataclass
-class Stats:
-    seeds: list[int]
-    mean: dict[str, float]
-    std: dict[str, float]
-
-    @property
-    def n(self) -> int:
-        return len(self.seeds)
-
-
-def summarize(runs: dict[int, dict] | None) -> Stats | None:
-    """Mean and std (ddof=1; 0.0 for one run) of the test scores; None when there are no runs."""
-    if not runs:
-        return None
-    seeds = sorted(runs)
-    mean, std = {}, {}
-    for k in METRICS:
-        values = [float(runs[s]["test"][k]) for s in seeds]
-        mean[k] = statistics.fmean(values)
-        std[k] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return Stats(seeds, mean, std)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,61 +158,6 @@ def _reference_rows(spec: dict, metrics: dict, dataset: str, columns: list[str] 
         _measured_row(r["label"], r["variant"], metrics, dataset, group=REFERENCE_GROUP,
                       cells=([r["label"]] + [""] * (len(columns) - 1)) if columns else [])
         for r in spec["references"]]
-
-
-def _entries(spec: dict, optional: bool = True) -> list[dict]:
-    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
-    return [e for e in entries if optional or not e.get("optional")]
-
-
-def table_variants(spec: dict, optional: bool = True) -> set[str]:
-    """Every variant (trained or reference system) a layout table shows; ``optional=False``: only the
-    ones it needs (not the rows marked ``optional``, shown only when the experiment runs them)."""
-    return {e["variant"] for e in _entries(spec, optional)}
-
-
-def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
-    """Numbers of the tables (1-8) whose every row the experiment runs: ``runs`` maps each dataset to
-    the variants and reference systems run on it. Table 8 needs its variants on one of its datasets."""
-    layout = _load_yaml(Path(layout_path))
-    numbers = [int(key.removeprefix("table")) for key, spec in layout["tables"].items()
-               if table_variants(spec, optional=False) <= runs.get(spec["dataset"], set())]
-    table8 = layout.get("table8")
-    if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
-        numbers.append(8)
-    return sorted(numbers)
-
-
-def table_numbers(layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
-    """Every table number of the layout (``tables.tableN`` and ``table8``), rendered or not."""
-    layout = _load_yaml(Path(layout_path))
-    return sorted([int(key.removeprefix("table")) for key in layout["tables"]] + ([8] if layout.get("table8") else []))
-
-
-def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[tuple[str, str]]:
-    """The ``(dataset, variant)`` pairs Table ``number`` shows (trained variants and reference
-    systems, in layout order): what the per-table target ``tableN`` builds. ``runs`` as for
-    :func:`renderable_tables`; Table 8: its variants on each of its datasets that runs them all.
-    A table that the experiment cannot render raises :class:`ConfigError` naming what is missing."""
-    layout = _load_yaml(Path(layout_path))
-    if number == 8 and layout.get("table8"):
-        spec = layout["table8"]
-        datasets = [ds for ds in spec["datasets"] if table_variants(spec) <= runs.get(ds, set())]
-        if not datasets:
-            raise ConfigError(f"Table 8 needs {', '.join(sorted(table_variants(spec)))} on one of "
-                              f"{', '.join(spec['datasets'])}; experiment.datasets does not run them all on any")
-    elif f"table{number}" in layout["tables"]:
-        spec = layout["tables"][f"table{number}"]
-        datasets = [spec["dataset"]]
-        missing = sorted(table_variants(spec, optional=False) - runs.get(spec["dataset"], set()))
-        if missing:
-            raise ConfigError(f"Table {number} shows {', '.join(missing)} on {spec['dataset']}, which "
-                              f"experiment.datasets does not run")
-    else:
-        raise ConfigError(f"no Table {number} in {layout_path}")
-    needed = table_variants(spec, optional=False)
-    variants = list(dict.fromkeys(e["variant"] for e in _entries(spec)))
-    return [(d, v) for d in datasets for v in variants if v in needed or v in runs.get(d, set())]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,11 +378,6 @@ def table_frame(table: Table, n_samples: int) -> pd.DataFrame:
 # Entry point
 
 
-def _load_yaml(path: Path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
-
-
 def build_tables(results: Results, layout: dict, paper: dict, profile: str, bootstrap_samples: int,
                  bootstrap_seed: int = 12345, metrics: dict | None = None,
                  numbers: list[int] | None = None) -> list[Table]:
@@ -502,90 +399,6 @@ def build_tables(results: Results, layout: dict, paper: dict, profile: str, boot
         table.caption = _caption(table, profile, datasets, spec, bootstrap_samples, bootstrap_seed)
         tables.append(table)
     return tables
-
-
-def summary(metrics: dict) -> dict:
-    """``{dataset: {variant: {test_bleu4, test_rouge_l, n_seeds}}}`` (means over seeds, 2 decimals)."""
-    out: dict[str, dict] = {}
-    for (dataset, variant), runs in sorted(metrics.items()):
-        stats = summarize(runs)
-        out.setdefault(dataset, {})[variant] = {"test_bleu4": round(stats.mean["bleu4"], 2),
-                                                "test_rouge_l": round(stats.mean["rouge_l"], 2),
-                                                "n_seeds": stats.n}
-    return out
-
-
-def runs_frame(metrics: dict) -> pd.DataFrame:
-    """One line per run: dataset, variant, seed, test BLEU-4 and ROUGE-L (``bleu4_by_variant.csv``)."""
-    rows = [{"dataset": d, "variant": v, "seed": s, "bleu4": float(runs[s]["test"]["bleu4"]),
-             "rouge_l": float(runs[s]["test"]["rouge_l"])}
-            for (d, v), runs in sorted(metrics.items()) for s in sorted(runs)]
-    return pd.DataFrame(rows, columns=["dataset", "variant", "seed", "bleu4", "rouge_l"])
-
-
-def scores(metrics: dict) -> dict[tuple[str, str], dict]:
-    """``{(dataset, variant): {test_bleu4, test_bleu4_std, test_rouge_l, test_rouge_l_std, n_seeds}}``:
-    mean and std (ddof=1; 0 for one seed) over the seeds, 2 decimals -- one DVC metrics file each."""
-    out = {}
-    for (dataset, variant), runs in sorted(metrics.items()):
-        stats = summarize(runs)
-        out[(dataset, variant)] = {"test_bleu4": round(stats.mean["bleu4"], 2),
-                                   "test_bleu4_std": round(stats.std["bleu4"], 2),
-                                   "test_rouge_l": round(stats.mean["rouge_l"], 2),
-                                   "test_rouge_l_std": round(stats.std["rouge_l"], 2),
-                                   "n_seeds": stats.n}
-    return out
-
-
-SCORE_KEYS = ("test_bleu4", "test_bleu4_std", "test_rouge_l", "test_rouge_l_std", "n_seeds")
-
-
-def _is_scores_file(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and set(data) == set(SCORE_KEYS)
-
-
-def write_scores(scores_dir: Path, metrics: dict) -> list[Path]:
-    """Write ``<dataset>/<variant>.json`` of :func:`scores` into ``scores_dir``, and delete the other
-    scores files there (a pair no longer in the matrix must not stay a DVC metric); files that are
-    not scores files are left alone."""
-    scores_dir = Path(scores_dir)
-    written = []
-    for (dataset, variant), values in scores(metrics).items():
-        path = scores_dir / dataset / f"{variant}.json"
-        atomic_write_text(path, json.dumps({k: values[k] for k in SCORE_KEYS}, indent=2) + "\n")
-        written.append(path)
-    keep = set(written)
-    for stale in sorted(scores_dir.glob("*/*.json")):
-        if stale not in keep and _is_scores_file(stale):
-            stale.unlink()
-    for folder in scores_dir.glob("*"):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return written
-
-
-# Names of the history quantities in training_curves.csv (others keep their key).
-HISTORY_NAMES = {"dev_score": "dev_bleu4"}
-CURVE_COLUMNS = ["dataset", "variant", "seed", "epoch", "quantity", "value"]
-
-
-def training_curves_frame(metrics: dict) -> pd.DataFrame:
-    """The per-epoch ``history`` of every run, tidy: ``dataset, variant, seed, epoch, quantity, value``
-    (runs without a history, e.g. the reference systems, have no rows)."""
-    rows = []
-    for (d, v), runs in sorted(metrics.items()):
-        for s in sorted(runs):
-            for record in runs[s].get("history") or []:
-                for key, value in record.items():
-                    if key == "epoch" or isinstance(value, bool) or not isinstance(value, (int, float)):
-                        continue
-                    rows.append({"dataset": d, "variant": v, "seed": s, "epoch": int(record["epoch"]),
-                                 "quantity": HISTORY_NAMES.get(key, key), "value": float(value)})
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAULT_LAYOUT,
@@ -610,7 +423,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
     results, out_dir = Results.of(results), Path(out_dir)
-    layout, paper = _load_yaml(Path(layout_path)), _load_yaml(Path(paper_path))
+    layout, paper = load_yaml(Path(layout_path)), load_yaml(Path(paper_path))
     metrics = results.load_metrics()
     written: list[Path] = []
     for table in build_tables(results, layout, paper, profile, bootstrap_samples, bootstrap_seed, metrics,
@@ -630,19 +443,6 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
         from qbslt.reports.reliance import render_reliance
 
         written += render_reliance(metrics, out_dir)
-    summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
-    atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
-    runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"
-    atomic_write_text(runs_path, runs_frame(metrics).to_csv(index=False))
-    written += [summary_path, runs_path]
-    written += write_scores(Path(scores_dir) if scores_dir else out_dir / "scores", metrics)
-    curves_path = Path(curves_path) if curves_path else out_dir / "training_curves.csv"
-    atomic_write_text(curves_path, training_curves_frame(metrics).to_csv(index=False))
-    written.append(curves_path)
-    if figure4_ssaw is not None:
-        from qbslt.reports.figure4 import weights_frame  # matplotlib only when asked
-
-        figure4_data = Path(figure4_data) if figure4_data else out_dir / "figure4_weights.csv"
-        atomic_write_text(figure4_data, weights_frame(Path(figure4_ssaw)).to_csv(index=False))
-        written.append(figure4_data)
+    written += write_dvc_outputs(metrics, out_dir, summary_path, runs_path, scores_dir, curves_path, figure4_ssaw,
+                                 figure4_data)
     return written

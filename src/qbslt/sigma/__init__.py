@@ -1,9 +1,10 @@
 """Sigma (arXiv 2509.21223): skeleton-based pre-training for sign language understanding, built
 from the abstract (docs/model-choices.md, "Sigma").
 
-Modules: ``configuration`` (SigmaConfig, the ``sigma:`` section of params.yaml and its variants),
-``modeling_sigma`` (skeleton encoder, sign-aware visual encoder, text side), ``losses`` (the
+Modules: ``modeling_sigma`` (skeleton encoder, sign-aware visual encoder, text side), ``losses`` (the
 pre-training objectives, named after the abstract's terms), ``data`` (keypoint batches), ``run``
-(pre-training + downstream gloss-free translation of every variant of one dataset and seed),
-``table9`` (Table 9).
+(pre-training + downstream gloss-free translation of every variant of one dataset and seed).
+Table 9 is rendered by :mod:`qbslt.reports.table9`. SigmaConfig and the checks of the ``sigma:``
+section of params.yaml and its variants live in :mod:`qbslt.model.sigma_configuration`
+(``qbslt.config`` checks them at DAG time).
 """

@@ -39,10 +39,11 @@ from torch import nn
 from transformers import GenerationConfig, MBartConfig, MBartForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+from qbslt.model.pretrained import PretrainedModel
 from qbslt.model.skeleton import JOINT_CHANNELS, joint_features
 from qbslt.model.video_embedding import TemporalBlock
 from qbslt.sigma import losses
-from qbslt.sigma.configuration import SigmaConfig
+from qbslt.model.sigma_configuration import SigmaConfig
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x [B, T, d], mask bool [B, T] -> [B, d] mean over the valid positions."""
@@ -140,8 +141,11 @@ def build_mbart_config(config: SigmaConfig) -> MBartConfig:
         tie_word_embeddings=True)
 
 
-class SigmaModel(nn.Module):
-    """See the module docstring."""
+class SigmaModel(PretrainedModel, nn.Module):
+    """See the module docstring. ``save_pretrained`` / ``from_pretrained``: a model folder
+    (:mod:`qbslt.model.pretrained`)."""
+
+    config_class = SigmaConfig
 
     def __init__(self, config: SigmaConfig):
         super().__init__()

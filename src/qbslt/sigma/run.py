@@ -32,7 +32,7 @@ from qbslt.atomic import atomic_write_text
 from qbslt.config import config_hash
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
-from qbslt.sigma.configuration import SigmaConfig, check_settings
+from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.training.loop import fit, resolve_device, seed_everything, to_device

@@ -10,5 +10,6 @@ Built from the abstract (every open choice: docs/model-choices.md, "SL-SLR"):
 * :mod:`modeling_slslr` the clip encoder (SSL-SSAW's temporal module), heads and the pre-training model;
 * :mod:`protocols`    linear evaluation, semi-supervised fine-tuning, top-k accuracy;
 * :mod:`runs`         one seed: every method pre-trained on every dataset, every protocol (incl. transfer);
-* :mod:`table10`      Table 10 from the runs; :mod:`stage0` the SL-SLR encoder as SSL-SSAW's stage 0.
+Table 10 from the runs: :mod:`qbslt.reports.table10`. The SL-SLR encoder as SSL-SSAW's stage 0:
+:func:`qbslt.training.checkpoint.load_stage0`.
 """

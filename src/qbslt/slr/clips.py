@@ -30,7 +30,7 @@ import pandas as pd
 
 from qbslt.atomic import atomic_paths
 from qbslt.data.datasets import get_dataset
-from qbslt.data.frames import read_index
+from qbslt.data.frame_store import read_index
 from qbslt.data.synth.render import SEGMENTS_NAME, stable_code
 from qbslt.errors import QbsltError
 

@@ -13,7 +13,7 @@ Q = predictor_dim)::
 
 The encoder's ``temporal`` module is :class:`qbslt.model.video_embedding.TemporalEmbedding` built from the
 same ``model`` settings as SSL-SSAW's, so its state dict is the SSL-SSAW model's
-``video_embedding.temporal.*`` (:mod:`qbslt.slr.stage0`).
+``video_embedding.temporal.*`` (:func:`qbslt.training.checkpoint.load_stage0`).
 """
 
 from __future__ import annotations

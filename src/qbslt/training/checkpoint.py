@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from qbslt.atomic import atomic_paths
-from qbslt.errors import QbsltError
+from qbslt.errors import ConfigError, QbsltError
+from qbslt.model.pretrained import load_weights, save_weights  # noqa: F401 (the runs' weight files)
 
 
 class CheckpointMismatch(QbsltError):
@@ -58,12 +58,20 @@ def load_checkpoint(path: Path, run_config: dict) -> dict | None:
     return state
 
 
-def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
-    """Model weights as safetensors (tied/shared tensors are cloned so each key owns its data)."""
-    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
-    with atomic_paths(path) as (tmp,):
-        save_file(tensors, str(tmp))
+def load_stage0(model, path: Path) -> list[str]:
+    """Load an SL-SLR encoder file into ``model.video_embedding.temporal`` (a QBSLTModel); the loaded names.
 
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
+    SL-SLR is stage 0 of SSL-SSAW: its pre-trained temporal encoder starts stage 1. The SL-SLR clip
+    encoder's ``temporal`` module is SSL-SSAW's ``video_embedding.temporal`` (same class, same ``model``
+    settings), so its weights (written by ``qbslt.slr.runs.run_seed``: the module's own state
+    dict, safetensors) load one to one; every other weight of stage 1 starts as without stage 0."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: missing SL-SLR encoder (rerun the slslr_run step)")
+    state = load_weights(Path(path))
+    target = model.video_embedding.temporal
+    try:
+        target.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: does not fit the model's temporal module (model.d_model, temporal_blocks, "
+                          f"temporal_kernel and backbone must match slslr's): {str(exc).splitlines()[0]}") from None
+    return [f"video_embedding.temporal.{k}" for k in state]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,13 +140,13 @@ def _setup(cfg: dict, seed: int) -> torch.device:
 def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path,
                stage0: Path | None = None) -> dict:
     """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json. ``stage0``: an
-    SL-SLR encoder the temporal module starts from (qbslt.slr.stage0; the variant's ``stage0`` key)."""
+    SL-SLR encoder the temporal module starts from (qbslt.training.checkpoint.load_stage0; the variant's ``stage0`` key)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     config = run_model_config(cfg, inputs, decoder_tok, text_tok)
     model = QBSLTModel(config)
     if stage0 is not None:
-        from qbslt.slr.stage0 import load_stage0
+        from qbslt.training.checkpoint import load_stage0
 
         load_stage0(model, stage0)
     model = model.to(device)
@@ -283,15 +282,10 @@ def reliance_inputs(config: QBSLTConfig) -> list[str]:
 
 def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict,
                gloss_tok=None) -> None:
-    """A self-contained model folder for ``qbslt translate`` (weights, config, tokenizers, how to
-    preprocess: ``pipeline.json``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_weights(out_dir / "model.safetensors", model.state_dict())
-    atomic_write_text(out_dir / "config.json", model.config.to_json() + "\n")
+    """A self-contained model folder for ``qbslt translate``: the model's own folder (weights, config,
+    tokenizers: ``QBSLTModel.save_pretrained``) and how to preprocess (``pipeline.json``)."""
+    tokenizers = {"tokenizer": decoder_tok, "text_tokenizer": text_tok}
+    if gloss_tok is not None:
+        tokenizers["gloss_tokenizer"] = gloss_tok
+    model.save_pretrained(out_dir, tokenizers)
     atomic_write_text(out_dir / "pipeline.json", json.dumps(pipeline, indent=2) + "\n")
-    for name, tok in (("tokenizer", decoder_tok), ("text_tokenizer", text_tok), ("gloss_tokenizer", gloss_tok)):
-        if tok is None:
-            continue
-        target = out_dir / name
-        shutil.rmtree(target, ignore_errors=True)
-        tok.save_pretrained(str(target))

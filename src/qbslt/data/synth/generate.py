@@ -27,7 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from qbslt.atomic import atomic_write_text
-from qbslt.data import annotations, layout
+from qbslt.data import layout
 from qbslt.data.datasets import DatasetSpec, get_dataset
 from qbslt.data.keypoints import RENDERED_NAME
 from qbslt.data.synth import SynthSample, kind_probabilities

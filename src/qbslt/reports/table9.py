@@ -13,7 +13,7 @@ Row labels and the RGB rows are data: ``table9`` in ``qbslt/reports/layout.yaml`
   (the only text of it here), so Table 9 has no paper row for Sigma.
 
 Cells: mean ± std (ddof 1; ± 0.00 for one seed) of the test scores over the seeds found, like
-Tables 1-8 (:func:`qbslt.reports.tables.summarize`). Written as ``table9.md``, ``.csv``, ``.tex``.
+Tables 1-8 (:func:`qbslt.reports.results.summarize`). Written as ``table9.md``, ``.csv``, ``.tex``.
 """
 
 from __future__ import annotations
@@ -28,29 +28,15 @@ from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
 from qbslt.reports.rendering import latex_table, markdown_table
-from qbslt.reports.results import METRICS
-from qbslt.reports.tables import DEFAULT_LAYOUT, DEFAULT_PAPER, data_statement, summarize
+from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, table9_layout
+from qbslt.reports.results import METRICS, summarize
+from qbslt.reports.tables import data_statement
 
 SIGMA_GROUP = "Sigma: skeleton only, gloss-free translation (greedy)"
 RGB_GROUP = "SSL-SSAW with RGB + skeleton (measured here, beam search)"
 PAPER_LABEL = "SSL-SSAW paper's numbers (arXiv 2509.14036; RGB + question, real data; not run)"
 SHOWN = ("bleu4", "rouge_l")
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L"}
-
-
-def table9_layout(layout_path: Path | str = DEFAULT_LAYOUT) -> dict:
-    """``table9`` of the layout, plus ``paper_rows``: {dataset: (paper table, group, row)} of the
-    SSL-SSAW paper row that each dataset's comparison table sets beside ``ssl_ssaw``."""
-    layout = yaml.safe_load(Path(layout_path).read_text(encoding="utf-8"))
-    paper_rows = {spec["dataset"]: (spec["paper"], m["paper_group"], m["paper_row"])
-                  for spec in layout["tables"].values() if "paper" in spec
-                  for m in spec.get("measured", []) if m["variant"] == "ssl_ssaw"}
-    return {**layout["table9"], "paper_rows": paper_rows}
-
-
-def rgb_variants(layout_path: Path | str = DEFAULT_LAYOUT) -> list[str]:
-    """The experiment variants Table 9 shows beside Sigma (the DAG gives their metrics files)."""
-    return [r["variant"] for r in table9_layout(layout_path)["rgb_rows"]]
 
 
 def read_runs(paths: list[Path | str]) -> dict[tuple[str, str], dict[int, dict]]:
@@ -144,7 +130,7 @@ def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str],
     written = []
     for ext, content in (("md", markdown_table(text, HEADER, lines, len(SHOWN))),
                          ("csv", pd.DataFrame(rows).to_csv(index=False)),
-                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), "qbslt.sigma.table9"))):
+                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), __name__))):
         path = out_dir / f"table9.{ext}"
         atomic_write_text(path, content)
         written.append(path)

@@ -111,7 +111,7 @@ def render(frame: pd.DataFrame, protocols: list[str], clips: dict, profile: str)
         lines.append([dataset_title(dataset), rows.iloc[0]["label"]] + cells)
     cap, rows = caption(frame, clips, profile), [("row", line) for line in lines]
     md = markdown_table(cap, header, rows, len(header) - 2)
-    tex = latex_table(cap, 10, header, rows, len(header) - 2, "qbslt.slr.table10")
+    tex = latex_table(cap, 10, header, rows, len(header) - 2, __name__)
     return md, frame.to_csv(index=False), tex
 
 

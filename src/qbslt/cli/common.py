@@ -1,0 +1,29 @@
+"""What the subcommands share: the config subtree a step reads, and its options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from qbslt.config import PROFILES
+
+log = logging.getLogger("qbslt")
+
+
+def subtree(args, *keys: str) -> dict:
+    """Config subtree for a step: ``--cfg`` JSON if given, else resolved ``--params`` at ``keys``."""
+    if getattr(args, "cfg", None):
+        return json.loads(args.cfg)
+    from qbslt import config
+
+    tree = config.load(args.params, getattr(args, "profile", None))
+    for key in keys:
+        tree = tree[key]
+    return tree
+
+
+def add_cfg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cfg", help="config subtree as JSON (what the Snakemake rules pass)")
+    parser.add_argument("--params", default="params.yaml", help="params file when --cfg is not given")
+    parser.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")

@@ -1,0 +1,36 @@
+"""``qbslt plan`` (:mod:`qbslt.plan`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qbslt.config import PROFILES
+
+
+def cmd_plan(args) -> int:
+    from qbslt.plan import plan_targets
+
+    print(plan_targets(Path(args.params), args.profile, args.target, snakefile=Path(args.snakefile),
+                       gpu_tflops=args.gpu_tflops, mfu=args.mfu, measure=args.measure_flops,
+                       data_dir=Path(args.data_dir)), end="")
+    return 0
+
+
+def register(sub) -> None:
+    from qbslt.plan import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
+
+    p = sub.add_parser("plan", help="jobs per rule, disk and estimated GPU-hours of Snakemake targets, before running")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")
+    p.add_argument("--target", nargs="+", default=["all"],
+                   help="Snakemake target(s): all (default), table1 ... table8, figure4, train_all, a file, ...")
+    p.add_argument("--gpu-tflops", type=float, default=DEFAULT_GPU_TFLOPS,
+                   help="GPU throughput, TFLOP/s (default %(default)g: H100/H200 SXM dense bf16)")
+    p.add_argument("--mfu", type=float, default=DEFAULT_MFU,
+                   help="share of --gpu-tflops a training step reaches (default %(default)g: measured on an H200)")
+    p.add_argument("--measure-flops", action="store_true",
+                   help="count the FLOPs of the configured models now (benchmarks/paper_scale.py --flops-only; "
+                        "CPU minutes per model) instead of the measured constants")
+    p.add_argument("--snakefile", default="Snakefile")
+    p.add_argument("--data-dir", default="data", help="where prepared data (frame counts) may already be")
+    p.set_defaults(func=cmd_plan)

@@ -1,0 +1,64 @@
+"""Reports (:mod:`qbslt.reports`): Tables 1-8, the DVC metrics and plots files, Figure 4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qbslt.cli.common import log
+from qbslt.config import PROFILES
+
+
+def cmd_tables(args) -> int:
+    from qbslt.reports.results import Results
+    from qbslt.reports.tables import render_all
+
+    if args.metrics:
+        results = Results.from_metrics_files(Path(args.results), args.metrics)
+    else:
+        results = Results.discover(Path(args.results))
+        log.warning("no --metrics: reporting every run found under %s (%d runs), leftovers included",
+                    args.results, len(results.runs))
+    files = {key: getattr(args, name) and Path(getattr(args, name)) for key, name in (
+        ("summary_path", "summary"), ("runs_path", "runs"), ("scores_dir", "scores"), ("curves_path", "curves"),
+        ("figure4_ssaw", "figure4_ssaw"), ("figure4_data", "figure4_data"))}
+    paths = render_all(results, Path(args.out), bootstrap_samples=args.bootstrap_samples, profile=args.profile,
+                       numbers=args.tables, datasets=args.datasets, reliance=args.reliance, **files)
+    log.info("wrote %d files under %s (%d runs)", len(paths), args.out, len(results.runs))
+    return 0
+
+
+def cmd_figure4(args) -> int:
+    from qbslt.reports.figure4 import render_figure4
+
+    render_figure4(Path(args.ssaw), Path(args.png), Path(args.pdf))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
+    p.add_argument("--results", default="results")
+    p.add_argument("--metrics", nargs="+", metavar="FILE",
+                   help="the runs to report, as their metrics files RESULTS/metrics/<dataset>/<variant>/seed<k>.json "
+                        "(the Snakemake rule passes the experiment matrix); only these runs' metrics and predictions "
+                        "are read. Without it (ad hoc), every metrics file under RESULTS is read, leftovers included")
+    p.add_argument("--out", default="results/tables")
+    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.add_argument("--bootstrap-samples", type=int, default=1000)
+    p.add_argument("--tables", type=int, nargs="+", help="table numbers to render (default: 1-8)")
+    p.add_argument("--datasets", nargs="+", help="datasets of Table 8 (default: the layout's)")
+    p.add_argument("--summary", help="metrics summary JSON (default: OUT/summary.json)")
+    p.add_argument("--runs", help="per-run BLEU-4 CSV for plots (default: OUT/bleu4_by_variant.csv)")
+    p.add_argument("--scores", help="folder of the DVC metrics: one <dataset>/<variant>.json each, other files there "
+                                    "are deleted (default: OUT/scores)")
+    p.add_argument("--curves", help="tidy training-curves CSV for plots (default: OUT/training_curves.csv)")
+    p.add_argument("--figure4-ssaw", help="SSAW weights file of Figure 4: also write its data as CSV")
+    p.add_argument("--figure4-data", help="Figure 4's data CSV (default: OUT/figure4_weights.csv)")
+    p.add_argument("--reliance", action="store_true",
+                   help="also write the input-reliance table OUT/reliance.{md,csv} (shuffled video / question)")
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")
+    p.add_argument("--ssaw", required=True)
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.set_defaults(func=cmd_figure4)

@@ -1,0 +1,134 @@
+"""Training (:mod:`qbslt.training`): tokenizers, frozen-backbone features, stage 1 and 2 of a variant,
+the reference systems."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qbslt.cli.common import add_cfg, log, subtree
+from qbslt.data.datasets import DATASETS
+
+
+def cmd_tokenizer(args) -> int:
+    from qbslt.data.datasets import get_dataset
+    from qbslt.training.tokenizer import SUBWORD_KINDS, build_tokenizer
+
+    model = subtree(args, "model")
+    pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
+    trim_from = model["mbart_path"] if args.text_model == "mbart" and model["trim_vocab"] else None
+    subword = (SUBWORD_KINDS[args.text_model], model["subword_vocab_size"]) if model["subword_vocab_size"] else None
+    build_tokenizer(args.train_examples, get_dataset(args.dataset).eval_level, pretrained, Path(args.out), trim_from, subword)
+    return 0
+
+
+def cmd_features(args) -> int:
+    from qbslt.training.features import write_features
+    from qbslt.training.loop import resolve_device
+
+    model = subtree(args, "model")
+    shape = write_features(Path(args.frames), Path(args.out), args.backbone, model["backbone_pretrained"],
+                           device=str(resolve_device(args.device)), progress=not args.no_progress)
+    log.info("%s features of %s: %s", args.backbone, args.frames, shape)
+    return 0
+
+
+def _run_inputs(args):
+    from qbslt.training.runs import RunInputs
+
+    return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
+                     decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer),
+                     frame_size=tuple(args.frame_size) if args.frame_size else None,
+                     keypoints_dir=Path(args.keypoints_dir) if getattr(args, "keypoints_dir", None) else None)
+
+
+def cmd_pretrain(args) -> int:
+    from qbslt.training.runs import run_stage1
+
+    cfg = _variant_cfg(args)
+    stage0 = cfg.pop("stage0_encoder", None)  # SL-SLR stage 0: the encoder file the rule adds to the job's config
+    run_stage1(cfg, args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir),
+               stage0=Path(stage0) if stage0 else None)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from qbslt.training.runs import run_stage2
+
+    out = {"metrics": Path(args.metrics), "predictions": Path(args.predictions), "ssaw": Path(args.ssaw),
+           "model": Path(args.model_dir)}
+    run_stage2(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.stage1) if args.stage1 else None, out,
+               Path(args.checkpoint_dir), args.variant)
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from qbslt.training.reference_runs import run_reference
+
+    run_reference(args.system, args.dataset, Path(args.examples_dir), Path(args.metrics), Path(args.predictions))
+    return 0
+
+
+def _variant_cfg(args) -> dict:
+    if args.cfg:
+        return json.loads(args.cfg)
+    from qbslt import config
+
+    return config.variant_config(config.load(args.params, args.profile), args.variant)
+
+
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS))
+    parser.add_argument("--variant", default="ssl_ssaw")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples-dir", required=True)
+    parser.add_argument("--features-dir", required=True)
+    parser.add_argument("--decoder-tokenizer", required=True)
+    parser.add_argument("--text-tokenizer", required=True)
+    parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="frame size the features were made at (recorded for `qbslt translate`)")
+    add_cfg(parser)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tokenizer", help="train (embedded) or fetch (paper) the tokenizer of a text model")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--text-model", required=True, choices=["mbart", "mbert"])
+    p.add_argument("--train-examples", required=True)
+    p.add_argument("--out", required=True)
+    add_cfg(p)
+    p.set_defaults(func=cmd_tokenizer)
+
+    p = sub.add_parser("features", help="per-frame features of a frozen backbone for one frame store")
+    p.add_argument("--backbone", required=True, choices=["resnet18", "shufflenet_v2_x1_0"])
+    p.add_argument("--frames", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    add_cfg(p)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("pretrain", help="stage 1: shared feature space (Eq. 1-2)")
+    _add_run(p)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train", help="stage 2: translation of one variant and seed, then evaluation")
+    _add_run(p)
+    p.add_argument("--stage1", help="stage-1 model.safetensors to start from")
+    p.add_argument("--keypoints-dir", help="folder of the <split>.npy keypoint stores (model.skeleton)")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--ssaw", required=True)
+    p.add_argument("--model-dir", required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reference", help="score a trivial reference system (copy_question, retrieve)")
+    p.add_argument("--system", required=True, choices=["copy_question", "retrieve"])
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--examples-dir", required=True)
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--predictions", required=True)
+    p.set_defaults(func=cmd_reference)

@@ -1,0 +1,78 @@
+"""Hugging Face-style model folders: ``save_pretrained(folder)`` / ``from_pretrained(folder)`` on the
+models of this package (``QBSLTModel``, Sigma's ``SigmaModel``).
+
+A model folder holds::
+
+    config.json          the model's config (ModelConfig.to_json): every size, enough to rebuild it
+    model.safetensors    the weights (state dict; tied tensors stored once per key)
+    <name>/              each tokenizer given to save_pretrained, in its own save_pretrained format
+                         (QBSLTModel: tokenizer/ of the decoder, text_tokenizer/ of the question)
+
+Loading never fetches pretrained weights: the stored config already has the trained model's
+sizes, and every weight comes from ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from qbslt.atomic import atomic_paths
+from qbslt.errors import QbsltError
+from qbslt.model.configuration import ModelConfig
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """Model weights as safetensors (tied/shared tensors are cloned so each key owns its data)."""
+    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
+    with atomic_paths(path) as (tmp,):
+        save_file(tensors, str(tmp))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+class PretrainedModel:
+    """Mixin of a ``torch.nn.Module`` built from one config (``self.config``, of ``config_class``)."""
+
+    config_class: type[ModelConfig]
+    config: ModelConfig
+
+    def save_pretrained(self, folder: Path | str, tokenizers: Mapping[str, object] | None = None) -> None:
+        """Write the model folder ``folder``: weights, config and each of ``tokenizers`` ({folder name:
+        a Hugging Face tokenizer}; a folder of that name is replaced)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(folder / WEIGHTS_FILE, self.state_dict())
+        self.config.save_pretrained(folder)
+        for name, tokenizer in (tokenizers or {}).items():
+            target = folder / name
+            shutil.rmtree(target, ignore_errors=True)
+            tokenizer.save_pretrained(str(target))
+
+    @classmethod
+    def config_for_loading(cls, config: ModelConfig) -> ModelConfig:
+        """The config a stored model is rebuilt from (a model that starts from downloaded weights
+        switches that off here)."""
+        return config
+
+    @classmethod
+    def from_pretrained(cls, folder: Path | str):
+        """The model of the folder ``folder`` (written by :meth:`save_pretrained`), in eval mode."""
+        folder = Path(folder)
+        for name in (cls.config_class.CONFIG_FILE, WEIGHTS_FILE):
+            if not (folder / name).is_file():
+                raise QbsltError(f"{folder}: not a model folder ({name} missing)")
+        model = cls(cls.config_for_loading(cls.config_class.from_pretrained(folder)))
+        model.load_state_dict(load_weights(folder / WEIGHTS_FILE))
+        return model.eval()
+
+
+__all__ = ["PretrainedModel", "WEIGHTS_FILE", "load_weights", "save_weights"]

@@ -1,0 +1,91 @@
+"""What the report tables show, read from ``layout.yaml`` beside this file: which tables the
+experiment can render, and which runs each needs. The workflow imports this module while it builds
+the DAG (``workflow/rules/common.smk``), at every ``snakemake`` call: it imports no pandas, no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from qbslt.errors import ConfigError
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_LAYOUT = HERE / "layout.yaml"
+DEFAULT_PAPER = HERE / "paper_results.yaml"
+
+
+def load_yaml(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def _entries(spec: dict, optional: bool = True) -> list[dict]:
+    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
+    return [e for e in entries if optional or not e.get("optional")]
+
+
+def table_variants(spec: dict, optional: bool = True) -> set[str]:
+    """Every variant (trained or reference system) a layout table shows; ``optional=False``: only the
+    ones it needs (not the rows marked ``optional``, shown only when the experiment runs them)."""
+    return {e["variant"] for e in _entries(spec, optional)}
+
+
+def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
+    """Numbers of the tables (1-8) whose every row the experiment runs: ``runs`` maps each dataset to
+    the variants and reference systems run on it. Table 8 needs its variants on one of its datasets."""
+    layout = load_yaml(Path(layout_path))
+    numbers = [int(key.removeprefix("table")) for key, spec in layout["tables"].items()
+               if table_variants(spec, optional=False) <= runs.get(spec["dataset"], set())]
+    table8 = layout.get("table8")
+    if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
+        numbers.append(8)
+    return sorted(numbers)
+
+
+def table_numbers(layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
+    """Every table number of the layout (``tables.tableN`` and ``table8``), rendered or not."""
+    layout = load_yaml(Path(layout_path))
+    return sorted([int(key.removeprefix("table")) for key in layout["tables"]] + ([8] if layout.get("table8") else []))
+
+
+def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[tuple[str, str]]:
+    """The ``(dataset, variant)`` pairs Table ``number`` shows (trained variants and reference
+    systems, in layout order): what the per-table target ``tableN`` builds. ``runs`` as for
+    :func:`renderable_tables`; Table 8: its variants on each of its datasets that runs them all.
+    A table that the experiment cannot render raises :class:`ConfigError` naming what is missing."""
+    layout = load_yaml(Path(layout_path))
+    if number == 8 and layout.get("table8"):
+        spec = layout["table8"]
+        datasets = [ds for ds in spec["datasets"] if table_variants(spec) <= runs.get(ds, set())]
+        if not datasets:
+            raise ConfigError(f"Table 8 needs {', '.join(sorted(table_variants(spec)))} on one of "
+                              f"{', '.join(spec['datasets'])}; experiment.datasets does not run them all on any")
+    elif f"table{number}" in layout["tables"]:
+        spec = layout["tables"][f"table{number}"]
+        datasets = [spec["dataset"]]
+        missing = sorted(table_variants(spec, optional=False) - runs.get(spec["dataset"], set()))
+        if missing:
+            raise ConfigError(f"Table {number} shows {', '.join(missing)} on {spec['dataset']}, which "
+                              f"experiment.datasets does not run")
+    else:
+        raise ConfigError(f"no Table {number} in {layout_path}")
+    needed = table_variants(spec, optional=False)
+    variants = list(dict.fromkeys(e["variant"] for e in _entries(spec)))
+    return [(d, v) for d in datasets for v in variants if v in needed or v in runs.get(d, set())]
+
+
+def table9_layout(layout_path: Path | str = DEFAULT_LAYOUT) -> dict:
+    """``table9`` of the layout, plus ``paper_rows``: {dataset: (paper table, group, row)} of the
+    SSL-SSAW paper row that each dataset's comparison table sets beside ``ssl_ssaw``."""
+    layout = yaml.safe_load(Path(layout_path).read_text(encoding="utf-8"))
+    paper_rows = {spec["dataset"]: (spec["paper"], m["paper_group"], m["paper_row"])
+                  for spec in layout["tables"].values() if "paper" in spec
+                  for m in spec.get("measured", []) if m["variant"] == "ssl_ssaw"}
+    return {**layout["table9"], "paper_rows": paper_rows}
+
+
+def rgb_variants(layout_path: Path | str = DEFAULT_LAYOUT) -> list[str]:
+    """The experiment variants Table 9 shows beside Sigma (the DAG gives their metrics files)."""
+    return [r["variant"] for r in table9_layout(layout_path)["rgb_rows"]]
