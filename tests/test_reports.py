@@ -71,7 +71,13 @@ def _history(seed: int) -> list[dict]:
 
 def write_metrics(root: Path, dataset: str, variant: str, seed: int, scores: list[float]) -> Path:
     test = dict(zip(["bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"], scores))
-    data = {"dataset": dataset, "variant": variant, "seed": seed, "dev": test, "test": test, "epochs": 1,
+    dev = {**test, "bleu4": test["bleu4"] - 2.0}  # dev differs from test, as on the QA data
+    if variant not in REFERENCE_SYSTEMS:  # the input-reliance check of a trained run
+        for split in (dev, test):
+            split["shuffled_video"] = {"bleu4": split["bleu4"] - 5.0 - seed}
+            if variant != "gfslt_vlp":  # gfslt_vlp reads no question
+                split["shuffled_question"] = {"bleu4": split["bleu4"] - 1.0}
+    data = {"dataset": dataset, "variant": variant, "seed": seed, "dev": dev, "test": test, "epochs": 1,
             "best_epoch": 1, "train_seconds": 1.0, "samples_per_second": 1.0, "parameters": 1, "config_hash": "x"}
     if variant not in REFERENCE_SYSTEMS:  # the reference systems are not trained: no history
         data["history"] = _history(seed)
@@ -129,8 +135,33 @@ def rendered(tmp_path_factory) -> tuple[Path, Path, list[Path]]:
     _build_results(root)
     out = tmp_path_factory.mktemp("tables")
     written = render_all(matrix(root), out, bootstrap_samples=N_BOOT,
-                         figure4_ssaw=root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json")
+                         figure4_ssaw=root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json", reliance=True)
     return root, out, written
+
+
+def test_tables_show_dev_bleu4_beside_test(rendered):
+    _, out, _ = rendered
+    t1 = _csv(out, 1)
+    ssl = _row(t1, "ssl_ssaw")
+    assert ssl["dev_bleu4_mean"] == pytest.approx(39.0) and ssl["bleu4_mean"] == pytest.approx(41.0)
+    assert pd.isna(_row(t1, "copy_question")["dev_bleu4_mean"]) is False  # reference systems score dev too
+    md = (out / "table1.md").read_text()
+    assert "dev B4" in md.splitlines()[2] and "39.00 ± 1.41" in _md_row(md, "ssl_ssaw")
+
+
+def test_reliance_table_gives_the_drop_per_input(rendered):
+    _, out, written = rendered
+    assert out / "reliance.md" in written and out / "reliance.csv" in written
+    frame = pd.read_csv(out / "reliance.csv")
+    assert set(frame["variant"]) == {"ssl_ssaw", "gfslt_vlp", "qb_concat"}  # trained runs only
+    ssl = frame[(frame["dataset"] == "phoenix") & (frame["variant"] == "ssl_ssaw")].iloc[0]
+    assert ssl["test_bleu4_mean"] == pytest.approx(41.0)
+    assert ssl["test_delta_video_mean"] == pytest.approx(5.5) and ssl["test_delta_video_std"] == pytest.approx(0.7071, 1e-3)
+    assert ssl["dev_delta_question_mean"] == pytest.approx(1.0)
+    gf = frame[(frame["dataset"] == "phoenix") & (frame["variant"] == "gfslt_vlp")].iloc[0]
+    assert pd.isna(gf["test_delta_question_mean"])
+    line = _md_row((out / "reliance.md").read_text(), "phoenix | gfslt_vlp")
+    assert line.count("–") == 4  # no question: its shuffled score and Δ, on dev and test
 
 
 def _csv(out: Path, n: int) -> pd.DataFrame:
@@ -213,7 +244,7 @@ def test_missing_variant_not_run(rendered):
     assert missing["n_seeds"] == 0 and pd.isna(missing["bleu4_mean"]) and pd.isna(missing["bleu4_delta"])
     assert pd.isna(missing["p_value"])
     line = _md_row((out / "table4.md").read_text(), "ssl_concat")
-    assert line.count("not run") == 5
+    assert line.count("not run") == 6  # the five test metrics and dev BLEU-4
     for n in (3, 5, 6, 7):  # every ablation besides ssl_ssaw is missing (reference systems are not ablations)
         frame = _csv(out, n)
         ablations = frame[(frame["variant"] != "ssl_ssaw") & (frame["group"] != "Reference systems (not trained)")]

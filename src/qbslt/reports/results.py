@@ -224,6 +224,8 @@ class Stats:
     seeds: list[int]
     mean: dict[str, float]
     std: dict[str, float]
+    # dev BLEU-4 beside the test scores (None when a run has no dev scores: the reference systems have)
+    dev_bleu4: tuple[float, float] | None = None
 
     @property
     def n(self) -> int:
@@ -231,7 +233,8 @@ class Stats:
 
 
 def summarize(runs: dict[int, dict] | None) -> Stats | None:
-    """Mean and std (ddof=1; 0.0 for one run) of the test scores; None when there are no runs."""
+    """Mean and std (ddof=1; 0.0 for one run) of the test scores, and of dev BLEU-4; None when there
+    are no runs."""
     if not runs:
         return None
     seeds = sorted(runs)
@@ -240,4 +243,6 @@ def summarize(runs: dict[int, dict] | None) -> Stats | None:
         values = [float(runs[s]["test"][k]) for s in seeds]
         mean[k] = statistics.fmean(values)
         std[k] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return Stats(seeds, mean, std)
+    dev = [float(runs[s]["dev"]["bleu4"]) for s in seeds if "bleu4" in runs[s].get("dev", {})]
+    dev_bleu4 = (statistics.fmean(dev), statistics.stdev(dev) if len(dev) > 1 else 0.0) if len(dev) == len(seeds) else None
+    return Stats(seeds, mean, std, dev_bleu4)

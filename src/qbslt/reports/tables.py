@@ -49,6 +49,8 @@ from qbslt.reports.rendering import latex_table, markdown_table
 from qbslt.reports.results import METRICS, Results, Stats, summarize
 
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "B4", "rouge_l": "ROUGE"}
+DEV_HEADER = "dev B4"
+NUMERIC_COLUMNS = len(METRICS) + 1  # the test metrics, then dev BLEU-4
 ALPHA = 0.05
 MARKER = "†"
 NOT_RUN = "not run"
@@ -283,12 +285,20 @@ def _marker(row: Row, metric: str) -> str:
     return ""
 
 
+def _dev_cell(row: Row) -> str:
+    """Dev BLEU-4 beside the test scores: dev and test differ in kind on the QA data (docs/evaluation.md)."""
+    if row.stats is None or row.stats.dev_bleu4 is None:
+        return "–"
+    mean, std = row.stats.dev_bleu4
+    return f"{_fmt(mean)} ± {_fmt(std)}"
+
+
 def _metric_cells(row: Row) -> list[str]:
     if row.status == REPORTED:
-        return [_fmt(row.paper[m]) if row.paper else "–" for m in METRICS]
+        return [_fmt(row.paper[m]) if row.paper else "–" for m in METRICS] + ["–"]
     if row.status == NOT_RUN:
-        return [NOT_RUN] * len(METRICS)
-    return [f"{_fmt(row.stats.mean[m])} ± {_fmt(row.stats.std[m])}{_marker(row, m)}" for m in METRICS]
+        return [NOT_RUN] * len(METRICS) + [NOT_RUN]
+    return [f"{_fmt(row.stats.mean[m])} ± {_fmt(row.stats.std[m])}{_marker(row, m)}" for m in METRICS] + [_dev_cell(row)]
 
 
 def _paper_cells(row: Row) -> list[str]:
@@ -298,13 +308,13 @@ def _paper_cells(row: Row) -> list[str]:
             out.append(f"{_fmt(row.paper[m])} (–)")
         else:
             out.append(f"{_fmt(row.paper[m])} ({_fmt_delta(row.stats.mean[m] - row.paper[m])})")
-    return out
+    return out + [""]  # the paper reports no dev scores
 
 
 def _display_lines(table: Table) -> list[tuple[str, list[str]]]:
     """Rows as ("group" | "row" | "paper", cells) with the cells of every displayed column."""
     lead = table.columns or ["Method"]
-    width = len(lead) + 2 + len(METRICS)
+    width = len(lead) + 2 + NUMERIC_COLUMNS
     lines: list[tuple[str, list[str]]] = []
     for row in table.rows:
         if row.kind == "group":
@@ -322,15 +332,15 @@ def _display_lines(table: Table) -> list[tuple[str, list[str]]]:
 
 
 def _header(table: Table) -> list[str]:
-    return (table.columns or ["Method"]) + ["variant", "n"] + [HEADERS[m] for m in METRICS]
+    return (table.columns or ["Method"]) + ["variant", "n"] + [HEADERS[m] for m in METRICS] + [DEV_HEADER]
 
 
 def render_md(table: Table) -> str:
-    return markdown_table(table.caption, _header(table), _display_lines(table), len(METRICS))
+    return markdown_table(table.caption, _header(table), _display_lines(table), NUMERIC_COLUMNS)
 
 
 def render_tex(table: Table) -> str:
-    return latex_table(table.caption, table.number, _header(table), _display_lines(table), len(METRICS),
+    return latex_table(table.caption, table.number, _header(table), _display_lines(table), NUMERIC_COLUMNS,
                        "qbslt.reports.tables", ("booktabs", "amssymb"))
 
 
@@ -355,6 +365,8 @@ def table_frame(table: Table, n_samples: int) -> pd.DataFrame:
             rec[f"{m}_std"] = _r(row.stats.std[m]) if row.stats else None
             rec[f"{m}_paper"] = paper
             rec[f"{m}_delta"] = _r(mean - paper) if mean is not None and paper is not None else None
+        dev = row.stats.dev_bleu4 if row.stats else None
+        rec["dev_bleu4_mean"], rec["dev_bleu4_std"] = (_r(dev[0]), _r(dev[1])) if dev else (None, None)
         rec["reference_variant"] = table.reference_variant or ""
         rec["is_reference"] = row.is_reference
         t = row.test
@@ -366,6 +378,7 @@ def table_frame(table: Table, n_samples: int) -> pd.DataFrame:
         records.append(rec)
     columns = (["table", "dataset", "group", "label", "variant", "status", "paper_row"] + list(table.columns)
                + ["n_seeds", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std", "paper", "delta")]
+               + ["dev_bleu4_mean", "dev_bleu4_std"]
                + ["reference_variant", "is_reference", "bootstrap_run_seed", "bootstrap_samples",
                   "bootstrap_bleu4_delta", "p_value", "significant"])
     frame = pd.DataFrame(records, columns=columns)
