@@ -165,7 +165,7 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "table9": 1, "all": 1}
 
     snakemake(work, "--report", "results/report.html")
-    assert (work / "results" / "embedded" / "report.html").stat().st_size > 0
+    assert (work / "results" / "report.html").stat().st_size > 0
 
 
 def test_dvc_outputs_follow_the_profile_and_deps_cover_the_code(tmp_path):

@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+", required=True, help="Sigma variants, in row order")
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--profile", choices=list(PROFILES), default="embedded")
-    p.add_argument("--out", default="results/tables")
+    p.add_argument("--out", default="results/embedded/tables")
     p.set_defaults(func=cmd_sigma_table9)
 
     p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the runs to report, as their metrics files RESULTS/metrics/<dataset>/<variant>/seed<k>.json "
                         "(the Snakemake rule passes the experiment matrix); only these runs' metrics and predictions "
                         "are read. Without it (ad hoc), every metrics file under RESULTS is read, leftovers included")
-    p.add_argument("--out", default="results/tables")
+    p.add_argument("--out", default="results/embedded/tables")
     p.add_argument("--profile", choices=list(PROFILES), default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
     p.add_argument("--tables", type=int, nargs="+", help="table numbers to render (default: 1-8)")

@@ -1,4 +1,4 @@
-"""Reports: the paper's Tables 1-8 and Figure 4 from the result contract under ``results/``.
+"""Reports: the paper's Tables 1-8 and Figure 4 from the result contract under ``results/<profile>/``.
 
 * :class:`qbslt.reports.results.Results` -- the runs a report reads (the experiment matrix)
   and the checked reading of their result files.
