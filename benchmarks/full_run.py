@@ -52,7 +52,7 @@ def main() -> None:
     try:
         full = timed(snakemake, work)
         noop = timed(snakemake, work)
-        results = work / "results" if args.profile == "embedded" else work / "results" / args.profile
+        results = work / "results" / args.profile
         print(f"commit {ref}, profile {args.profile}, fresh clone in {work}")
         print(f"full run (`{' '.join(snakemake[2:])}`): {full:.0f} s = {full / 60:.1f} min")
         print_rule_times(results / "benchmarks")

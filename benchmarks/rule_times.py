@@ -23,7 +23,7 @@ STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "d
           "reference": "stage 2", "tables": "report", "figure4": "report"}
 
 
-def rule_times(root: Path = Path("results/benchmarks")) -> pd.DataFrame:
+def rule_times(root: Path = Path("results/embedded/benchmarks")) -> pd.DataFrame:
     rows = []
     for path in sorted(root.glob("*/*.tsv")):
         seconds = pd.read_csv(path, sep="\t")["s"].iloc[-1]
@@ -31,7 +31,7 @@ def rule_times(root: Path = Path("results/benchmarks")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def print_rule_times(root: Path = Path("results/benchmarks")) -> float:
+def print_rule_times(root: Path = Path("results/embedded/benchmarks")) -> float:
     """Print job seconds per rule and per stage of the benchmark files under ``root``; return the total."""
     times = rule_times(root)
     if times.empty:
@@ -52,8 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full-run-seconds", type=float)
     parser.add_argument("--noop", action="store_true")
-    parser.add_argument("--results", type=Path, default=Path("results"),
-                        help="results folder of the profile (results/ or results/<profile>/)")
+    parser.add_argument("--results", type=Path, default=Path("results/embedded"),
+                        help="results folder of the profile (results/<profile>/)")
     args = parser.parse_args()
 
     total = print_rule_times(args.results / "benchmarks")

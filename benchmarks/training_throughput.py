@@ -4,7 +4,7 @@ machine's measured fp32 matmul rate; then the wall time of one full stage-1 + st
     python benchmarks/training_throughput.py [--variant ssl_ssaw] [--dataset phoenix] [--steps 20]
 
 Reads the prepared embedded data (run `snakemake --cores all prepare` and the variant's
-tokenizer/features first, e.g. `snakemake --cores all results/metrics/phoenix/ssl_ssaw/seed0.json`).
+tokenizer/features first, e.g. `snakemake --cores all results/embedded/metrics/phoenix/ssl_ssaw/seed0.json`).
 """
 
 from __future__ import annotations

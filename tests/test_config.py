@@ -84,6 +84,25 @@ def test_load_reports_file_name(tmp_path, raw):
         config.load(tmp_path / "missing.yaml")
 
 
+def repeated_eval_block(tmp_path):
+    """params.yaml with a second `eval:` block appended; returns (path, line of the first, line of the second)."""
+    text = (REPO / "params.yaml").read_text()
+    lines = text.splitlines()
+    path = tmp_path / "params.yaml"
+    path.write_text(text + "\neval:\n  num_beams: 2\n")
+    return path, lines.index("eval:") + 1, len(lines) + 2
+
+
+def test_a_repeated_key_is_rejected_naming_the_key_and_both_lines(tmp_path):
+    path, first, second = repeated_eval_block(tmp_path)
+    with pytest.raises(ConfigError, match=rf"params\.yaml:{second}: key 'eval' appears twice .*lines {first} and {second}"):
+        config.load(path)
+    nested = tmp_path / "nested.yaml"  # also inside a mapping, and under a profile override
+    nested.write_text("overrides:\n  paper:\n    eval: {}\n    eval: {}\n")
+    with pytest.raises(ConfigError, match=r"nested\.yaml:4: key 'eval' .*lines 3 and 4"):
+        config.read_yaml(nested)
+
+
 def test_config_hash_is_order_independent():
     assert config.config_hash({"a": 1, "b": [1, 2]}) == config.config_hash({"b": [1, 2], "a": 1})
     assert config.config_hash({"a": 1}) != config.config_hash({"a": 2})

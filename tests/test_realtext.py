@@ -17,7 +17,7 @@ from qbslt import config
 from qbslt.data.download import DownloadError
 from qbslt.data.realtext import CORPUS_NAME, locate_texts, prepare_realtext
 from qbslt.eval.metrics import corpus_scores
-from test_workflow import fresh_checkout, planned_jobs, run, snakemake, write_params
+from test_workflow import dvc_outputs, fresh_checkout, planned_jobs, run, snakemake, write_params
 
 SPLITS = ("train", "dev", "test")
 
@@ -100,7 +100,10 @@ def test_realtext_profile_end_to_end(shared_data, tmp_path):
 
     snakemake(work, "--config", "profile=realtext")
     out = work / "results" / "realtext"
-    assert not (work / "results" / "metrics").exists()  # the embedded default's paths are untouched
+    assert not (work / "results" / "embedded").exists()  # the embedded default's paths are untouched
+    # What DVC would track under this profile is what Snakemake wrote.
+    missing = [path for path in dvc_outputs("realtext") if not (work / path).exists()]
+    assert not missing, missing
     for variant in ("sign_only", "question_only", "ssl_ssaw", "copy_question", "retrieve"):
         metrics = json.loads((out / "metrics" / "phoenix" / variant / "seed0.json").read_text())
         predictions = pd.read_csv(out / "predictions" / "phoenix" / variant / "seed0.tsv", sep="\t",

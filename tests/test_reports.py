@@ -503,7 +503,7 @@ def test_dvc_metrics_and_plots(tmp_path, rendered):
     for name in ("dvc.yaml", "params.yaml", ".dvc/plots/training_curves.json", ".dvc/plots/figure4.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, tmp_path / name)
-    results = tmp_path / "results"
+    results = tmp_path / "results" / "embedded"  # params.yaml: profile embedded
     render_all(matrix(root), results / "tables", bootstrap_samples=N_BOOT, numbers=[4],
                summary_path=results / "summary.json", runs_path=results / "plots" / "bleu4_by_variant.csv",
                scores_dir=results / "scores", curves_path=results / "plots" / "training_curves.csv",
@@ -512,12 +512,12 @@ def test_dvc_metrics_and_plots(tmp_path, rendered):
     header, *lines = [ln.split() for ln in dvc("metrics", "show").splitlines() if ln.strip()]
     assert header == ["Path", "n_seeds", "test_bleu4", "test_bleu4_std", "test_rouge_l", "test_rouge_l_std"]
     rows = {line[0]: dict(zip(header[1:], map(float, line[1:]))) for line in lines}
-    assert sorted(rows) == sorted({f"results/scores/{d}/{v}.json" for d, v, _ in SCORES})  # one row per pair
-    assert rows["results/scores/phoenix/ssl_ssaw.json"] == {
+    assert sorted(rows) == sorted({f"results/embedded/scores/{d}/{v}.json" for d, v, _ in SCORES})  # one row per pair
+    assert rows["results/embedded/scores/phoenix/ssl_ssaw.json"] == {
         "n_seeds": 2, "test_bleu4": 41.0, "test_bleu4_std": 1.41, "test_rouge_l": 72.5, "test_rouge_l_std": 0.71}
     plots = json.loads(dvc("plots", "show", "--json"))["data"]
     for name in ("training_curves", "figure4_weights"):
-        (plot,) = plots[f"results/plots/{name}.csv"]
+        (plot,) = plots[f"results/embedded/plots/{name}.csv"]
         assert "facet" in plot["content"]  # our template (.dvc/plots), filled with the data
         assert plot["content"]["data"]["values"]
 

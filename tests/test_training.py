@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,11 +11,13 @@ import torch
 from conftest import DEVICE_SETTINGS
 
 from qbslt import config
+from qbslt.errors import QbsltError
 from qbslt.training.batches import mask_words
 from qbslt.training.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
 from qbslt.training.runs import RunInputs, run_stage1, run_stage2
 from qbslt.data.join import read_examples
 from qbslt.training.tokenizer import decode, encode, load_tokenizer, train_word_tokenizer
+from qbslt.translate import Translator
 
 TIMING_KEYS = {"train_seconds", "samples_per_second"}
 
@@ -118,6 +121,16 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     printed, weights = result.stdout.splitlines()
     assert printed == hypothesis["hypothesis"]  # same preprocessing and decoding as the evaluation
     assert json.loads(weights)["split"] == len(json.loads(weights)["question_tokens"])
+    # A source without frames is named in the error: an empty folder, a video of no frames, another file.
+    translator = Translator.load(out["model"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for source in (tmp_path / "empty", tmp_path / "notes.txt"):
+        with pytest.raises(QbsltError, match=f"^{re.escape(str(source))}: "):
+            translator.translate_source(source, question)
+    with pytest.raises(QbsltError, match=re.escape(str(tmp_path / "empty.mp4"))):
+        translator.translate_source(tmp_path / "empty.mp4", question)
     missing = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(tmp_path),
                               "--video", "x.mp4"], capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and "not a model folder" in missing.stderr

@@ -53,6 +53,14 @@ def fresh_checkout(tmp_path):
     return work
 
 
+def dvc_outputs(profile: str) -> list[str]:
+    """Every output path of dvc.yaml (outs, metrics, plots) with ``${profile}`` substituted, as DVC does."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return [path.replace("${profile}", profile) for stage in stages.values()
+            for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])
+            for path in (entry if isinstance(entry, dict) else {entry: None})]
+
+
 def run(cmd, cwd, check=True, timeout=1500):
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
@@ -86,43 +94,50 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
 
     run(["dvc", "repro"], work)
     for dataset, variants in TINY_VARIANTS.items():
-        report = json.loads((work / "results" / "data" / dataset / "report.json").read_text())
+        report = json.loads((work / "results" / "embedded" / "data" / dataset / "report.json").read_text())
         assert report["splits"]["test"]["kept"] == 4 and report["splits"]["test"]["dropped"] > 0
         for variant in variants + ["copy_question", "retrieve"]:
-            metrics = json.loads((work / "results" / "metrics" / dataset / variant / "seed0.json").read_text())
+            metrics = json.loads((work / "results" / "embedded" / "metrics" / dataset / variant / "seed0.json").read_text())
             assert set(metrics["test"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
     # A table is rendered when the matrix runs all its rows: here Tables 1, 2 and 8, not 3-7.
     for n in range(1, 9):
         for suffix in ("md", "csv", "tex"):
-            assert (work / "results" / "tables" / f"table{n}.{suffix}").exists() == (n in (1, 2, 8))
-    assert (work / "results" / "tables" / "table1.md").stat().st_size > 0
+            assert (work / "results" / "embedded" / "tables" / f"table{n}.{suffix}").exists() == (n in (1, 2, 8))
+    assert (work / "results" / "embedded" / "tables" / "table1.md").stat().st_size > 0
     # Table 9: every Sigma variant on both datasets (seed 0), the SSL-SSAW rows beside them.
     import pandas as pd
 
-    assert all((work / "results" / "tables" / f"table9.{s}").exists() for s in ("md", "csv", "tex"))
-    table9 = pd.read_csv(work / "results" / "tables" / "table9.csv").set_index(["dataset", "variant"])
+    assert all((work / "results" / "embedded" / "tables" / f"table9.{s}").exists() for s in ("md", "csv", "tex"))
+    table9 = pd.read_csv(work / "results" / "embedded" / "tables" / "table9.csv").set_index(["dataset", "variant"])
     for dataset in TINY_VARIANTS:
         for variant in list(tiny_params()["sigma"]["variants"]) + ["ssl_ssaw"]:
             assert table9.loc[(dataset, variant), "status"] == "measured"
-        metrics = json.loads((work / "results" / "sigma" / "metrics" / dataset / "full" / "seed0.json").read_text())
+        metrics = json.loads((work / "results" / "embedded" / "sigma" / "metrics" / dataset / "full" / "seed0.json").read_text())
         assert metrics["decoding"] == "greedy" and table9.loc[(dataset, "full"), "bleu4_mean"] == metrics["test"]["bleu4"]
     assert table9.loc[("phoenix", "ssl_ssaw_skeleton"), "status"] == "measured"  # RGB + skeleton SSL-SSAW
     # Table 10: every SL-SLR method and protocol on both datasets; the stage-0 variant trained.
-    assert all((work / "results" / "tables" / f"table10.{s}").exists() for s in ("md", "csv", "tex"))
-    table10 = pd.read_csv(work / "results" / "tables" / "table10.csv")
+    assert all((work / "results" / "embedded" / "tables" / f"table10.{s}").exists() for s in ("md", "csv", "tex"))
+    table10 = pd.read_csv(work / "results" / "embedded" / "tables" / "table10.csv")
     assert set(table10["method"]) == set(tiny_params()["slslr"]["methods"])
     assert set(table10["protocol"]) == {"linear", "semi_1", "semi_10", "transfer"}
     assert set(table10["dataset"]) == set(TINY_VARIANTS)
     assert (work / "models" / "embedded" / "slslr" / "phoenix" / "sl_slr" / "seed0" / "encoder.safetensors").exists()
-    assert "Embedded synthetic data" in (work / "results" / "tables" / "table1.md").read_text()
-    assert (work / "results" / "figures" / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    summary = json.loads((work / "results" / "summary.json").read_text())
+    assert "Embedded synthetic data" in (work / "results" / "embedded" / "tables" / "table1.md").read_text()
+    assert (work / "results" / "embedded" / "figures" / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((work / "results" / "embedded" / "summary.json").read_text())
     assert "ssl_ssaw" in summary["phoenix"]
 
-    # A second run of either tool has nothing to do.
+    # A second run of either tool has nothing to do; every output dvc.yaml names is there.
     assert planned_jobs(work) == {}
     second = run(["dvc", "repro"], work).stdout
     assert "didn't change, skipping" in second and "Running stage" not in second
+    assert all((work / path).exists() for path in dvc_outputs("embedded")), dvc_outputs("embedded")
+
+    # The finished project, moved elsewhere, rebuilds nothing (no absolute path is recorded).
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    run(["cp", "-a", str(work), str(moved)], tmp_path)
+    assert "Nothing to be done" in snakemake(moved, "-n").stdout
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], work).stdout)
     assert json.dumps(shown).count("test_bleu4") >= len(TINY_VARIANTS["phoenix"])
     assert run(["dvc", "plots", "show"], work).returncode == 0
@@ -132,10 +147,10 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     params["experiment"]["variants"]["ssl_tcn"] = {"model": {"fusion": "tcn"}, "train": {"stage2": {"lr": 0.002}}}
     write_params(work, params)
     assert planned_jobs(work) == {"train": 1, "tables": 1, "all": 1}
-    untouched = (work / "results" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns
+    untouched = (work / "results" / "embedded" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns
     run(["dvc", "repro"], work)
-    assert (work / "results" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns == untouched
-    tcn = json.loads((work / "results" / "metrics" / "phoenix" / "ssl_tcn" / "seed0.json").read_text())
+    assert (work / "results" / "embedded" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns == untouched
+    tcn = json.loads((work / "results" / "embedded" / "metrics" / "phoenix" / "ssl_tcn" / "seed0.json").read_text())
     assert tcn["config_hash"]  # rebuilt under the new config
     assert planned_jobs(work) == {}
 
@@ -151,6 +166,27 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
 
     snakemake(work, "--report", "results/report.html")
     assert (work / "results" / "report.html").stat().st_size > 0
+
+
+def test_dvc_outputs_follow_the_profile_and_deps_cover_the_code(tmp_path):
+    """Under profile=realtext, DVC's own reading of dvc.yaml names results/realtext/... outputs, and
+    every stage depends on the whole workflow and package."""
+    (tmp_path / ".dvc").mkdir()  # what `dvc init --no-scm` writes
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profile"] = "realtext"
+    write_params(tmp_path, params)
+    status = json.loads(run(["dvc", "status", "--json"], tmp_path).stdout)  # nothing built: every output listed
+    tracked = {path for stage in status.values() for entry in stage for path in entry.get("changed outs", {})}
+    outputs = dvc_outputs("realtext")
+    assert tracked == set(outputs)  # our reading of dvc.yaml is DVC's
+    assert {"results/realtext/metrics", "results/realtext/tables", "results/realtext/summary.json",
+            "results/realtext/scores", "models/realtext", "data/realtext/frames"} <= tracked
+    assert all(path.startswith(("results/realtext/", "data/realtext/", "models/realtext")) for path in tracked), tracked
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        assert {"Snakefile", "workflow/rules", "src/qbslt"} <= set(stage["deps"]), name
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -173,6 +209,18 @@ def test_mistake_in_params_fails_the_dry_run_naming_it(tmp_path, edit, message):
                   "--cores", "1", "-n"], tmp_path, check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_a_repeated_key_fails_the_dry_run_naming_it(tmp_path):
+    """Snakemake's own config loading keeps the second of two `eval:` blocks; the workflow refuses it."""
+    from test_config import repeated_eval_block
+
+    _, first, second = repeated_eval_block(tmp_path)
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "--cores", "1", "-n"], tmp_path, check=False)
+    assert result.returncode != 0
+    assert f"params.yaml:{second}: key 'eval' appears twice in one mapping (lines {first} and {second})" in \
+        result.stdout + result.stderr
 
 
 def test_lint_has_no_errors():

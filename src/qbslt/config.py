@@ -37,6 +37,44 @@ def load_schema(path: Path | str | None = None) -> dict:
         return yaml.safe_load(f)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key repeated within one mapping: PyYAML (and so Snakemake's
+    config loading) silently keeps the second, and an error then names a key the first block had."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by design
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                seen = first_line.setdefault(key, line)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if seen != line:
+                raise _DuplicateKey(key, seen, line)
+        return super().construct_mapping(node, deep)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, first: int, second: int):
+        super().__init__(key, first, second)
+        self.key, self.first, self.second = key, first, second
+
+
+def read_yaml(path: Path | str):
+    """The YAML file ``path`` as Python objects; ConfigError naming the file, key and both lines of
+    a repeated key, or the file and YAML's own message of a syntax error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}:{exc.second}: key '{exc.key}' appears twice in one mapping (lines {exc.first} "
+                          f"and {exc.second}); YAML would keep only the second: merge them") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
 def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml") -> None:
     """Raise ConfigError naming the key path of the first (deepest) schema violation."""
     schema = schema or load_schema()
@@ -181,11 +219,7 @@ def load(path: Path | str = "params.yaml", profile: str | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return resolve(raw, profile, source=str(path))

@@ -18,8 +18,17 @@ same arguments, output, exit code and signals as running ``qbslt.cli.main`` in t
 * the server forks only from its single thread and never touches torch itself (no CUDA context,
   no thread pools), and exits after ``IDLE_SECONDS`` without work.
 
-``QBSLT_LAUNCHER=direct``, torchrun's worker processes and platforms without ``fork`` and Unix
-sockets run the command in the process itself, as does the ``qbslt`` console script.
+Trust: the request carries the client's environment and runs code as the server's user, so only
+that user may be on either end. The socket, its lock and its log live in a private folder
+(``$XDG_RUNTIME_DIR/qbslt/``, else ``<tmp>/qbslt-<uid>/``), made 0700 by us and refused (the command
+then runs directly, with one line on stderr saying why) when it is a symlink, another user's, or
+open to group or others; the socket is bound under a 0077 umask; and each side reads the other's
+uid from the kernel (``SO_PEERCRED``) before it reads or sends a request.
+
+``QBSLT_LAUNCHER=direct``, a batch scheduler's job (SLURM, PBS, LSF: a server would outlive the
+job's allocation and serve later jobs inside it), torchrun's worker processes and platforms
+without ``fork``, Unix sockets or ``SO_PEERCRED`` run the command in the process itself, as does
+the ``qbslt`` console script.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ import os
 import selectors
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -48,6 +59,8 @@ START_TIMEOUT_SECONDS = 300.0
 IMPORT_ENV_PREFIXES = ("PYTHON", "QBSLT_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_", "TORCH", "HF_", "TRANSFORMERS_",
                        "LD_")
 HEADER = 16  # bytes: the request's JSON length, zero-padded
+# Set inside a batch job: run there directly (the scheduler owns the job's processes and devices).
+BATCH_JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID")
 
 
 def _package_dir() -> Path:
@@ -70,13 +83,54 @@ def server_key(env: dict[str, str] | None = None) -> str:
 MAX_SOCKET_PATH = 96  # AF_UNIX paths hold 107 bytes; the server binds a ".<pid>" name first
 
 
+class UnsafeFolder(OSError):
+    """The launcher's folder cannot be trusted (or made): the command runs directly instead."""
+
+
+def runtime_dirs() -> list[Path]:
+    """Candidate private folders, best first: $XDG_RUNTIME_DIR/qbslt, then a per-user one in the temporary folder."""
+    user = f"qbslt-{os.getuid()}"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    return ([Path(xdg) / "qbslt"] if xdg else []) + [Path(tempfile.gettempdir()) / user, Path("/tmp") / user]
+
+
 def socket_path(key: str) -> Path:
-    """The server's socket: in $XDG_RUNTIME_DIR, else the temporary folder, else /tmp (short paths)."""
-    name = f"qbslt-{os.getuid()}-{key}.sock"
-    for base in (os.environ.get("XDG_RUNTIME_DIR"), tempfile.gettempdir(), "/tmp"):
-        if base and len(os.fsencode(os.path.join(base, name))) <= MAX_SOCKET_PATH:
-            return Path(base) / name
-    raise OSError("no folder with a path short enough for a Unix socket (set QBSLT_LAUNCHER=direct)")
+    """The server's socket in the first candidate folder whose path is short enough for AF_UNIX."""
+    for folder in runtime_dirs():
+        if len(os.fsencode(folder / f"{key}.sock")) <= MAX_SOCKET_PATH:
+            return folder / f"{key}.sock"
+    raise UnsafeFolder("no folder with a path short enough for a Unix socket (set QBSLT_LAUNCHER=direct)")
+
+
+def private_folder(folder: Path) -> Path:
+    """Make ``folder`` 0700 if it is missing; raise UnsafeFolder unless it is a real folder of this
+    user that no one else can read, write or enter (mkdir, then lstat: no window for a swap)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise UnsafeFolder(f"{folder}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeFolder(f"{folder} is a symlink")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeFolder(f"{folder} is not a folder")
+    if info.st_uid != os.getuid():
+        raise UnsafeFolder(f"{folder} belongs to uid {info.st_uid}, not to this user (uid {os.getuid()})")
+    if info.st_mode & 0o077:
+        raise UnsafeFolder(f"{folder} has mode {stat.S_IMODE(info.st_mode):o}: group or others can reach it")
+    return folder
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process on the other end of a connected Unix socket, from the kernel."""
+    _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """A lock or log file in the private folder: never through a symlink planted at its name."""
+    return os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
 # ----------------------------------------------------------------------------------------------- server
@@ -149,9 +203,14 @@ def serve(path: Path) -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    private_folder(path.parent)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(path.name + f".{os.getpid()}")
-    listener.bind(str(tmp))
+    old_umask = os.umask(0o077)  # the socket file: this user only, from its first moment
+    try:
+        listener.bind(str(tmp))
+    finally:
+        os.umask(old_umask)
     listener.listen(64)
     os.replace(tmp, path)  # clients see the socket only once it accepts
     bound_inode = os.stat(path).st_ino
@@ -166,6 +225,8 @@ def serve(path: Path) -> None:
                 if key.fileobj is listener:
                     conn, _ = listener.accept()
                     try:
+                        if peer_uid(conn) != os.getuid():  # another user: read nothing, run nothing
+                            raise ConnectionError("peer is another user")
                         request, fds = _receive(conn)
                     except (ConnectionError, ValueError, OSError):
                         conn.close()
@@ -209,35 +270,53 @@ def serve(path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- client
+class ForeignServer(Exception):
+    """Whoever answers on the socket is not this user: nothing may be sent to it."""
+
+
 def _connect(path: Path) -> socket.socket | None:
+    """A connection to the server of ``path``; None if none answers. Checks who answered before
+    anything is sent: another user's process there raises ForeignServer."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
-        return sock
     except OSError:
         sock.close()
         return None
+    try:
+        uid = peer_uid(sock)
+    except OSError:
+        uid = -1
+    if uid != os.getuid():
+        sock.close()
+        raise ForeignServer(f"{path} is served by uid {uid}, not by this user (uid {os.getuid()})")
+    return sock
 
 
 def _start_server(path: Path) -> socket.socket | None:
     """Connect to the server of ``path``, starting it first if none answers (one starter at a time)."""
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    lock = _open_private(path.with_name(path.name + ".lock"), os.O_RDWR)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         sock = _connect(path)
         if sock is not None:
             return sock
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        log = open(path.with_name(path.name + ".log"), "ab")
-        server = subprocess.Popen([sys.executable, "-m", "qbslt.launcher", "--serve", str(path)],
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        log = _open_private(path.with_name(path.name + ".log"), os.O_WRONLY | os.O_APPEND)
+        try:
+            server = subprocess.Popen([sys.executable, "-m", "qbslt.launcher", "--serve", str(path)],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        finally:
+            os.close(log)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline and server.poll() is None:
             if path.exists() and (sock := _connect(path)) is not None:
                 return sock
             time.sleep(0.05)
         return None
+    finally:
+        os.close(lock)
 
 
 class ServerLost(Exception):
@@ -255,11 +334,14 @@ def _request(sock: socket.socket, argv: list[str]) -> int | None:
         return None
     reader = sock.makefile("rb")
     child: list[int] = []
+    pending: list[int] = []  # signals that came before the child's pid: sent to it once known
 
     def forward(signum, frame):
-        if child:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child[0], signum)
+        if not child:
+            pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child[0], signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -277,6 +359,8 @@ def _request(sock: socket.socket, argv: list[str]) -> int | None:
         message = json.loads(line)
         if "pid" in message:
             child.append(message["pid"])
+            for signum in pending:
+                forward(signum, None)
         elif "exit" in message:
             return int(message["exit"])
 
@@ -287,31 +371,54 @@ def _direct(argv: list[str]) -> int:
     return cli_main(argv)
 
 
+def _exit_like(code: int) -> int:
+    """The child's exit code as this process's own: a child killed by signal N kills us with N too,
+    so the job's runner sees exactly what running the command directly would have shown."""
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code  # the signal is blocked or ignored by the caller: the shell's convention
+    return code
+
+
+def _serverless_reason() -> str | None:
+    """Why this command runs in the process itself; None: through the preloaded server."""
+    if os.environ.get("QBSLT_LAUNCHER", "server") == "direct":
+        return "QBSLT_LAUNCHER=direct"
+    if "LOCAL_RANK" in os.environ:
+        return "torchrun worker"  # torchrun's workers stay its own processes
+    if batch := [name for name in BATCH_JOB_VARIABLES if name in os.environ]:
+        return f"batch job ({batch[0]})"
+    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX") or not hasattr(socket, "SO_PEERCRED"):
+        return "no fork, Unix sockets or SO_PEERCRED here"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
         serve(Path(argv[1]))
         return 0
-    if os.environ.get("QBSLT_LAUNCHER", "server") == "direct" or "LOCAL_RANK" in os.environ \
-            or not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
-        return _direct(argv)  # torchrun's workers (LOCAL_RANK) stay its own processes
+    if _serverless_reason() is not None:
+        return _direct(argv)
     try:
         path = socket_path(server_key())
-    except OSError as exc:
+        private_folder(path.parent)
+        for _ in range(2):  # a server that went idle between connect and request: start a new one
+            sock = _start_server(path)
+            if sock is None:
+                break
+            with sock:
+                try:
+                    code = _request(sock, argv)
+                except ServerLost as exc:  # never run a command twice
+                    print(f"qbslt launcher: {exc}", file=sys.stderr)
+                    return 1
+            if code is not None:
+                return _exit_like(code)
+    except (OSError, ForeignServer) as exc:  # UnsafeFolder too
         print(f"qbslt launcher: {exc}; running directly", file=sys.stderr)
         return _direct(argv)
-    for _ in range(2):  # a server that went idle between connect and request: start a new one
-        sock = _start_server(path)
-        if sock is None:
-            break
-        with sock:
-            try:
-                code = _request(sock, argv)
-            except ServerLost as exc:  # never run a command twice
-                print(f"qbslt launcher: {exc}", file=sys.stderr)
-                return 1
-        if code is not None:
-            return code
     print(f"qbslt launcher: no preloaded server at {path} (see {path}.log); running directly", file=sys.stderr)
     return _direct(argv)
 

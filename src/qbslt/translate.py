@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qbslt.data.frames import read_frames
+from qbslt.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_frames
 from qbslt.errors import QbsltError
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
@@ -85,5 +85,10 @@ class Translator:
         """Frames from a folder of images or a video file, resized to the training frame size."""
         if not source.exists():
             raise QbsltError(f"{source}: no such frame folder or video file")
-        size = tuple(self.pipeline["frame_size"])
-        return self.translate(read_frames(source, size), question, num_beams)
+        if source.is_file() and source.suffix.lower() not in VIDEO_SUFFIXES:
+            raise QbsltError(f"{source}: not a video file ({', '.join(VIDEO_SUFFIXES)}) nor a frame folder")
+        frames = read_frames(source, tuple(self.pipeline["frame_size"]))
+        if len(frames) == 0:
+            raise QbsltError(f"{source}: the video has no frames" if source.is_file() else
+                             f"{source}: the frame folder has no images ({', '.join(IMAGE_SUFFIXES)})")
+        return self.translate(frames, question, num_beams)

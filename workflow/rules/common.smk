@@ -7,10 +7,14 @@ import shlex
 import sys
 
 # Rules run `python -m qbslt` from this checkout, also inside --use-conda environments
-# (whose env files install the dependencies, not the package itself).
-SRC = os.path.join(workflow.basedir, "src")
-sys.path.insert(0, SRC)
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
+# (whose env files install the dependencies, not the package itself). SRC is relative to the
+# working directory: Snakemake records input paths, and an absolute one would make a moved or
+# copied project rebuild everything ("set of input files has changed").
+SRC = os.path.relpath(os.path.join(workflow.basedir, "src"))
+sys.path.insert(0, os.path.abspath(SRC))
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(os.path.abspath(SRC))}; "
+)
 
 from qbslt import config as qbslt_config
 from qbslt.data import datasets as qbslt_datasets
@@ -21,14 +25,18 @@ from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
 
 try:
+    # Snakemake's YAML reading keeps the second of two repeated keys: read each config file with
+    # a reader that refuses them (naming the key and both lines) before the merged config is used.
+    for path in workflow.configfiles:
+        qbslt_config.read_yaml(path)
     CFG = qbslt_config.resolve(dict(config))
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 PROFILE = CFG["profile"]
 DATA = f"data/{PROFILE}"
-# Results of the default profile stay under results/; every other profile writes results/<profile>/.
-RESULTS = "results" if PROFILE == "embedded" else f"results/{PROFILE}"
+# Every profile has its own tree, as DATA, MODELS and CHECKPOINTS: dvc.yaml names them by ${profile} too.
+RESULTS = f"results/{PROFILE}"
 DATASETS = CFG["data"]["datasets"]
 SPLITS = ["train", "dev", "test"]
 # slslr.isolated_dataset: an isolated-sign dataset whose frames and keypoints are stored as a

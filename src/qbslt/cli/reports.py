@@ -41,7 +41,7 @@ def register(sub) -> None:
                    help="the runs to report, as their metrics files RESULTS/metrics/<dataset>/<variant>/seed<k>.json "
                         "(the Snakemake rule passes the experiment matrix); only these runs' metrics and predictions "
                         "are read. Without it (ad hoc), every metrics file under RESULTS is read, leftovers included")
-    p.add_argument("--out", default="results/tables")
+    p.add_argument("--out", default="results/embedded/tables")
     p.add_argument("--profile", choices=list(PROFILES), default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
     p.add_argument("--tables", type=int, nargs="+", help="table numbers to render (default: 1-8)")

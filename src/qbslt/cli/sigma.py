@@ -49,5 +49,5 @@ def register(sub) -> None:
     p.add_argument("--variants", nargs="+", required=True, help="Sigma variants, in row order")
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--profile", choices=list(PROFILES), default="embedded")
-    p.add_argument("--out", default="results/tables")
+    p.add_argument("--out", default="results/embedded/tables")
     p.set_defaults(func=cmd_sigma_table9)

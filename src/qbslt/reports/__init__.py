@@ -1,4 +1,4 @@
-"""Reports: the paper's Tables 1-10 and Figure 4 from the result contract under ``results/``.
+"""Reports: the paper's Tables 1-10 and Figure 4 from the result contract under ``results/<profile>/``.
 
 * :mod:`qbslt.reports.layout` -- what each table shows (``layout.yaml``); read at DAG time, so it
   imports neither pandas nor torch.

@@ -1,6 +1,6 @@
 """The result files a report reads, and which runs count: the experiment matrix.
 
-Result contract (under a results folder, ``results/`` or ``results/<profile>/``)::
+Result contract (under the results folder of a profile, ``results/<profile>/``)::
 
     metrics/<dataset>/<variant>/seed<k>.json      test/dev scores, training history
     predictions/<dataset>/<variant>/seed<k>.tsv   name, reference, question, hypothesis

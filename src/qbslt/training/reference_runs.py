@@ -1,7 +1,7 @@
 """Score the trivial reference systems with the same evaluator and result contract as a variant.
 
 ``copy_question`` and ``retrieve`` read only the example tables (no video, no training); their
-results go to ``results/metrics/<dataset>/<system>/seed0.json`` and the matching predictions
+results go to ``results/<profile>/metrics/<dataset>/<system>/seed0.json`` and the matching predictions
 file, so the tables read them like any variant. They show how much of a score the question
 alone explains.
 """
