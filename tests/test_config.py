@@ -172,3 +172,22 @@ def test_realtext_profile_runs_phoenix_only_with_subword_tokenizers(raw):
 def test_report_only_keys_are_not_part_of_a_run_config(raw):
     resolved = config.resolve(raw)
     assert "bootstrap_samples" not in config.variant_config(resolved, "ssl_ssaw")["eval"]
+
+
+def test_variant_seeds_replace_the_global_seeds_of_that_variant_only(raw):
+    raw = copy.deepcopy(raw)
+    raw["experiment"]["seeds"] = [0]
+    raw["experiment"]["variant_seeds"] = {"sign_only": [0, 1, 2]}
+    tree = config.resolve(raw)
+    assert config.variant_seeds(tree, "sign_only") == [0, 1, 2] and config.variant_seeds(tree, "ssl_ssaw") == [0]
+    raw["experiment"]["variant_seeds"] = {"sign_onyl": [0]}
+    with pytest.raises(ConfigError, match="experiment.variant_seeds.sign_onyl"):
+        config.resolve(raw)
+
+
+def test_text_references_share_stage1_and_read_glosses(raw):
+    tree = config.resolve(raw)
+    for name in ("gloss_text", "question_gloss_text"):
+        cfg = config.variant_config(tree, name)
+        assert cfg["model"]["sign_input"] == "gloss" and not cfg["model"]["ssl"]
+        assert config.stage1_key(cfg) == config.stage1_key(config.variant_config(tree, "qb_concat"))

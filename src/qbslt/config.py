@@ -163,6 +163,10 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
             QBSLTConfig.from_params(merged["model"])
         except ConfigError as exc:
             raise ConfigError(f"{source}: experiment.variants.{name}: {exc}") from None
+    for name in tree["experiment"]["variant_seeds"]:
+        if name not in variants:
+            raise ConfigError(f"{source}: key 'experiment.variant_seeds.{name}': unknown variant '{name}' "
+                              f"(defined: {', '.join(variants)})")
     for dataset, chosen in tree["experiment"]["datasets"].items():
         for name in ([] if chosen == "all" else chosen):
             if name not in variants:
@@ -201,6 +205,11 @@ def dataset_variants(tree: dict, dataset: str) -> list[str]:
     """Variants the experiment runs on ``dataset`` (none if the dataset is not listed)."""
     chosen = tree["experiment"]["datasets"].get(dataset, [])
     return list(tree["experiment"]["variants"]) if chosen == "all" else list(chosen)
+
+
+def variant_seeds(tree: dict, name: str) -> list[int]:
+    """The seeds variant ``name`` runs: ``experiment.variant_seeds.<name>``, else ``experiment.seeds``."""
+    return list(tree["experiment"]["variant_seeds"].get(name, tree["experiment"]["seeds"]))
 
 
 # eval keys only the report reads: a change of them must not rerun (or re-hash) a training run.

@@ -60,6 +60,8 @@ STAGE1 = {
     for (d, v), c in VARIANTS.items()
 }
 SEEDS = CFG["experiment"]["seeds"]
+# (dataset, variant) -> its seeds (experiment.variant_seeds, else experiment.seeds).
+RUN_SEEDS = {(d, v): qbslt_config.variant_seeds(CFG, v) for (d, v) in VARIANTS}
 REFERENCES = ["copy_question", "retrieve"]
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = CFG["train"]["gpus"]
@@ -129,7 +131,7 @@ FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
 
 def table_inputs(wildcards):
     """Every metrics and predictions file the tables read (the whole experiment matrix)."""
-    runs = [(d, v, s) for (d, v) in VARIANTS for s in SEEDS]
+    runs = [(d, v, s) for (d, v) in VARIANTS for s in RUN_SEEDS[(d, v)]]
     runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
@@ -147,7 +149,11 @@ def table_only_inputs(number, wildcards):
         raise WorkflowError(
             f"target table{number} under profile {PROFILE}: {exc}"
         ) from None
-    runs = [(d, v, s) for d, v in pairs for s in ([0] if v in REFERENCES else SEEDS)]
+    runs = [
+        (d, v, s)
+        for d, v in pairs
+        for s in ([0] if v in REFERENCES else RUN_SEEDS[(d, v)])
+    ]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
         "predictions": [

@@ -170,7 +170,7 @@ rule train_all:
         [
             f"{RESULTS}/metrics/{d}/{v}/seed{s}.json"
             for (d, v) in VARIANTS
-            for s in SEEDS
+            for s in RUN_SEEDS[(d, v)]
         ],
         expand(
             f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
