@@ -191,3 +191,11 @@ def test_text_references_share_stage1_and_read_glosses(raw):
         cfg = config.variant_config(tree, name)
         assert cfg["model"]["sign_input"] == "gloss" and not cfg["model"]["ssl"]
         assert config.stage1_key(cfg) == config.stage1_key(config.variant_config(tree, "qb_concat"))
+
+
+def test_realtext_runs_three_seeds_where_the_comparisons_are_made(raw):
+    tree = config.resolve(raw, "realtext")
+    for name in ("question_only", "sign_only", "qb_concat", "ssl_ssaw"):
+        assert config.variant_seeds(tree, name) == [0, 1, 2]
+    assert config.variant_seeds(tree, "gloss_text") == [0]
+    assert {"gloss_text", "question_gloss_text"} <= set(config.dataset_variants(tree, "phoenix"))

@@ -99,8 +99,12 @@ def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml"
     raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}")
 
 
+# Mappings whose keys are names chosen by the user (variant -> seeds): a profile may name any of them.
+FREE_FORM_KEYS = {("experiment", "variant_seeds")}
+
+
 def _check_override_keys(base: Any, override: Any, path: list) -> None:
-    if not isinstance(override, dict):
+    if not isinstance(override, dict) or tuple(path[2:]) in FREE_FORM_KEYS:
         return
     if not isinstance(base, dict):
         raise ConfigError(f"key '{_key_path(path)}' is not a mapping in the base config")
