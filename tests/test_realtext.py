@@ -93,7 +93,8 @@ def test_realtext_profile_end_to_end(shared_data, tmp_path):
     realtext["train"]["stage1"].update(epochs=1)
     realtext["train"]["stage2"].update(epochs=1, eval_every=1)
     realtext["eval"] = {"max_new_tokens": 24, "num_beams": 2, "bootstrap_samples": 50}
-    realtext["experiment"]["datasets"]["phoenix"] = ["sign_only", "question_only", "ssl_ssaw"]
+    realtext["experiment"]["datasets"]["phoenix"] = ["sign_only", "question_only", "ssl_ssaw", "gloss_text"]
+    realtext["experiment"]["variant_seeds"] = {}  # one seed each: the machinery, not the comparison
     params["profile"] = "embedded"  # the profile is chosen on the command line, as the README shows
     write_params(work, params)
     run(["git", "commit", "-qam", "tiny realtext params"], work)
@@ -114,6 +115,12 @@ def test_realtext_profile_end_to_end(shared_data, tmp_path):
         recomputed = corpus_scores(list(predictions["hypothesis"]), list(predictions["reference"]), "word")
         assert recomputed["bleu4"] == pytest.approx(metrics["test"]["bleu4"], abs=0.006)
         assert recomputed["rouge_l"] == pytest.approx(metrics["test"]["rouge_l"], abs=0.006)
+    # The real glosses as text (the text reference) and the input-reliance check of every trained run.
+    reliance = pd.read_csv(out / "tables" / "reliance.csv")
+    assert set(reliance["variant"]) == {"sign_only", "question_only", "ssl_ssaw", "gloss_text"}
+    gloss = json.loads((out / "metrics" / "phoenix" / "gloss_text" / "seed0.json").read_text())
+    assert set(gloss["dev"]["shuffled_video"]) == {"bleu4"} and "shuffled_question" not in gloss["dev"]
+    assert (work / "models" / "realtext" / "phoenix" / "gloss_text" / "seed0" / "gloss_tokenizer").is_dir()
     # `qbslt translate` with a realtext model prints words too.
     row = pd.read_csv(out / "predictions" / "phoenix" / "ssl_ssaw" / "seed0.tsv", sep="\t", dtype=str,
                       keep_default_na=False).iloc[0]
