@@ -201,7 +201,7 @@ def test_linear_probe_and_finetune_separate_a_toy_set():
     data = toy_clips()
     train, test = data.subset("train"), data.subset("test")
     encoder = ClipEncoder(slslr_config.encoder_config({"backbone": "resnet18", "d_model": 16, "temporal_blocks": 2,
-                                                       "temporal_kernel": 3})).eval()
+                                                       "temporal_kernel": 3, "input_norm": True})).eval()
     from qbslt.slr.protocols import embed
 
     probe = linear_probe(embed(encoder, train, 64), torch.from_numpy(train.labels), embed(encoder, test, 64),

@@ -20,7 +20,7 @@ from qbslt.data.keypoints import RENDERED_PROFILES
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 
-ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel")
+ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel", "input_norm")
 CLIP_KEYS = ("isolated_dataset", "clip_margin", "test_signer_share")
 
 
@@ -79,7 +79,7 @@ def encoder_config(encoder: dict) -> QBSLTConfig:
     """The QBSLTConfig of :func:`encoder_model`'s keys (what the temporal module reads)."""
     return QBSLTConfig(backbone=encoder["backbone"], feature_dim=BACKBONES[encoder["backbone"]],
                        d_model=encoder["d_model"], temporal_blocks=encoder["temporal_blocks"],
-                       temporal_kernel=encoder["temporal_kernel"])
+                       temporal_kernel=encoder["temporal_kernel"], input_norm=encoder["input_norm"])
 
 
 def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:
