@@ -14,7 +14,7 @@ README.md and docs/*.md quote two kinds of source between markers:
 
       the run takes <!-- measurement: realtext.wall_time -->29.2 min<!-- end --> on ...
 
-  Each entry there holds its ``value`` (the text quoted), the ``command`` that measures it, the
+  or, for a value of several lines (a table), as a block like a results file's. Each entry there holds its ``value`` (the text quoted), the ``command`` that measures it, the
   ``date`` and the ``hardware`` in words. Every entry is quoted exactly once in the docs: a figure
   appears in one place, and an entry nobody quotes is a stale one.
 
@@ -85,8 +85,6 @@ def load_measurements(path: Path) -> dict[str, dict]:
                                   unknown and f"unknown key {', '.join(unknown)}") if part))
         if not isinstance(entry["date"], datetime.date):
             raise QbsltError(f"{path}: {key}: date {entry['date']!r} is not YYYY-MM-DD")
-        if "\n" in str(entry["value"]):
-            raise QbsltError(f"{path}: {key}: the value must be one line (it is quoted inline)")
     return entries
 
 
@@ -110,7 +108,8 @@ def block_text(block: Block, results: Path, measurements: dict[str, dict]) -> st
         key = block.source[len(MEASUREMENT_PREFIX):]
         if key not in measurements:
             raise QbsltError(f"{block.where}: unknown measurement {key!r} (not in docs/measurements.yaml)")
-        return str(measurements[key]["value"])
+        value = str(measurements[key]["value"])
+        return f"\n{value.strip()}\n" if "\n" in value.strip() else value  # a table: a block of lines
     path = results / block.source[len(RESULTS_PREFIX):]
     if not path.is_file():
         return None
