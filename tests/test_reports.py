@@ -527,3 +527,30 @@ def test_figure4_rejects_non_ssaw(tmp_path):
     path.write_text(json.dumps({"fusion": "concat", "examples": None}))
     with pytest.raises(ValueError, match="SSAW"):
         render_figure4(path, tmp_path / "a.png", tmp_path / "a.pdf")
+
+
+def test_docs_check_on_the_rendered_tables(rendered, tmp_path, capsys):
+    """`qbslt docs` fills a doc's blocks from a results tree of rendered tables; `--check` then passes,
+    and fails again once a table changes."""
+    from qbslt.cli import main
+
+    _, out, _ = rendered
+    tables = tmp_path / "results" / "embedded" / "tables"
+    shutil.copytree(out, tables)
+    numbers = sorted(int(p.stem[5:]) for p in tables.glob("table*.md"))
+    assert numbers
+    doc = tmp_path / "doc.md"
+    doc.write_text("".join(f"## Table {n}\n\n<!-- results/embedded/tables/table{n}.md -->\nstale\n<!-- end -->\n\n"
+                           for n in numbers))
+    measurements = tmp_path / "measurements.yaml"
+    measurements.write_text("{}\n")
+    args = ["docs", "--results", str(tmp_path / "results"), "--doc", str(doc), "--measurements", str(measurements)]
+    assert main([*args, "--check"]) == 1
+    assert main(args) == 0
+    assert main([*args, "--check"]) == 0
+    assert f"0 block(s) differs, {len(numbers)} unchanged, 0 skipped" in capsys.readouterr().out
+    text = doc.read_text()
+    for n in numbers:
+        assert (tables / f"table{n}.md").read_text().strip("\n") in text
+    (tables / f"table{numbers[0]}.md").write_text("changed\n")
+    assert main([*args, "--check"]) == 1

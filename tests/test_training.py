@@ -114,9 +114,10 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     name, question = out["predictions"].read_text().splitlines()[1].split("\t")[0::2]
     frames = next((tiny["base"] / "raw").rglob(f"fullFrame-210x260px/test/{name}"))
     result = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(out["model"]),
-                             "--frames", str(frames), "--question", question, "--weights"],
+                             "--frames", str(frames), "--question", question, "--weights", "--device", "cpu"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "rendered (synthetic) 40x32 video" in result.stderr  # tiny 40x32 frames
     hypothesis = dict(zip(*[line.split("\t") for line in out["predictions"].read_text().splitlines()[:2]]))
     printed, weights = result.stdout.splitlines()
     assert printed == hypothesis["hypothesis"]  # same preprocessing and decoding as the evaluation

@@ -23,6 +23,9 @@ from qbslt.training.augment import crop_frames, evenly_spaced
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer
 
+# Profiles whose videos are drawn by the renderer (40x32, synthetic signers), not filmed.
+RENDERED_PROFILES = ("embedded", "realtext")
+
 
 @dataclass
 class Translator:
@@ -30,9 +33,10 @@ class Translator:
     pipeline: dict
     decoder_tok: object
     text_tok: object
+    device: torch.device = torch.device("cpu")
 
     @classmethod
-    def load(cls, folder: Path) -> "Translator":
+    def load(cls, folder: Path, device: str = "cpu") -> "Translator":
         folder = Path(folder)
         for name in ("model.safetensors", "config.json", "pipeline.json", "tokenizer", "text_tokenizer"):
             if not (folder / name).exists():
@@ -44,8 +48,24 @@ class Translator:
         if config.skeleton:
             raise QbsltError(f"{folder}: an RGB + skeleton model (model.skeleton) needs keypoints, which "
                              f"`qbslt translate` does not extract; translate with an RGB model")
-        return cls(QBSLTModel.from_pretrained(folder), json.loads((folder / "pipeline.json").read_text()),
-                   load_tokenizer(folder / "tokenizer"), load_tokenizer(folder / "text_tokenizer"))
+        try:
+            target = torch.device(device)
+            model = QBSLTModel.from_pretrained(folder).to(target).eval()
+        except (RuntimeError, AssertionError) as exc:  # an unknown or unavailable device
+            raise QbsltError(f"--device {device}: {exc}") from exc
+        return cls(model, json.loads((folder / "pipeline.json").read_text()),
+                   load_tokenizer(folder / "tokenizer"), load_tokenizer(folder / "text_tokenizer"), target)
+
+    def trained_on_rendered_video(self, folder: Path) -> str | None:
+        """The profile whose rendered (synthetic) video the model was trained on, or None: embedded
+        and realtext draw their videos at 40x32. pipeline.json records the frame size; the model
+        folder's path (models/<profile>/...) names the profile."""
+        parts = Path(folder).resolve().parts
+        profile = parts[parts.index("models") + 1] if "models" in parts[:-1] else None
+        if profile in RENDERED_PROFILES:
+            return profile
+        size = self.pipeline.get("frame_size") or []
+        return "embedded or realtext" if size and max(size) < 64 else None
 
     def video_input(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames [T, H, W, 3] -> the model's video input [1, T', ...]."""
@@ -73,6 +93,7 @@ class Translator:
                  "question_mask": torch.ones((1, len(q_text)), dtype=torch.bool),
                  "question_dec_ids": torch.tensor([q_dec], dtype=torch.long).reshape(1, -1),
                  "question_dec_mask": torch.ones((1, len(q_dec)), dtype=torch.bool)}
+        batch = {key: value.to(self.device) for key, value in batch.items()}
         ids, info = self.model.generate(batch, num_beams=num_beams or self.pipeline["num_beams"],
                                         max_new_tokens=self.pipeline["max_new_tokens"], return_weights=True)
         weights = None

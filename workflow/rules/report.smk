@@ -1,4 +1,4 @@
-# Results: Tables 1-8, Figure 4, the Snakemake report, DVC's metrics and plots data.
+# Results: Tables 1-8 and the input-reliance table, Figure 4, the Snakemake report, DVC's metrics and plots data.
 
 # One DVC metrics file per (dataset, variant) of the matrix: trained variants and reference systems.
 SCORED = [(d, v) for d in DATASETS for v in sorted(MATRIX[d])]

@@ -139,7 +139,12 @@ rule table10:
     input:
         expand(f"{RESULTS}/slslr/seed{{seed}}.json", seed=SEEDS),
     output:
-        md=f"{RESULTS}/tables/table10.md",
+        md=report(
+            f"{RESULTS}/tables/table10.md",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "10"},
+        ),
         csv=f"{RESULTS}/tables/table10.csv",
         tex=f"{RESULTS}/tables/table10.tex",
     log:

@@ -3,6 +3,8 @@ examples."""
 
 from __future__ import annotations
 
+import argparse
+
 import json
 from pathlib import Path
 
@@ -108,6 +110,11 @@ def cmd_data_stats(args) -> int:
     return 0
 
 
+DATA_STATS_EXAMPLE = """example:
+  qbslt data-stats --from-params                 # real annotations vs params.yaml's generator (no video)
+  qbslt data-stats --embedded data/embedded/raw  # real annotations vs the generated data"""
+
+
 def register(sub) -> None:
     p = sub.add_parser("check-annotations", help="parse annotation files, print a JSON summary")
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
@@ -169,7 +176,8 @@ def register(sub) -> None:
     p.add_argument("--report-md", required=True)
     p.set_defaults(func=cmd_join)
 
-    p = sub.add_parser("data-stats", help="statistics of the real and the embedded annotations, side by side (markdown)")
+    p = sub.add_parser("data-stats", help="statistics of the real and the embedded annotations, side by side (markdown)",
+                       epilog=DATA_STATS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", default="../shared/data",
                    help="folder of the real files (phoenix-2014t-qa/, csl-daily-qa/; default ../shared/data)")
     p.add_argument("--embedded", default="data/embedded/raw",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from qbslt.config import PROFILES
@@ -16,10 +17,16 @@ def cmd_plan(args) -> int:
     return 0
 
 
+EXAMPLE = """example:
+  qbslt plan --profile paper --target table5                          # one table on the real data
+  qbslt plan --profile paper --target all --gpu-tflops 312 --mfu 0.4  # the whole matrix on A100s"""
+
+
 def register(sub) -> None:
     from qbslt.plan import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
 
-    p = sub.add_parser("plan", help="jobs per rule, disk and estimated GPU-hours of Snakemake targets, before running")
+    p = sub.add_parser("plan", help="jobs per rule, disk and estimated GPU-hours of Snakemake targets, before running",
+                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")
     p.add_argument("--target", nargs="+", default=["all"],

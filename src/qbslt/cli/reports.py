@@ -1,7 +1,10 @@
-"""Reports (:mod:`qbslt.reports`): Tables 1-8, the DVC metrics and plots files, Figure 4."""
+"""Reports (:mod:`qbslt.reports`): Tables 1-8, the DVC metrics and plots files, Figure 4, and the
+user docs' generated blocks (``qbslt docs``)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 from qbslt.cli.common import log
@@ -34,7 +37,35 @@ def cmd_figure4(args) -> int:
     return 0
 
 
+DOCS_EXAMPLE = """example:
+  qbslt docs --results results/            # fill README.md and docs/*.md from results/<profile>/ and docs/measurements.yaml
+  qbslt docs --results results/ --check    # fail on any block that differs (a results file not there is skipped)"""
+
+
+def cmd_docs(args) -> int:
+    from qbslt.reports.docs import default_docs, fill
+
+    docs = [Path(d) for d in args.doc] if args.doc else default_docs(Path("."))
+    report = fill(docs, Path(args.results), Path(args.measurements), check=args.check)
+    for label in report.skipped:
+        print(f"skipped (no such results file): {label}")
+    verb = "differs" if args.check else "filled"
+    for label in report.changed:
+        print(f"{verb}: {label}", file=sys.stderr if args.check else sys.stdout)
+    print(f"{len(report.changed)} block(s) {verb}, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped")
+    return 1 if args.check and report.changed else 0
+
+
 def register(sub) -> None:
+    p = sub.add_parser("docs", help="fill (or --check) the generated blocks of README.md and docs/*.md from the results",
+                       epilog=DOCS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results", help="the results tree: results/<profile>/tables/... (default results)")
+    p.add_argument("--measurements", default="docs/measurements.yaml",
+                   help="the measured figures quoted in the docs (default docs/measurements.yaml)")
+    p.add_argument("--doc", nargs="+", help="these markdown files only (default README.md and docs/*.md)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs from its source")
+    p.set_defaults(func=cmd_docs)
+
     p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
     p.add_argument("--results", default="results")
     p.add_argument("--metrics", nargs="+", metavar="FILE",

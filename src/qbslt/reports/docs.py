@@ -1,0 +1,154 @@
+"""Numbers in the user docs are generated, not typed: ``qbslt docs``.
+
+README.md and docs/*.md quote two kinds of source between markers:
+
+* a results file, as a block::
+
+      <!-- results/embedded/tables/table4.md -->
+      ...the file's text...
+      <!-- end -->
+
+  The path starts with ``results/``, which stands for the results tree given with ``--results``
+  (``results/`` by default): the block holds the file's text, exactly.
+* a measurement of ``docs/measurements.yaml`` (a time, a size, a GPU figure), inline::
+
+      the run takes <!-- measurement: realtext.wall_time -->29.2 min<!-- end --> on ...
+
+  or, for a value of several lines (a table), as a block like a results file's. Each entry there holds its ``value`` (the text quoted), the ``command`` that measures it, the
+  ``date`` and the ``hardware`` in words. Every entry is quoted exactly once in the docs: a figure
+  appears in one place, and an entry nobody quotes is a stale one.
+
+:func:`fill` rewrites the blocks from their sources; ``check=True`` compares instead and reports
+each block that differs. A results block whose file does not exist (a profile not run, or a tree
+without that table) is skipped and named as skipped, never failed and never emptied.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from qbslt.atomic import atomic_write_text
+from qbslt.errors import QbsltError
+
+MEASUREMENT_FIELDS = ("value", "command", "date", "hardware")
+MEASUREMENT_PREFIX = "measurement: "
+RESULTS_PREFIX = "results/"
+
+# `<!-- SOURCE -->TEXT<!-- end -->`; SOURCE is a results path or `measurement: KEY`. Blocks do not nest.
+MARKER = re.compile(r"<!-- (?P<source>(?:results/|measurement: )[^\s>]+) -->(?P<body>.*?)<!-- end -->", re.S)
+OPENING = re.compile(r"<!-- (?:results/|measurement: )")
+
+
+@dataclass
+class Block:
+    doc: Path
+    line: int
+    source: str
+    body: str
+    start: int  # character offsets of the body in the document
+    end: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+@dataclass
+class Report:
+    """What :func:`fill` did: blocks changed (or, under ``check``, differing), skipped, unchanged."""
+    changed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def load_measurements(path: Path) -> dict[str, dict]:
+    """``docs/measurements.yaml``: ``{key: {value, command, date, hardware}}``, every field present."""
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise QbsltError(f"{path}: {exc}") from exc
+    if not isinstance(entries, dict):
+        raise QbsltError(f"{path}: expected a mapping of measurement keys to entries")
+    for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise QbsltError(f"{path}: {key}: expected a mapping with {', '.join(MEASUREMENT_FIELDS)}")
+        missing = [name for name in MEASUREMENT_FIELDS if not entry.get(name)]
+        unknown = sorted(set(entry) - set(MEASUREMENT_FIELDS))
+        if missing or unknown:
+            raise QbsltError(f"{path}: {key}: " + "; ".join(
+                part for part in (missing and f"missing {', '.join(missing)}",
+                                  unknown and f"unknown key {', '.join(unknown)}") if part))
+        if not isinstance(entry["date"], datetime.date):
+            raise QbsltError(f"{path}: {key}: date {entry['date']!r} is not YYYY-MM-DD")
+    return entries
+
+
+def find_blocks(doc: Path, text: str) -> list[Block]:
+    """Every marked block of ``text``; an opening marker without its ``<!-- end -->`` is an error."""
+    blocks = []
+    for match in MARKER.finditer(text):
+        blocks.append(Block(doc, text.count("\n", 0, match.start()) + 1, match["source"], match["body"],
+                            match.start("body"), match.end("body")))
+    closed = {text.count("\n", 0, m.start()) + 1 for m in MARKER.finditer(text)}
+    for opening in OPENING.finditer(text):
+        line = text.count("\n", 0, opening.start()) + 1
+        if line not in closed:
+            raise QbsltError(f"{doc}:{line}: marker without its <!-- end -->")
+    return blocks
+
+
+def block_text(block: Block, results: Path, measurements: dict[str, dict]) -> str | None:
+    """The text a block should hold, or None when its results file does not exist."""
+    if block.source.startswith(MEASUREMENT_PREFIX):
+        key = block.source[len(MEASUREMENT_PREFIX):]
+        if key not in measurements:
+            raise QbsltError(f"{block.where}: unknown measurement {key!r} (not in docs/measurements.yaml)")
+        value = str(measurements[key]["value"])
+        return f"\n{value.strip()}\n" if "\n" in value.strip() else value  # a table: a block of lines
+    path = results / block.source[len(RESULTS_PREFIX):]
+    if not path.is_file():
+        return None
+    return "\n" + path.read_text(encoding="utf-8").strip("\n") + "\n"
+
+
+def fill(docs: list[Path], results: Path, measurements_path: Path, check: bool = False) -> Report:
+    """Fill (or, with ``check``, compare) every marked block of ``docs`` from ``results`` and the measurements."""
+    measurements = load_measurements(measurements_path)
+    report, quoted = Report(), {}
+    for doc in docs:
+        text = doc.read_text(encoding="utf-8")
+        pieces, last = [], 0
+        for block in find_blocks(doc, text):
+            if block.source.startswith(MEASUREMENT_PREFIX):
+                quoted.setdefault(block.source[len(MEASUREMENT_PREFIX):], []).append(block.where)
+            want = block_text(block, results, measurements)
+            label = f"{block.where}: {block.source}"
+            if want is None:
+                report.skipped.append(label)
+                want = block.body
+            elif want != block.body:
+                report.changed.append(label)
+            else:
+                report.unchanged.append(label)
+            pieces += [text[last:block.start], want]
+            last = block.end
+        new = "".join(pieces) + text[last:]
+        if new != text and not check:
+            atomic_write_text(doc, new)
+    problems = [f"{key}: quoted {len(where)} times ({', '.join(where)})" for key, where in quoted.items()
+                if len(where) > 1]
+    problems += [f"{key}: never quoted" for key in measurements if key not in quoted]
+    if problems:
+        raise QbsltError(f"{measurements_path}: each measurement is quoted exactly once in the docs: "
+                         + "; ".join(problems))
+    return report
+
+
+def default_docs(root: Path) -> list[Path]:
+    """README.md and docs/*.md under ``root``."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
