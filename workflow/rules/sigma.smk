@@ -24,7 +24,7 @@ SIGMA_METRICS = [
 
 
 rule sigma:
-    """Every Sigma variant of one (dataset, seed): unified pre-training, translation fine-tuning, greedy evaluation."""
+    """Every Sigma variant of one (dataset, seed): unified pre-training, translation fine-tuning (dev-selected), beam-search evaluation."""
     input:
         examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
         keypoints=expand(
@@ -59,6 +59,10 @@ rule sigma:
             {
                 "variants": SIGMA_VARIANTS,
                 "data": CFG["sigma"]["data"],
+                "eval": {
+                    k: CFG["eval"][k]
+                    for k in ("num_beams", "eval_beams_during_training", "batch_size")
+                },
                 "device": CFG["train"]["device"],
                 "threads": CFG["train"]["threads"],
             }

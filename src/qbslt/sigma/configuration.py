@@ -6,11 +6,11 @@ merged over it (:func:`qbslt.config.sigma_variant_config`)::
     model          SigmaConfig fields (sizes, early_fusion, temperature, ...)
     pretraining    bool: run the unified pre-training before the translation fine-tuning
     pretrain       optimiser settings of the pre-training (epochs, batch_size, lr, ...)
-    finetune       optimiser settings of the downstream gloss-free translation
+    finetune       optimiser settings of the downstream gloss-free translation, eval_every (dev selection)
     loss_weights   lambda of each pre-training objective: contrastive, vtm, lm
     levels         weights of the hierarchical alignment's levels: fine, global
     grad_clip      gradient-norm clip of both phases
-    max_new_tokens greedy decoding budget
+    max_new_tokens decoding budget (beams: the translation runs' eval.num_beams)
 
 :func:`check_settings` refuses an inconsistent variant (e.g. pre-training on with every
 objective weighted 0) with a one-line ConfigError naming the key; the schema has already

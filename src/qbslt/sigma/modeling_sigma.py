@@ -254,15 +254,16 @@ class SigmaModel(nn.Module):
         return {"loss": losses.language_modelling_loss(logits, batch["labels"], self.config.label_smoothing)}
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 40) -> list[list[int]]:
-        """Greedy decoding from the skeleton stream -> token ids per example (no start/eos/pad)."""
+    def generate(self, batch: dict, max_new_tokens: int = 40, num_beams: int = 1) -> list[list[int]]:
+        """Decoding from the skeleton stream (greedy for ``num_beams`` 1, else beam search, as the
+        translation models decode) -> token ids per example (no start/eos/pad)."""
         was_training = self.training
         self.eval()
         try:
             video, mask = self.encode(batch)
             cfg = self.config
             budget = min(max_new_tokens, cfg.max_positions - 1)
-            gen = GenerationConfig(num_beams=1, do_sample=False, max_new_tokens=budget,
+            gen = GenerationConfig(num_beams=num_beams, do_sample=False, max_new_tokens=budget,
                                    decoder_start_token_id=cfg.decoder_start_id, bos_token_id=cfg.bos_token_id,
                                    eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id)
             out = self.seq2seq.generate(encoder_outputs=BaseModelOutput(last_hidden_state=video),
