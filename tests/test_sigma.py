@@ -80,6 +80,20 @@ def test_joint_features_mark_found_joints_and_zero_the_rest():
     assert feats.tolist() == [[[[0.0, 1.0, pytest.approx(0.9), 1.0], [0.0, 0.0, 0.0, 0.0]]]]
 
 
+def test_coordinate_fourier_features_follow_the_raw_ones_and_stay_zero_at_masked_joints():
+    points = torch.tensor([[[[0.75, 0.625, 0.9], [float("nan")] * 3]]])  # x, y centred: 0.5, 0.25
+    mask = torch.tensor([[[True, False]]])
+    encoder = SigmaModel(tiny_config(num_joints=2, coordinate_frequencies=2)).skeleton_encoder
+    feats = encoder.joint_features(points, mask)
+    assert feats.shape == (1, 1, 2, 4 + 8) and encoder.joint_mlp[0].in_features == 2 * 12
+    x, y = 0.5, 0.25  # sin(x pi), sin(2 x pi), cos(x pi), cos(2 x pi), then the same of y
+    expected = [math.sin(x * math.pi), math.sin(2 * x * math.pi), math.cos(x * math.pi), math.cos(2 * x * math.pi),
+                math.sin(y * math.pi), math.sin(2 * y * math.pi), math.cos(y * math.pi), math.cos(2 * y * math.pi)]
+    assert feats[0, 0, 0, :4].tolist() == [0.5, 0.25, pytest.approx(0.9), 1.0]
+    assert feats[0, 0, 0, 4:].tolist() == pytest.approx(expected, abs=1e-6)
+    assert not feats[0, 0, 1].any()  # a masked joint: all zeros, its NaN never used
+
+
 # --- losses --------------------------------------------------------------------------------------
 
 def aligned_orthogonal_pairs(B=4):

@@ -50,17 +50,35 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def fourier_features(features: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """[..., J, 4] joint features (x, y, score, found) -> [..., J, 4 + 4K]: the features, then sin and
+    cos of x and y at pi * 2^k (k < K), 0 at a masked joint. An MLP fed raw coordinates learns smooth
+    functions of them first (spectral bias); telling apart many signs whose hand paths differ by a few
+    hundredths of the frame needs sharp ones, which these inputs make linear."""
+    if frequencies == 0:
+        return features
+    scales = torch.pi * 2.0 ** torch.arange(frequencies, dtype=features.dtype, device=features.device)
+    angles = features[..., :2, None] * scales                                # [..., J, 2, K]
+    found = features[..., 3:4]                                               # 1 where found, 0 where masked
+    waves = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2) * found
+    return torch.cat([features, waves], dim=-1)
+
+
 class SkeletonEncoder(nn.Module):
     """Joint-MLP over each frame's joints, then temporal convolution blocks."""
 
     def __init__(self, config: SigmaConfig):
         super().__init__()
         d = config.d_model
-        self.joint_mlp = nn.Sequential(nn.Linear(config.num_joints * JOINT_CHANNELS, d), nn.GELU(), nn.Linear(d, d))
+        self.frequencies = config.coordinate_frequencies
+        channels = JOINT_CHANNELS + 4 * self.frequencies
+        self.joint_mlp = nn.Sequential(nn.Linear(config.num_joints * channels, d), nn.GELU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(TemporalBlock(d, d, config.temporal_kernel) for _ in range(config.temporal_blocks))
 
-    # [B, T, J, 3] + bool [B, T, J] -> [B, T, J, 4]: centred x, y, score, found flag; 0 at a masked joint.
-    joint_features = staticmethod(joint_features)
+    def joint_features(self, keypoints: torch.Tensor, keypoint_mask: torch.Tensor) -> torch.Tensor:
+        """[B, T, J, 3] + bool [B, T, J] -> [B, T, J, 4 + 4K]: centred x, y, score, found flag (0 at a
+        masked joint), then the coordinates' Fourier features (:func:`fourier_features`)."""
+        return fourier_features(joint_features(keypoints, keypoint_mask), self.frequencies)
 
     def forward(self, keypoints: torch.Tensor, keypoint_mask: torch.Tensor, frame_mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
