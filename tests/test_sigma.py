@@ -224,6 +224,10 @@ def test_every_sigma_variant_of_params_builds():
         check_settings(config.sigma_variant_config(tree, name), name)
     assert config.sigma_variant_config(tree, "no_early_fusion")["model"]["early_fusion"] is False
     assert config.sigma_variant_config(tree, "one_level_alignment")["levels"]["fine"] == 0.0
+    assert config.sigma_run_variants(tree) == list(tree["sigma"]["variants"])  # run: all
+    raw = params()
+    raw["sigma"]["run"] = ["no_lm", "full"]
+    assert config.sigma_run_variants(config.resolve(raw)) == ["no_lm", "full"]
 
 
 def test_paper_profile_sizes_build_pretrain_translate_and_decode():
@@ -260,6 +264,8 @@ def test_paper_profile_sizes_build_pretrain_translate_and_decode():
     (lambda p: p["sigma"]["variants"].update(bad={"model": {"fusion_layers": 3}}),
      "sigma.variants.bad: sigma model config: key 'fusion_layers'"),
     (lambda p: p["sigma"]["pretrain"].update(lr=0), "key 'sigma.pretrain.lr'"),
+    (lambda p: p["sigma"].update(run=["full", "no_lmm"]), "key 'sigma.run': unknown Sigma variant 'no_lmm'"),
+    (lambda p: p["sigma"]["finetune"].pop("eval_every"), "'eval_every' is a required property"),
     (lambda p: p.pop("sigma"), "'sigma' is a required property"),
 ])
 def test_sigma_config_mistakes_fail_naming_the_key(edit, message):
