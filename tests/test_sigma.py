@@ -329,7 +329,7 @@ def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
         s = config.sigma_variant_config(tree, name)
         s["model"].update(d_model=16, ffn_dim=32)
         s["pretrain"].update(epochs=1, batch_size=6)
-        s["finetune"].update(epochs=2, batch_size=6)
+        s["finetune"].update(epochs=2, batch_size=6, eval_every=1)
         s["max_new_tokens"] = 6
         variants[name] = s
     cfg = {"variants": variants, "data": {"max_frames": 6, "max_text_tokens": 8}, "device": "cpu", "threads": 1,
