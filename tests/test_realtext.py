@@ -88,6 +88,7 @@ def test_realtext_profile_end_to_end(shared_data, tmp_path):
     params = realtext_params(shared_data, subset={"train": 160, "dev": 40, "test": 40})
     realtext = params["overrides"]["realtext"]
     realtext["sigma"] = {"finetune": {"epochs": 1}}
+    realtext["slslr"]["seeds"] = [0]  # one SL-SLR seed is enough to check the words and tables
     realtext["data"]["frame_size"] = [16, 16]
     realtext["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32, subword_vocab_size=300)
     realtext["train"]["stage1"].update(epochs=1)

@@ -18,6 +18,7 @@ from qbslt.errors import ConfigError
 from qbslt.sigma import losses
 from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.modeling_sigma import SigmaModel
+from qbslt.training.tokenizer import load_tokenizer
 
 from conftest import REPO
 
@@ -87,6 +88,20 @@ def test_joint_features_mark_found_joints_and_zero_the_rest():
     mask = torch.tensor([[[True, False]]])
     feats = SigmaModel(tiny_config(num_joints=2)).skeleton_encoder.joint_features(points, mask)
     assert feats.tolist() == [[[[0.0, 1.0, pytest.approx(0.9), 1.0], [0.0, 0.0, 0.0, 0.0]]]]
+
+
+def test_coordinate_fourier_features_follow_the_raw_ones_and_stay_zero_at_masked_joints():
+    points = torch.tensor([[[[0.75, 0.625, 0.9], [float("nan")] * 3]]])  # x, y centred: 0.5, 0.25
+    mask = torch.tensor([[[True, False]]])
+    encoder = SigmaModel(tiny_config(num_joints=2, coordinate_frequencies=2)).skeleton_encoder
+    feats = encoder.joint_features(points, mask)
+    assert feats.shape == (1, 1, 2, 4 + 8) and encoder.joint_mlp[0].in_features == 2 * 12
+    x, y = 0.5, 0.25  # sin(x pi), sin(2 x pi), cos(x pi), cos(2 x pi), then the same of y
+    expected = [math.sin(x * math.pi), math.sin(2 * x * math.pi), math.cos(x * math.pi), math.cos(2 * x * math.pi),
+                math.sin(y * math.pi), math.sin(2 * y * math.pi), math.cos(y * math.pi), math.cos(2 * y * math.pi)]
+    assert feats[0, 0, 0, :4].tolist() == [0.5, 0.25, pytest.approx(0.9), 1.0]
+    assert feats[0, 0, 0, 4:].tolist() == pytest.approx(expected, abs=1e-6)
+    assert not feats[0, 0, 1].any()  # a masked joint: all zeros, its NaN never used
 
 
 # --- losses --------------------------------------------------------------------------------------
@@ -219,6 +234,10 @@ def test_every_sigma_variant_of_params_builds():
         check_settings(config.sigma_variant_config(tree, name), name)
     assert config.sigma_variant_config(tree, "no_early_fusion")["model"]["early_fusion"] is False
     assert config.sigma_variant_config(tree, "one_level_alignment")["levels"]["fine"] == 0.0
+    assert config.sigma_run_variants(tree) == list(tree["sigma"]["variants"])  # run: all
+    raw = params()
+    raw["sigma"]["run"] = ["no_lm", "full"]
+    assert config.sigma_run_variants(config.resolve(raw)) == ["no_lm", "full"]
 
 
 def test_paper_profile_sizes_build_pretrain_translate_and_decode():
@@ -255,6 +274,8 @@ def test_paper_profile_sizes_build_pretrain_translate_and_decode():
     (lambda p: p["sigma"]["variants"].update(bad={"model": {"fusion_layers": 3}}),
      "sigma.variants.bad: sigma model config: key 'fusion_layers'"),
     (lambda p: p["sigma"]["pretrain"].update(lr=0), "key 'sigma.pretrain.lr'"),
+    (lambda p: p["sigma"].update(run=["full", "no_lmm"]), "key 'sigma.run': unknown Sigma variant 'no_lmm'"),
+    (lambda p: p["sigma"]["finetune"].pop("eval_every"), "'eval_every' is a required property"),
     (lambda p: p.pop("sigma"), "'sigma' is a required property"),
 ])
 def test_sigma_config_mistakes_fail_naming_the_key(edit, message):
@@ -318,18 +339,27 @@ def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
         s = config.sigma_variant_config(tree, name)
         s["model"].update(d_model=16, ffn_dim=32)
         s["pretrain"].update(epochs=1, batch_size=6)
-        s["finetune"].update(epochs=2, batch_size=6)
+        s["finetune"].update(epochs=2, batch_size=6, eval_every=1)
         s["max_new_tokens"] = 6
         variants[name] = s
-    cfg = {"variants": variants, "data": {"max_frames": 6, "max_text_tokens": 8}, "device": "cpu", "threads": 1}
+    cfg = {"variants": variants, "data": {"max_frames": 6, "max_text_tokens": 8}, "device": "cpu", "threads": 1,
+           "eval": {"num_beams": 2, "eval_beams_during_training": 1, "batch_size": None}}
     inputs = SigmaInputs("phoenix", tmp_path / "examples", tmp_path / "keypoints", tmp_path / "frames",
                          tmp_path / "tokenizer")
     results = run_all(cfg, "phoenix", 0, inputs, tmp_path / "out", tmp_path / "checkpoints")
     assert set(results) == set(variants)
     for name in variants:
         metrics = json.loads((tmp_path / "out" / "metrics" / "phoenix" / name / "seed0.json").read_text())
-        assert set(metrics["test"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"} and metrics["decoding"] == "greedy"
+        assert {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"} <= set(metrics["test"])
+        assert metrics["decoding"] == {"num_beams": 2, "max_new_tokens": 6}
         assert ("pretrain" in metrics) == (name != "no_pretraining") and metrics["finetune"]["epochs"] == 2
+        # dev-selected weights: dev BLEU-4 after every epoch (eval_every 1), the best one kept
+        scores = [h["dev_score"] for h in metrics["finetune"]["history"]]
+        assert len(scores) == 2 and metrics["finetune"]["best_epoch"] == 1 + scores.index(max(scores))
+        # the reliance checks: distinct hypotheses of the 4 test videos, test decoded with shuffled keypoints
+        assert 1 <= metrics["test"]["distinct_hypotheses"] <= 4
+        assert metrics["test"]["distinct_share"] == metrics["test"]["distinct_hypotheses"] / 4
+        assert {"bleu4", "rouge_l"} <= set(metrics["test"]["shuffled_keypoints"])
         predictions = pd.read_csv(tmp_path / "out" / "predictions" / "phoenix" / name / "seed0.tsv", sep="\t",
                                   keep_default_na=False)
         assert len(predictions) == 4
@@ -345,9 +375,56 @@ def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
     sigma_rows = table[table["variant"].isin(list(variants))]
     assert (sigma_rows["status"] == "measured").all() and (sigma_rows["n_seeds"] == 1).all()
     assert sigma_rows.set_index("variant").loc["full", "bleu4_mean"] == full["test"]["bleu4"]
+    assert sigma_rows.set_index("variant").loc["full", "shuffled_bleu4"] == full["test"]["shuffled_keypoints"]["bleu4"]
+    assert sigma_rows.set_index("variant").loc["full", "distinct_share"] == full["test"]["distinct_share"]
+    assert "BLEU-4 shuffled" in md and "distinct" in md
     assert (table[table["variant"] == "ssl_ssaw_skeleton"]["status"] == "not run").all()
     paper = table[table["label"] == "SSL-SSAW (paper)"].iloc[0]
     assert paper["bleu4_mean"] == 35.42 and paper["status"] == "reported (not run)"
+
+
+def test_shuffled_inputs_are_a_seeded_derangement_and_distinct_hypotheses_are_counted():
+    from qbslt.eval.reliance import derangement, distinct_hypotheses
+
+    for n in (2, 3, 10, 642):
+        p = derangement(n, seed=0)
+        assert sorted(p.tolist()) == list(range(n)) and (p != np.arange(n)).all()
+    assert (derangement(50, 1) == derangement(50, 1)).all() and (derangement(50, 1) != derangement(50, 2)).any()
+    with pytest.raises(ValueError):
+        derangement(1, 0)
+    assert distinct_hypotheses(["a b", "a b", "c", "a b"]) == {"count": 2, "share": 0.5}
+
+
+def test_shuffled_examples_take_the_keypoints_of_another_example(tmp_path):
+    from qbslt.sigma.data import KeypointCollator, KeypointExamples
+    from qbslt.sigma.run import with_inputs_of
+    from qbslt.training.tokenizer import train_word_tokenizer
+
+    rng, texts = np.random.default_rng(0), []
+    synthetic_split(tmp_path, "test", 5, rng, texts)
+    train_word_tokenizer(texts, "word").save_pretrained(str(tmp_path / "tokenizer"))
+    tok = load_tokenizer(tmp_path / "tokenizer")
+    data = KeypointExamples.load(tmp_path / "examples" / "test.tsv", tmp_path / "keypoints" / "test.npy", tok,
+                                 "word", 16, 8)
+    order = [1, 2, 3, 4, 0]
+    shuffled = with_inputs_of(data, order)
+    a, b = KeypointCollator(data, tok.pad_token_id), KeypointCollator(shuffled, tok.pad_token_id)
+    for i, j in enumerate(order):
+        x, y = a([j]), b([i])
+        assert torch.equal(x["keypoint_mask"], y["keypoint_mask"])
+        assert torch.equal(torch.nan_to_num(x["keypoints"]), torch.nan_to_num(y["keypoints"]))
+        assert torch.equal(y["labels"], a([i])["labels"])  # the text stays the example's own
+    assert shuffled.translations == data.translations and data.rows[0] is not shuffled.rows[0]
+
+
+def test_sigma_beam_search_decodes_like_greedy_with_one_beam():
+    torch.manual_seed(0)
+    model = SigmaModel(tiny_config()).eval()
+    batch = keypoint_batch()
+    greedy = model.generate(batch, max_new_tokens=5)
+    assert model.generate(batch, max_new_tokens=5, num_beams=1) == greedy
+    beams = model.generate(batch, max_new_tokens=5, num_beams=3)
+    assert len(beams) == len(greedy) and all(len(s) <= 5 for s in beams)
 
 
 # --- SSL-SSAW with RGB + skeleton (variant ssl_ssaw_skeleton) ---------------------------------

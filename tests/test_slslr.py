@@ -150,6 +150,23 @@ def test_informative_weights_favour_moving_hands_over_rest():
     assert np.allclose(still, 0.2 + 0.8 * 0.2 * 0.5)  # no motion: only "hands in view" (1 of 2 hands)
 
 
+def test_sign_augmentation_varies_the_sign_gently_in_order_and_the_rest_strongly():
+    weights = np.array([0.2, 0.25, 0.9, 1.0, 0.95, 0.8, 0.3, 0.2], np.float32)
+    sign = np.flatnonzero(weights >= 0.5)
+    rng = np.random.default_rng(0)
+    views = []
+    for _ in range(200):
+        index, noise = sign_indices(weights, rng, keep=0.5, rest_drop=0.5, rest_repeat=0.3, rest_noise=0.5,
+                                    sign_speed=0.5, sign_noise=0.1)
+        in_sign = np.isin(index, sign)
+        assert np.all(np.diff(index) >= 0) and in_sign.any()                   # in order, never empty
+        assert np.all(noise[in_sign] == np.float32(0.1)) and np.all(noise[~in_sign] >= 0.5 * (1 - 0.3) - 1e-6)
+        views.append(tuple(index[in_sign]))
+    # the sign frames themselves differ between views: some repeated, some skipped, never reordered
+    assert len(set(views)) >= 4  # 4 sign frames resampled to 2..6
+    assert any(len(v) > len(sign) for v in views) and any(len(v) < len(sign) for v in views)
+
+
 def test_sign_augmentation_keeps_the_sign_frames_and_generic_does_not():
     weights = np.array([0.2, 0.25, 0.9, 1.0, 0.95, 0.3, 0.2], np.float32)
     sign = np.flatnonzero(weights >= 0.5)
@@ -177,6 +194,43 @@ def test_views_gather_frames_and_pad():
 
 # --- protocols -----------------------------------------------------------------------------------
 
+def test_recalibrated_batchnorm_is_the_clean_clips_average_and_leaves_weights_alone():
+    from qbslt.slr.protocols import recalibrate
+
+    data = toy_clips(n_per_class=8, dim=32)
+    encoder = ClipEncoder(slslr_config.encoder_config({"backbone": "resnet18", "d_model": 8, "temporal_blocks": 1,
+                                                       "temporal_kernel": 3})).eval()
+    encoder.temporal.blocks[0].conv = torch.nn.Conv1d(32, 8, 3, padding=1)  # the toy features are 32-d
+    bn = encoder.temporal.blocks[0].bn
+    assert torch.equal(bn.running_mean, torch.zeros(8))  # a fresh encoder: statistics 0 / 1
+    calibrated = recalibrate(encoder, data, batch_size=1000)
+    with torch.no_grad():
+        x = torch.from_numpy(data.features).transpose(1, 2)
+        h = encoder.temporal.blocks[0].conv(x).transpose(1, 2).reshape(-1, 8)
+    cbn = calibrated.temporal.blocks[0].bn
+    assert torch.allclose(cbn.running_mean, h.mean(0), atol=1e-4)
+    assert torch.allclose(cbn.running_var, h.var(0), rtol=1e-3)
+    assert torch.equal(bn.running_mean, torch.zeros(8)) and not calibrated.training  # a copy, in eval mode
+    same = {k: v for k, v in calibrated.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in same.items())
+
+
+def test_effective_rank_and_signer_probe():
+    from qbslt.slr.protocols import effective_rank, signer_probe
+
+    g = torch.Generator().manual_seed(0)
+    line = torch.randn(200, 1, generator=g) * torch.ones(1, 8)
+    assert effective_rank(line) == pytest.approx(1.0, abs=0.01)
+    assert 7.0 < effective_rank(torch.randn(5000, 8, generator=g)) <= 8.0
+    signers = np.array(["a", "b"] * 100)
+    probe = {"epochs": 100, "lr": 0.1, "weight_decay": 0.0}
+    told = torch.randn(200, 4, generator=g) + 4 * torch.from_numpy((signers == "a").astype(np.float32))[:, None]
+    result = signer_probe(told, signers, probe, seed=0)
+    assert result["signer_top1"] > 95 and result["signers"] == 2 and 40 <= result["signer_chance"] <= 65
+    blind = signer_probe(torch.randn(200, 4, generator=g), signers, probe, seed=0)
+    assert blind["signer_top1"] < 75
+
+
 def toy_clips(n_per_class=30, classes=4, length=4, dim=512, seed=0) -> ClipSet:
     """Clips whose frames carry a class-specific direction plus noise: separable."""
     rng = np.random.default_rng(seed)
@@ -186,7 +240,7 @@ def toy_clips(n_per_class=30, classes=4, length=4, dim=512, seed=0) -> ClipSet:
     mask = np.ones((len(labels), length), bool)
     return ClipSet(feats.astype(np.float32), mask, np.ones_like(mask, np.float32), labels,
                    np.where(np.arange(len(labels)) % 3 == 0, "test", "train"), mask.copy(),
-                   [f"G{i}" for i in range(classes)])
+                   np.array([f"s{i % 2}" for i in range(len(labels))]), [f"G{i}" for i in range(classes)])
 
 
 def test_topk_accuracy():
@@ -209,8 +263,7 @@ def test_linear_probe_and_finetune_separate_a_toy_set():
     assert probe["top1"] >= 90
     labelled = label_subset(train.labels, 0.1, np.random.default_rng(0))
     assert np.bincount(train.labels[labelled]).tolist() == [2, 2, 2, 2]  # per class round(0.1 * 20)
-    sub = ClipSet(*(a[labelled] for a in (train.features, train.mask, train.weights, train.labels, train.split,
-                                          train.sign)), train.classes)
+    sub = train.take(labelled)
     tuned = finetune(encoder, sub, test, epochs=40, lr=0.003, weight_decay=0.0, batch_size=64, seed=0)
     assert tuned["top1"] >= 90
 
@@ -273,13 +326,24 @@ def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
         for d in ("phoenix", "csl"):
             assert len(result["pretrain"][d]["sl_slr"]["history"]) == 1
             assert result["pretrain"][d]["no_pretrain"]["history"] == []
+        diagnostics = pd.DataFrame(result["diagnostics"])
+        assert len(diagnostics) == 2 * len(tree["slslr"]["methods"])
+        assert diagnostics["effective_rank"].between(1, diagnostics["dim"]).all()
+        assert diagnostics["signer_top1"].between(0, 100).all()
     again = run_seed(cfg, encoder_keys, slr_data["inputs"], 0, tmp_path / "again.json")
     assert again["rows"] == json.loads(runs[0].read_text())["rows"]  # deterministic per seed
 
     paths = write_table10(runs, tmp_path / "tables")
     md = (tmp_path / "tables" / "table10.md").read_text()
     assert md.startswith("Table 10") and "sl_slr" in md and "simclr" in md and " ± " in md
-    assert len(pd.read_csv(tmp_path / "tables" / "table10.csv")) == len(pd.DataFrame(result["rows"]))
+    assert "effective rank" in md and "signer top-1" in md
+    table = pd.read_csv(tmp_path / "tables" / "table10.csv")
+    assert len(table) == len(pd.DataFrame(result["rows"]))
+    linear = table[(table["protocol"] == "linear") & (table["dataset"] == "phoenix")].set_index("method")
+    mean_rank = np.mean([d["effective_rank"] for r in runs for d in json.loads(r.read_text())["diagnostics"]
+                         if d["dataset"] == "phoenix" and d["method"] == "sl_slr"])
+    assert linear.loc["sl_slr", "effective_rank_mean"] == pytest.approx(mean_rank, abs=0.01)
+    assert linear["signer_top1_mean"].notna().all() and (linear["n"] == 2).all()
     assert [p.suffix for p in paths] == [".md", ".csv", ".tex"]
 
     # Stage 0: the encoder loads into SSL-SSAW's temporal module, and only there.

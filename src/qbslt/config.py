@@ -179,8 +179,15 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
 
 
 def _sigma_base(tree: dict) -> dict:
-    """The ``sigma`` section without ``variants`` and ``data``: what every Sigma variant overrides."""
-    return {k: v for k, v in tree["sigma"].items() if k not in ("variants", "data")}
+    """The ``sigma`` section without ``variants``, ``run`` and ``data``: what every Sigma variant overrides."""
+    return {k: v for k, v in tree["sigma"].items() if k not in ("variants", "run", "data")}
+
+
+def sigma_run_variants(tree: dict) -> list[str]:
+    """The Sigma variants the DAG runs (Table 9's rows): ``sigma.run`` (``all``: every ``sigma.variants``
+    entry, in order)."""
+    chosen = tree["sigma"]["run"]
+    return list(tree["sigma"]["variants"]) if chosen == "all" else list(chosen)
 
 
 def sigma_variant_config(tree: dict, name: str) -> dict:
@@ -192,6 +199,10 @@ def _check_sigma(tree: dict, schema: dict, source: str) -> None:
     """Every Sigma variant names existing keys, validates once merged and is consistent
     (qbslt.model.sigma_configuration.check_settings: e.g. no pre-training with every objective at 0)."""
     base = _sigma_base(tree)
+    for name in sigma_run_variants(tree):
+        if name not in tree["sigma"]["variants"]:
+            raise ConfigError(f"{source}: key 'sigma.run': unknown Sigma variant '{name}' "
+                              f"(sigma.variants: {', '.join(tree['sigma']['variants'])})")
     for name, override in tree["sigma"]["variants"].items():
         try:
             _check_override_keys(base, override, ["sigma", "variants", name])

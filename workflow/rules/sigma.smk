@@ -1,10 +1,11 @@
 # Sigma (arXiv 2509.21223): skeleton pre-training + gloss-free translation from the keypoint stores,
 # one job per (dataset, seed) running every sigma.variants entry -> Table 9.
 
-# variant -> resolved settings (params.yaml's sigma section with the variant merged), built at DAG
-# time: qbslt.config.resolve has already validated and checked every one of them.
+# variant -> resolved settings (params.yaml's sigma section with the variant merged) of every variant
+# sigma.run names, built at DAG time: qbslt.config.resolve has already validated and checked them.
 SIGMA_VARIANTS = {
-    v: qbslt_config.sigma_variant_config(CFG, v) for v in CFG["sigma"]["variants"]
+    v: qbslt_config.sigma_variant_config(CFG, v)
+    for v in qbslt_config.sigma_run_variants(CFG)
 }
 SIGMA_RESULTS = f"{RESULTS}/sigma"
 # The RGB (+ skeleton) rows of Table 9 (table9.rgb_rows of the table layout), where the
@@ -24,7 +25,7 @@ SIGMA_METRICS = [
 
 
 rule sigma:
-    """Every Sigma variant of one (dataset, seed): unified pre-training, translation fine-tuning, greedy evaluation."""
+    """Every Sigma variant of one (dataset, seed): unified pre-training, translation fine-tuning (dev-selected), beam-search evaluation."""
     input:
         examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
         keypoints=expand(
@@ -59,6 +60,10 @@ rule sigma:
             {
                 "variants": SIGMA_VARIANTS,
                 "data": CFG["sigma"]["data"],
+                "eval": {
+                    k: CFG["eval"][k]
+                    for k in ("num_beams", "eval_beams_during_training", "batch_size")
+                },
                 "device": CFG["train"]["device"],
                 "threads": CFG["train"]["threads"],
             }

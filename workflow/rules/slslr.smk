@@ -10,6 +10,7 @@ try:
     SLSLR_DATASETS = qbslt_slslr.clip_datasets(CFG)
     SLSLR_ENCODER = qbslt_slslr.encoder_model(CFG) if SLSLR_SOURCE else None
     STAGE0 = qbslt_slslr.stage0_methods(CFG, VARIANTS)  # (dataset, variant) -> method
+    SLSLR_SEEDS = qbslt_slslr.slslr_seeds(CFG)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 SLSLR = SLSLR_SOURCE is not None
@@ -27,7 +28,9 @@ STAGE0_FILES = {
     for (d, v), m in STAGE0.items()
 }
 SLSLR_RUN_CFG = {
-    "slslr": {k: v for k, v in CFG["slslr"].items() if k not in qbslt_slslr.CLIP_KEYS},
+    "slslr": {
+        k: v for k, v in CFG["slslr"].items() if k not in qbslt_slslr.RUN_EXCLUDED_KEYS
+    },
     "encoder": SLSLR_ENCODER,
     "threads": CFG["train"]["threads"],
 }
@@ -137,7 +140,7 @@ rule slslr_run:
 rule table10:
     """Table 10: top-1 / top-5 of every SL-SLR method and protocol, mean ± std over the seeds."""
     input:
-        expand(f"{RESULTS}/slslr/seed{{seed}}.json", seed=SEEDS),
+        expand(f"{RESULTS}/slslr/seed{{seed}}.json", seed=SLSLR_SEEDS),
     output:
         md=report(
             f"{RESULTS}/tables/table10.md",

@@ -6,11 +6,11 @@ merged over it (:func:`qbslt.config.sigma_variant_config`)::
     model          SigmaConfig fields (sizes, early_fusion, temperature, ...)
     pretraining    bool: run the unified pre-training before the translation fine-tuning
     pretrain       optimiser settings of the pre-training (epochs, batch_size, lr, ...)
-    finetune       optimiser settings of the downstream gloss-free translation
+    finetune       optimiser settings of the downstream gloss-free translation, eval_every (dev selection)
     loss_weights   lambda of each pre-training objective: contrastive, vtm, lm
     levels         weights of the hierarchical alignment's levels: fine, global
     grad_clip      gradient-norm clip of both phases
-    max_new_tokens greedy decoding budget
+    max_new_tokens decoding budget (beams: the translation runs' eval.num_beams)
 
 :func:`check_settings` refuses an inconsistent variant (e.g. pre-training on with every
 objective weighted 0) with a one-line ConfigError naming the key; the schema has already
@@ -37,6 +37,7 @@ class SigmaConfig(ModelConfig):
     num_joints: int = 75                  # qbslt.data.keypoints.JOINTS (MediaPipe Holistic layout)
     temporal_blocks: int = 1              # each halves the frame axis (MaxPool 2)
     temporal_kernel: int = 3
+    coordinate_frequencies: int = 0       # K: sin/cos of x, y at pi * 2^0..2^(K-1) beside the raw joint features
 
     # ---- sign-aware visual encoder (transformer over skeleton tokens) ----
     d_model: int = 64
@@ -63,6 +64,8 @@ class SigmaConfig(ModelConfig):
 
     def validate(self) -> None:
         bad = self.bad
+        if not isinstance(self.coordinate_frequencies, int) or not 0 <= self.coordinate_frequencies <= 12:
+            raise bad("coordinate_frequencies", f"must be an integer in [0, 12], got {self.coordinate_frequencies!r}")
         for key in ("num_joints", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "encoder_layers",
                     "text_encoder_layers", "decoder_layers", "max_positions", "vocab_size"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
@@ -81,7 +84,7 @@ class SigmaConfig(ModelConfig):
     @classmethod
     def from_params(cls, model: dict[str, Any], **token_fields: Any) -> "SigmaConfig":
         """The config of a ``sigma.model`` tree (a variant's, merged) plus the tokenizer's fields."""
-        keys = ("temporal_blocks", "temporal_kernel", "d_model", "attention_heads", "ffn_dim", "dropout",
+        keys = ("temporal_blocks", "temporal_kernel", "coordinate_frequencies", "d_model", "attention_heads", "ffn_dim", "dropout",
                 "encoder_layers", "early_fusion", "fusion_layers", "text_encoder_layers", "decoder_layers",
                 "max_positions", "temperature", "label_smoothing")
         return cls(**{k: model[k] for k in keys}, **token_fields)

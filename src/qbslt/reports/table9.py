@@ -13,7 +13,12 @@ Row labels and the RGB rows are data: ``table9`` in ``qbslt/reports/layout.yaml`
   (the only text of it here), so Table 9 has no paper row for Sigma.
 
 Cells: mean ± std (ddof 1; ± 0.00 for one seed) of the test scores over the seeds found, like
-Tables 1-8 (:func:`qbslt.reports.results.summarize`). Written as ``table9.md``, ``.csv``, ``.tex``.
+Tables 1-8 (:func:`qbslt.reports.results.summarize`). Two more columns say whether a model reads its
+input (:mod:`qbslt.eval.reliance`), where its metrics file records them: the share of the test
+videos that get a distinct hypothesis (``test.distinct_share``) and the test BLEU-4 with the inputs
+shuffled across the test examples (``test.shuffled_keypoints.bleu4`` for Sigma,
+``test.shuffled_video.bleu4`` for the translation runs), means over the seeds; "–" where not
+recorded. Written as ``table9.md``, ``.csv``, ``.tex``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, table9_layout
 from qbslt.reports.results import METRICS, summarize
 from qbslt.reports.tables import data_statement
 
-SIGMA_GROUP = "Sigma: skeleton only, gloss-free translation (greedy)"
+SIGMA_GROUP = "Sigma: skeleton only, gloss-free translation (beam search)"
 RGB_GROUP = "SSL-SSAW with RGB + skeleton (measured here, beam search)"
 PAPER_LABEL = "SSL-SSAW paper's numbers (arXiv 2509.14036; RGB + question, real data; not run)"
 SHOWN = ("bleu4", "rouge_l")
@@ -55,6 +60,30 @@ def read_runs(paths: list[Path | str]) -> dict[tuple[str, str], dict[int, dict]]
     return runs
 
 
+# Input-reliance checks: CSV column -> where a metrics file keeps it (the first found).
+CHECKS = {"distinct_share": (("test", "distinct_share"),),
+          "shuffled_bleu4": (("test", "shuffled_keypoints", "bleu4"), ("test", "shuffled_video", "bleu4"))}
+
+
+def _lookup(data: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def check_means(runs: dict[int, dict] | None) -> dict:
+    """{check: mean over the seeds that record it, or None} of :data:`CHECKS`."""
+    out = {}
+    for name, paths in CHECKS.items():
+        values = [v for run in (runs or {}).values()
+                  for v in [next((x for x in (_lookup(run, p) for p in paths) if x is not None), None)]
+                  if v is not None]
+        out[name] = round(sum(map(float, values)) / len(values), 4) if values else None
+    return out
+
+
 def build_rows(sigma_variants: list[str], datasets: list[str], sigma_runs: dict, rgb_runs: dict,
                paper: dict, layout: dict) -> list[dict]:
     """One record per row: dataset, group, label, variant, status, n_seeds, seeds, <metric>_mean/_std.
@@ -69,6 +98,7 @@ def build_rows(sigma_variants: list[str], datasets: list[str], sigma_runs: dict,
         for m in METRICS:
             rec[f"{m}_mean"] = values[m] if values else (round(stats.mean[m], 6) if stats else None)
             rec[f"{m}_std"] = None if values or not stats else round(stats.std[m], 6)
+        rec.update(check_means(None if values else runs))
         rows.append(rec)
 
     for d in datasets:
@@ -89,8 +119,11 @@ def caption(profile: str, datasets: list[str], rows: list[dict]) -> str:
     statements = " ".join(dict.fromkeys(data_statement(profile, d) for d in datasets))
     return (f"Table 9: Sigma (skeleton-based pre-training, arXiv 2509.21223, built from its abstract) on "
             f"{' and '.join(DATASETS[d].title for d in datasets)}: test BLEU-4 and ROUGE-L, mean ± std over "
-            f"{n} seeds (column n). Sigma translates from the skeleton stream alone (no question, greedy "
-            f"decoding); the SSL-SSAW rows use RGB (+ skeleton) and the question with beam search. The Sigma "
+            f"{n} seeds (column n). Sigma translates from the skeleton stream alone (no question); the SSL-SSAW "
+            f"rows use RGB (+ skeleton) and the question; both decode with beam search. Distinct: share of the "
+            f"test videos with a distinct hypothesis (a collapsed decoder writes one sentence for all); shuffled: "
+            f"test BLEU-4 with each video's input (keypoints, frames) taken from another test video; both means "
+            f"over the seeds, – where not recorded. The Sigma "
             f"paper's own numbers are not in its abstract, the only text of it available here, so no paper row "
             f"is shown for Sigma; the last row of each dataset is the SSL-SSAW paper's, for context only. "
             f"{statements}")
@@ -109,13 +142,17 @@ def _lines(rows: list[dict]) -> list[tuple[str, list[str]]]:
     for r in rows:
         if (r["dataset"], r["group"]) != last:
             last = (r["dataset"], r["group"])
-            out.append(("group", [f"{DATASETS[r['dataset']].title}: {r['group']}"] + [""] * (len(SHOWN) + 2)))
+            out.append(("group", [f"{DATASETS[r['dataset']].title}: {r['group']}"]
+                        + [""] * (len(SHOWN) + len(CHECK_HEADERS) + 2)))
         n = "–" if r["status"] == "reported (not run)" else str(r["n_seeds"])
-        out.append(("row", [r["label"], r["variant"], n] + [_cell(r, m) for m in SHOWN]))
+        checks = ["–" if r["distinct_share"] is None else f"{100 * r['distinct_share']:.1f} %",
+                  "–" if r["shuffled_bleu4"] is None else f"{r['shuffled_bleu4']:.2f}"]
+        out.append(("row", [r["label"], r["variant"], n] + [_cell(r, m) for m in SHOWN] + checks))
     return out
 
 
-HEADER = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN]
+CHECK_HEADERS = ["distinct", "BLEU-4 shuffled"]
+HEADER = ["System", "variant", "n"] + [HEADERS[m] for m in SHOWN] + CHECK_HEADERS
 
 
 def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str], sigma_variants: list[str],
@@ -128,9 +165,10 @@ def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str],
     text, lines = caption(profile, datasets, rows), _lines(rows)
     out_dir = Path(out_dir)
     written = []
-    for ext, content in (("md", markdown_table(text, HEADER, lines, len(SHOWN))),
+    numeric = len(SHOWN) + len(CHECK_HEADERS)
+    for ext, content in (("md", markdown_table(text, HEADER, lines, numeric)),
                          ("csv", pd.DataFrame(rows).to_csv(index=False)),
-                         ("tex", latex_table(text, 9, HEADER, lines, len(SHOWN), __name__))):
+                         ("tex", latex_table(text, 9, HEADER, lines, numeric, __name__))):
         path = out_dir / f"table9.{ext}"
         atomic_write_text(path, content)
         written.append(path)

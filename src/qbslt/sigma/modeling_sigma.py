@@ -51,17 +51,35 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def fourier_features(features: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """[..., J, 4] joint features (x, y, score, found) -> [..., J, 4 + 4K]: the features, then sin and
+    cos of x and y at pi * 2^k (k < K), 0 at a masked joint. An MLP fed raw coordinates learns smooth
+    functions of them first (spectral bias); telling apart many signs whose hand paths differ by a few
+    hundredths of the frame needs sharp ones, which these inputs make linear."""
+    if frequencies == 0:
+        return features
+    scales = torch.pi * 2.0 ** torch.arange(frequencies, dtype=features.dtype, device=features.device)
+    angles = features[..., :2, None] * scales                                # [..., J, 2, K]
+    found = features[..., 3:4]                                               # 1 where found, 0 where masked
+    waves = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2) * found
+    return torch.cat([features, waves], dim=-1)
+
+
 class SkeletonEncoder(nn.Module):
     """Joint-MLP over each frame's joints, then temporal convolution blocks."""
 
     def __init__(self, config: SigmaConfig):
         super().__init__()
         d = config.d_model
-        self.joint_mlp = nn.Sequential(nn.Linear(config.num_joints * JOINT_CHANNELS, d), nn.GELU(), nn.Linear(d, d))
+        self.frequencies = config.coordinate_frequencies
+        channels = JOINT_CHANNELS + 4 * self.frequencies
+        self.joint_mlp = nn.Sequential(nn.Linear(config.num_joints * channels, d), nn.GELU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(TemporalBlock(d, d, config.temporal_kernel) for _ in range(config.temporal_blocks))
 
-    # [B, T, J, 3] + bool [B, T, J] -> [B, T, J, 4]: centred x, y, score, found flag; 0 at a masked joint.
-    joint_features = staticmethod(joint_features)
+    def joint_features(self, keypoints: torch.Tensor, keypoint_mask: torch.Tensor) -> torch.Tensor:
+        """[B, T, J, 3] + bool [B, T, J] -> [B, T, J, 4 + 4K]: centred x, y, score, found flag (0 at a
+        masked joint), then the coordinates' Fourier features (:func:`fourier_features`)."""
+        return fourier_features(joint_features(keypoints, keypoint_mask), self.frequencies)
 
     def forward(self, keypoints: torch.Tensor, keypoint_mask: torch.Tensor, frame_mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,15 +276,16 @@ class SigmaModel(PretrainedModel, nn.Module):
         return {"loss": losses.language_modelling_loss(logits, batch["labels"], self.config.label_smoothing)}
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 40) -> list[list[int]]:
-        """Greedy decoding from the skeleton stream -> token ids per example (no start/eos/pad)."""
+    def generate(self, batch: dict, max_new_tokens: int = 40, num_beams: int = 1) -> list[list[int]]:
+        """Decoding from the skeleton stream (greedy for ``num_beams`` 1, else beam search, as the
+        translation models decode) -> token ids per example (no start/eos/pad)."""
         was_training = self.training
         self.eval()
         try:
             video, mask = self.encode(batch)
             cfg = self.config
             budget = min(max_new_tokens, cfg.max_positions - 1)
-            gen = GenerationConfig(num_beams=1, do_sample=False, max_new_tokens=budget,
+            gen = GenerationConfig(num_beams=num_beams, do_sample=False, max_new_tokens=budget,
                                    decoder_start_token_id=cfg.decoder_start_id, bos_token_id=cfg.bos_token_id,
                                    eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id)
             out = self.seq2seq.generate(encoder_outputs=BaseModelOutput(last_hidden_state=video),

@@ -5,20 +5,26 @@ Per variant:
 
 1. unified pre-training on the training split (contrastive alignment + video-text matching +
    language modelling, weighted by the variant), ``pretrain.epochs`` epochs;
-2. downstream translation: the same weights, the translation CE, ``finetune.epochs`` epochs; the
-   last epoch's weights are evaluated (no dev-based selection: it would cost a decoding pass per
-   epoch);
-3. greedy decoding of dev and test, scored by :func:`qbslt.eval.metrics.corpus_scores`.
+2. downstream translation: the same weights, the translation CE, ``finetune.epochs`` epochs; every
+   ``finetune.eval_every`` epochs and after the last, dev BLEU-4 of a decoding pass with
+   ``eval.eval_beams_during_training`` beams (greedy) picks the weights kept, as the translation
+   runs (:func:`qbslt.training.runs.run_stage2`) pick theirs;
+3. dev and test decoded with ``eval.num_beams`` beams (the translation models' beam search), scored
+   by :func:`qbslt.eval.metrics.corpus_scores`; then two checks that the model reads the skeleton
+   (:mod:`qbslt.eval.reliance`): the number of distinct test hypotheses, and test decoded again
+   with every example's keypoints taken from another test example (a derangement fixed by the
+   seed), scored against the original references (``test.shuffled_keypoints``).
 
 Both phases use :func:`qbslt.training.loop.fit` (seeded epochs, resumable checkpoints under
 ``checkpoint_dir/<variant>/<phase>/<config hash>``). Writes, per variant::
 
-    <out_dir>/metrics/<dataset>/<variant>/seed<seed>.json      dev/test scores, histories, seconds
+    <out_dir>/metrics/<dataset>/<variant>/seed<seed>.json      dev/test scores, checks, histories, seconds
     <out_dir>/predictions/<dataset>/<variant>/seed<seed>.tsv   name, reference, hypothesis (test)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -32,15 +38,16 @@ from qbslt.atomic import atomic_write_text
 from qbslt.config import config_hash
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
+from qbslt.eval.reliance import derangement, distinct_hypotheses
 from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
+from qbslt.training.checkpoint import load_weights
 from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
 from qbslt.training.tokenizer import decode, load_tokenizer
 
 log = logging.getLogger("qbslt.sigma")
 SPLITS = ("train", "dev", "test")
-DECODING = "greedy"
 
 
 @dataclass
@@ -69,18 +76,24 @@ def loop_settings(settings: dict) -> dict:
 
 
 def translate(model: SigmaModel, data: KeypointExamples, collator: KeypointCollator, tokenizer, level: str,
-              max_new_tokens: int, batch_size: int = 256) -> list[str]:
-    """Greedy hypotheses of every example, in order."""
+              max_new_tokens: int, num_beams: int = 1, batch_size: int = 256) -> list[str]:
+    """Hypotheses of every example, in order (greedy for ``num_beams`` 1, else beam search)."""
     hyps = []
     for start in range(0, len(data), batch_size):
         batch = to_device(collator(list(range(start, min(start + batch_size, len(data))))), model.device)
-        hyps += [decode(tokenizer, ids, level) for ids in model.generate(batch, max_new_tokens)]
+        hyps += [decode(tokenizer, ids, level) for ids in model.generate(batch, max_new_tokens, num_beams)]
     return hyps
 
 
+def with_inputs_of(data: KeypointExamples, order) -> KeypointExamples:
+    """``data`` with example i's keypoints taken from example ``order[i]`` (texts unchanged)."""
+    return dataclasses.replace(data, rows=[data.rows[j] for j in order])
+
+
 def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, KeypointExamples], tokenizer, level: str,
-                dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path]) -> dict:
-    """Pre-training (if on) + translation fine-tuning + greedy evaluation of one variant."""
+                dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path], ev: dict) -> dict:
+    """Pre-training (if on) + translation fine-tuning (dev-selected weights) + evaluation of one variant.
+    ``ev``: the ``eval`` keys num_beams, eval_beams_during_training, batch_size (null: the fine-tuning batch)."""
     seed_everything(seed)
     model = SigmaModel(model_config(settings, tokenizer)).to(device)
     model.pretrain_settings = {"loss_weights": settings["loss_weights"], "levels": settings["levels"]}
@@ -88,40 +101,65 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
     base = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, "settings": settings,
             "vocab": len(tokenizer)}
     loop = loop_settings(settings)
+    batch_size = ev["batch_size"] or settings["finetune"]["batch_size"]
+    max_new = settings["max_new_tokens"]
+
+    def dev_bleu4(m: SigmaModel) -> float:
+        hyps = translate(m, splits["dev"], collators["dev"], tokenizer, level, max_new,
+                         ev["eval_beams_during_training"], batch_size)
+        return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
+
     phases = {}
     started = time.perf_counter()
     for phase, objective, on in (("pretrain", "pretrain", settings["pretraining"]),
                                  ("finetune", "translation", True)):
         if not on:
             continue
-        run_config = {**base, "phase": phase}
+        run_config = {**base, "phase": phase, **({"eval": ev} if phase == "finetune" else {})}
+        phase_dir = Path(checkpoint_dir) / variant / phase / config_hash(run_config)
         result = fit(model, collators["train"], len(splits["train"]), objective, settings[phase], loop, run_config,
-                     seed, Path(checkpoint_dir) / variant / phase / config_hash(run_config), device,
+                     seed, phase_dir, device, evaluate=dev_bleu4 if phase == "finetune" else None,
                      desc=f"sigma {variant} {phase}")
         phases[phase] = {"epochs": result.epochs, "train_seconds": round(result.train_seconds, 2),
                          "history": result.history}
-    scores, test_hyps = {}, None
+        if phase == "finetune":
+            phases[phase]["best_epoch"] = result.best_epoch
+            if (phase_dir / "best.safetensors").exists():
+                model.load_state_dict(load_weights(phase_dir / "best.safetensors"))
+    model.eval()
+    scores, hyps = {}, {}
     for split in ("dev", "test"):
-        hyps = translate(model, splits[split], collators[split], tokenizer, level, settings["max_new_tokens"])
-        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}
-        test_hyps = hyps
+        hyps[split] = translate(model, splits[split], collators[split], tokenizer, level, max_new, ev["num_beams"],
+                                batch_size)
+        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[split], splits[split].translations,
+                                                                   level).items()}
+        distinct = distinct_hypotheses(hyps[split])
+        scores[split].update(distinct_hypotheses=distinct["count"], distinct_share=distinct["share"])
     test = splits["test"]
+    shuffled = with_inputs_of(test, derangement(len(test), seed))
+    shuffled_hyps = translate(model, shuffled, KeypointCollator(shuffled, tokenizer.pad_token_id), tokenizer, level,
+                              max_new, ev["num_beams"], batch_size)
+    scores["test"]["shuffled_keypoints"] = {k: round(v, 2) for k, v in corpus_scores(
+        shuffled_hyps, test.translations, level).items()}
     atomic_write_text(out["predictions"], pd.DataFrame({"name": test.names, "reference": test.translations,
-                                                        "hypothesis": test_hyps}).to_csv(sep="\t", index=False))
+                                                        "hypothesis": hyps["test"]}).to_csv(sep="\t", index=False))
     metrics = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, **scores,
-               "decoding": DECODING, "pretraining": settings["pretraining"], **phases,
+               "decoding": {"num_beams": ev["num_beams"], "max_new_tokens": max_new},
+               "pretraining": settings["pretraining"], **phases,
                "seconds": round(time.perf_counter() - started, 2),
                "parameters": sum(p.numel() for p in model.parameters()),
-               "config_hash": config_hash({**base, "settings": settings})}
+               "config_hash": config_hash({**base, "settings": settings, "eval": ev})}
     atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-    log.info("sigma %s %s seed %d: test BLEU-4 %.2f (%.1f s)", dataset, variant, seed, scores["test"]["bleu4"],
-             metrics["seconds"])
+    log.info("sigma %s %s seed %d: test BLEU-4 %.2f, shuffled keypoints %.2f, %d distinct of %d (%.1f s)", dataset,
+             variant, seed, scores["test"]["bleu4"], scores["test"]["shuffled_keypoints"]["bleu4"],
+             scores["test"]["distinct_hypotheses"], len(test), metrics["seconds"])
     return metrics
 
 
 def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Path, checkpoint_dir: Path) -> dict:
     """Every variant of ``cfg["variants"]`` ({name: settings}) on one dataset and seed.
-    ``cfg``: {"variants", "data" (max_frames, max_text_tokens), "device", "threads"}. Returns {variant: metrics}."""
+    ``cfg``: {"variants", "data" (max_frames, max_text_tokens), "eval" (num_beams, eval_beams_during_training,
+    batch_size: the translation runs' ``eval`` keys), "device", "threads"}. Returns {variant: metrics}."""
     torch.set_num_threads(cfg["threads"])
     device = resolve_device(cfg["device"])
     for name, settings in cfg["variants"].items():
@@ -135,5 +173,5 @@ def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Pa
                                               Path(inputs.keypoints_dir) / f"{split}.npy", tokenizer, level,
                                               cfg["data"]["max_frames"], cfg["data"]["max_text_tokens"], index)
     return {name: run_variant(settings, name, seed, splits, tokenizer, level, dataset, device, checkpoint_dir,
-                              result_paths(out_dir, dataset, name, seed))
+                              result_paths(out_dir, dataset, name, seed), cfg["eval"])
             for name, settings in cfg["variants"].items()}

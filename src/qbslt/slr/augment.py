@@ -4,10 +4,13 @@ Both work on per-frame features (the frozen backbone's, :mod:`qbslt.training.fea
 frame indices into each clip plus per-frame noise scales, so a view is a gather of the clip's frames:
 
 * ``sign`` (:func:`sign_indices`): the frames whose informative weight (:mod:`qbslt.slr.informative`)
-  reaches ``keep`` times the clip's highest are the sign and are kept, once each, in order, without noise;
-  every other (resting, transition) frame is dropped with probability ``rest_drop``, repeated (its hold
-  resampled) with probability ``rest_repeat``, and gets Gaussian noise of ``rest_noise * (1 - w_t)``
-  feature standard deviations. What carries the sign is left alone; what does not is perturbed.
+  reaches ``keep`` times the clip's highest are the sign. The sign is signed again at another speed
+  and with small variations: its frames, in order, are resampled to ``U(1 - sign_speed, 1 + sign_speed)``
+  times their number (a frame repeated or skipped, none moved out of order) and get Gaussian noise of
+  ``sign_noise`` feature standard deviations, so two views differ in the signing itself, as two
+  renditions of one sign do. Every other (resting, transition) frame is dropped with probability
+  ``rest_drop``, repeated (its hold resampled) with probability ``rest_repeat``, and gets noise of
+  ``rest_noise * (1 - w_t)`` standard deviations. The sign is varied gently; the rest, strongly.
 * ``generic`` (:func:`generic_indices`): what video SSL does without knowing the sign: a random
   contiguous crop of at least ``crop`` of the clip, resampled to ``U(1 - speed, 1 + speed)`` times its
   length, each frame dropped with probability ``drop`` (one always stays), noise of ``noise`` standard
@@ -21,20 +24,27 @@ import torch
 
 
 def sign_indices(weights: np.ndarray, rng: np.random.Generator, keep: float, rest_drop: float,
-                 rest_repeat: float, rest_noise: float) -> tuple[np.ndarray, np.ndarray]:
+                 rest_repeat: float, rest_noise: float, sign_speed: float = 0.0, sign_noise: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """weights float [T] of one clip's valid frames -> (frame indices [T'], noise scale per index [T'])."""
     sign = weights >= keep * weights.max()
+    # Copies of each sign frame: the n sign frames resampled to round(n * U(1 - s, 1 + s)) (at least 1).
+    n = int(sign.sum())
+    resampled = max(1, int(round(n * rng.uniform(1 - sign_speed, 1 + sign_speed))))
+    copies = np.bincount(np.floor(np.arange(resampled) * n / resampled).astype(np.int64), minlength=n)
     draws = rng.random(len(weights))
-    index, noise = [], []
+    index, noise, k = [], [], 0
     for t, (is_sign, u) in enumerate(zip(sign, draws)):
         if is_sign:
-            index.append(t), noise.append(0.0)
+            index += [t] * int(copies[k])
+            noise += [sign_noise] * int(copies[k])
+            k += 1
             continue
         if u < rest_drop:
             continue
-        copies = 2 if u < rest_drop + rest_repeat else 1
-        index += [t] * copies
-        noise += [rest_noise * (1.0 - float(weights[t]))] * copies
+        repeat = 2 if u < rest_drop + rest_repeat else 1
+        index += [t] * repeat
+        noise += [rest_noise * (1.0 - float(weights[t]))] * repeat
     return np.array(index, np.int64), np.array(noise, np.float32)
 
 

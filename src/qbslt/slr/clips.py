@@ -138,7 +138,8 @@ def read_clip_index(path: Path) -> pd.DataFrame:
 class ClipSet:
     """Padded clips of one dataset: features float32 [N, L, F], mask bool [N, L], informative weights
     float32 [N, L], labels int64 [N] (index into ``classes``), split str [N], sign bool [N, L] (the
-    renderer's sign frames, for tests and analysis only: no method reads it)."""
+    renderer's sign frames, for tests and analysis only: no method reads it), signer str [N] (for the
+    signer-probe diagnostic only)."""
 
     features: np.ndarray
     mask: np.ndarray
@@ -146,6 +147,7 @@ class ClipSet:
     labels: np.ndarray
     split: np.ndarray
     sign: np.ndarray
+    signer: np.ndarray
     classes: list[str]
 
     def take(self, rows: np.ndarray) -> "ClipSet":
@@ -180,4 +182,5 @@ def load_clips(clips: pd.DataFrame, features: np.ndarray, points: np.ndarray, po
     classes = sorted(clips["gloss"].unique())
     lookup = {g: k for k, g in enumerate(classes)}
     labels = np.array([lookup[g] for g in clips["gloss"]], np.int64)
-    return ClipSet(out, mask, weights, labels, clips["split"].to_numpy(str), sign, classes)
+    return ClipSet(out, mask, weights, labels, clips["split"].to_numpy(str), sign, clips["signer"].to_numpy(str),
+                   classes)

@@ -22,6 +22,16 @@ from qbslt.model.configuration import BACKBONES, QBSLTConfig
 
 ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel", "input_norm")
 CLIP_KEYS = ("isolated_dataset", "clip_margin", "test_signer_share")
+RUN_EXCLUDED_KEYS = CLIP_KEYS + ("seeds",)  # read by the workflow, not by a run
+
+
+def slslr_seeds(tree: dict) -> list[int]:
+    """The seeds Table 10 averages over: ``slslr.seeds``, or ``experiment.seeds`` when null. A stage-0
+    variant starts from the encoder of its own seed, so those must include every experiment seed."""
+    seeds = tree["slslr"]["seeds"]
+    if seeds is None:
+        return list(tree["experiment"]["seeds"])
+    return list(seeds)
 
 
 def method_configs(tree: dict) -> dict[str, dict]:
@@ -97,6 +107,10 @@ def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tu
         if dataset not in clip_datasets(tree):
             raise ConfigError(f"{key}: SL-SLR pre-trains on {clip_datasets(tree)}, not on {dataset}: stage 0 starts "
                               f"from the encoder of the same dataset; leave {name} out of experiment.datasets.{dataset}")
+        missing = sorted(set(tree["experiment"]["seeds"]) - set(slslr_seeds(tree)))
+        if missing:
+            raise ConfigError(f"slslr.seeds: experiment.{name} starts from the SL-SLR encoder of its own seed, "
+                              f"but seeds {missing} of experiment.seeds are not among slslr.seeds")
         if methods[method]["objective"] == "none":
             raise ConfigError(f"{key}: method {method} is not pre-trained (objective none)")
         for k in ENCODER_MODEL_KEYS + ("freeze_backbone",):

@@ -9,6 +9,12 @@ Per dataset (its clip index, per-frame features and keypoint store of the traini
   to the evaluated dataset; ``source`` names the pre-training one). Not for ``objective: none``: its
   transfer would be the target's own ``linear`` row with another random initialisation.
 
+Every protocol sees the encoder the same way for every method (:mod:`qbslt.slr.protocols`): BatchNorm
+statistics re-estimated on the evaluated dataset's clean training clips, clip vectors pooled as the method
+pre-trained them. Per (dataset, method) two diagnostics of the linear-evaluation vectors go into
+``diagnostics``: the effective rank of the test clips' vectors and the top-1 of a linear probe that
+predicts the signer of the training clips (:func:`qbslt.slr.protocols.signer_probe`).
+
 Randomness: each (dataset, method) pre-training and each protocol draws from its own seed, derived from
 (seed, dataset, method, protocol), so one method's runs do not depend on the others. One process does
 all of it: a process start (torch import) costs more than a tiny method's run.
@@ -30,7 +36,7 @@ from qbslt.data.synth.render import stable_code
 from qbslt.slr.config import encoder_config
 from qbslt.slr.clips import ClipSet, load_clips, read_clip_index
 from qbslt.slr.pretrain import pretrain
-from qbslt.slr.protocols import embed, finetune, label_subset, linear_probe
+from qbslt.slr.protocols import effective_rank, embed, finetune, label_subset, linear_probe, recalibrate, signer_probe
 from qbslt.training.checkpoint import save_weights
 
 log = logging.getLogger("qbslt.slslr")
@@ -65,14 +71,21 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
     data = {d: load_dataset(p["clips"], p["features"], p["keypoints"], cfg["informative"]) for d, p in inputs.items()}
     splits = {d: (c.subset("train"), c.subset("test")) for d, c in data.items()}
     batch = cfg["batch_size"]
-    rows, pretraining = [], {}
+    rows, pretraining, diagnostics = [], {}, []
 
-    def linear(encoder, dataset: str, protocol: str, source: str, method: str) -> None:
+    def linear(encoder, dataset: str, protocol: str, source: str, method: str, weighted: bool) -> None:
         train, test = splits[dataset]
-        result = linear_probe(embed(encoder, train, batch), torch.from_numpy(train.labels),
-                              embed(encoder, test, batch), torch.from_numpy(test.labels), len(train.classes),
-                              **cfg["probe"], seed=stream_seed(seed, dataset, method, protocol, source))
+        encoder = recalibrate(encoder, train, batch)
+        train_x, test_x = embed(encoder, train, batch, weighted), embed(encoder, test, batch, weighted)
+        result = linear_probe(train_x, torch.from_numpy(train.labels), test_x, torch.from_numpy(test.labels),
+                              len(train.classes), **cfg["probe"], seed=stream_seed(seed, dataset, method, protocol,
+                                                                                   source))
         rows.append({"dataset": dataset, "method": method, "protocol": protocol, "source": source, **result})
+        if protocol == "linear":
+            diagnostics.append({"dataset": dataset, "method": method, "effective_rank": effective_rank(test_x),
+                                "dim": int(test_x.shape[1]),
+                                **signer_probe(train_x, train.signer, cfg["probe"],
+                                               stream_seed(seed, dataset, method, "signer"))})
 
     for source, (train, test) in splits.items():
         # The labelled clips of each semi-supervised protocol: drawn once, the same for every method.
@@ -83,21 +96,25 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
             model, history = pretrain(spec, cfg, model_config, train, stream_seed(seed, source, method, "pretrain"))
             pretraining.setdefault(source, {})[method] = {"history": history,
                                                          "cpu_seconds": round(time.process_time() - began, 2)}
-            encoder = model.encoder.eval()
+            encoder, weighted = model.encoder.eval(), spec["weighting"]
             if encoders and (source, method) in encoders:
                 save_weights(encoders[(source, method)], encoder.temporal.state_dict())
-            linear(encoder, source, "linear", source, method)
+            linear(encoder, source, "linear", source, method, weighted)
+            calibrated = recalibrate(encoder, train, batch)
             for protocol, rows_labelled in labelled.items():
                 ft = cfg["finetune"]
-                result = finetune(encoder, train.take(rows_labelled), test, ft["epochs"], ft["lr"], ft["weight_decay"],
-                                  batch, stream_seed(seed, source, method, protocol))
+                result = finetune(calibrated, train.take(rows_labelled), test, ft["epochs"], ft["lr"],
+                                  ft["weight_decay"], batch, stream_seed(seed, source, method, protocol), weighted)
                 rows.append({"dataset": source, "method": method, "protocol": protocol, "source": source,
                              "labels": len(rows_labelled), **result})
             for target in splits:
                 if target != source and spec["objective"] != "none":  # nothing pre-trained to transfer
-                    linear(encoder, target, "transfer", source, method)
-            log.info("%s %s: %s", source, method, [r for r in rows if r["source"] == source and r["method"] == method])
+                    linear(encoder, target, "transfer", source, method, weighted)
+            log.info("%s %s: %s %s", source, method,
+                     [r for r in rows if r["source"] == source and r["method"] == method],
+                     [d for d in diagnostics if d["dataset"] == source and d["method"] == method])
     clips = {d: {"train": len(tr), "test": len(te), "classes": len(tr.classes)} for d, (tr, te) in splits.items()}
-    result = {"seed": seed, "methods": cfg["methods"], "clips": clips, "rows": rows, "pretrain": pretraining}
+    result = {"seed": seed, "methods": cfg["methods"], "clips": clips, "rows": rows, "diagnostics": diagnostics,
+              "pretrain": pretraining}
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return result

@@ -21,7 +21,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -33,6 +32,7 @@ from qbslt.data.join import read_examples
 from qbslt.data.keypoints import open_keypoint_store
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
+from qbslt.eval.reliance import derangement
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import VideoAugment
@@ -236,7 +236,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
             test_hyps, ssaw = hyps, weights
         # Input-reliance check: decode again with each example's video (or question) taken from another
         # example of the split; a model whose score barely moves does not read that input.
-        order = derangement(len(splits[split]), seed)
+        order = derangement(len(splits[split]), seed).tolist()
         for which in reliance_inputs(config):
             shuffled = splits[split].with_inputs_of(order, which)
             hyps, _ = predict(model, shuffled, make_collator(shuffled, decoder_tok, text_tok), decoder_tok, level,
@@ -262,15 +262,6 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
                "config_hash": config_hash(run_config), "history": result.history}
     atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     return metrics
-
-
-def derangement(n: int, seed: int) -> list[int]:
-    """A fixed permutation of range(n) without fixed points (n >= 2), drawn from ``seed``: a random
-    order, each element mapped to the next one in it."""
-    cycle = np.random.default_rng(seed).permutation(n)
-    order = np.empty(n, dtype=np.int64)
-    order[cycle] = np.roll(cycle, -1)
-    return order.tolist()
 
 
 def reliance_inputs(config: QBSLTConfig) -> list[str]:
