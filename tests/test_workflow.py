@@ -98,12 +98,17 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
         assert report["splits"]["test"]["kept"] == 4 and report["splits"]["test"]["dropped"] > 0
         for variant in variants + ["copy_question", "retrieve"]:
             metrics = json.loads((work / "results" / "embedded" / "metrics" / dataset / variant / "seed0.json").read_text())
-            assert set(metrics["test"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+            scores = {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+            if variant in ("copy_question", "retrieve"):  # not trained: no reliance check
+                assert set(metrics["test"]) == scores
+            else:  # the input-reliance check of every trained run
+                assert scores | {"shuffled_video"} <= set(metrics["test"])
     # A table is rendered when the matrix runs all its rows: here Tables 1, 2 and 8, not 3-7.
     for n in range(1, 9):
         for suffix in ("md", "csv", "tex"):
             assert (work / "results" / "embedded" / "tables" / f"table{n}.{suffix}").exists() == (n in (1, 2, 8))
     assert (work / "results" / "embedded" / "tables" / "table1.md").stat().st_size > 0
+    assert (work / "results" / "embedded" / "tables" / "reliance.md").stat().st_size > 0
     # Table 9: every Sigma variant on both datasets (seed 0), the SSL-SSAW rows beside them.
     import pandas as pd
 
