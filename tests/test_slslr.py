@@ -199,7 +199,7 @@ def test_recalibrated_batchnorm_is_the_clean_clips_average_and_leaves_weights_al
 
     data = toy_clips(n_per_class=8, dim=32)
     encoder = ClipEncoder(slslr_config.encoder_config({"backbone": "resnet18", "d_model": 8, "temporal_blocks": 1,
-                                                       "temporal_kernel": 3})).eval()
+                                                       "temporal_kernel": 3, "input_norm": False})).eval()
     encoder.temporal.blocks[0].conv = torch.nn.Conv1d(32, 8, 3, padding=1)  # the toy features are 32-d
     bn = encoder.temporal.blocks[0].bn
     assert torch.equal(bn.running_mean, torch.zeros(8))  # a fresh encoder: statistics 0 / 1
