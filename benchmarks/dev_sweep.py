@@ -1,8 +1,13 @@
 """Dev BLEU-4 of one configuration: the sweeps behind the realtext recipe and the model choices
 (docs/model-choices.md). Trains each variant x seed (stage 1 + stage 2, in-process, one thread) on
 data a profile's DAG has prepared, with ``--set`` overrides of params.yaml, and prints one JSON line
-per run: dev and test BLEU-4, the input-reliance BLEU-4 (shuffled video / question) and the time.
-Only dev BLEU-4 chooses anything; test is printed so that the sweep's log is complete.
+per run: dev and test BLEU-4, the input-reliance BLEU-4 (shuffled video / question) and the time,
+then the mean dev BLEU-4 per variant and over the variants. Only dev BLEU-4 chooses anything; test
+is printed so that the sweep's log is complete. A training schedule is a set of ``--set`` values:
+
+    python benchmarks/dev_sweep.py --profile embedded --variants sign_only ssl_tcn ssl_ssaw question_only \
+        --seeds 0 1 2 --set train.stage1.epochs=5 --set train.stage1.lr=2e-3 \
+        --set train.stage2.epochs=14 --set train.stage2.lr=6e-3 --set train.stage2.eval_every=14
 
     python benchmarks/dev_sweep.py --profile realtext --variants sign_only gloss_text \\
         --set model.input_norm=true --set train.stage2.epochs=12 [--seeds 0] [--train-subset 2000]
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +78,7 @@ def main() -> None:
     for assignment in args.set:
         apply_set(tree, assignment)
     data = Path("data") / tree["profile"]
+    dev: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         examples = subset_examples(data / "examples" / args.dataset, args.train_subset, tmp)
@@ -98,6 +105,10 @@ def main() -> None:
                     line[split] = {k: v["bleu4"] if isinstance(v, dict) else v
                                    for k, v in metrics[split].items() if k == "bleu4" or k.startswith("shuffled")}
                 print(json.dumps(line), flush=True)
+                dev.setdefault(variant, []).append(line["dev"]["bleu4"])
+    means = {v: statistics.mean(scores) for v, scores in dev.items()}
+    print(json.dumps({"tag": args.tag, "set": args.set, "mean_dev_bleu4": {v: round(m, 2) for v, m in means.items()},
+                      "mean_dev_bleu4_all": round(statistics.mean(means.values()), 2)}), flush=True)
 
 
 if __name__ == "__main__":
