@@ -121,28 +121,22 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_check_annotations)
 
-    p = sub.add_parser("generate", help="generate an embedded synthetic dataset in the official layout")
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--out", required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-progress", action="store_true")
-    add_cfg(p)
-    p.set_defaults(func=cmd_generate)
-
-    p = sub.add_parser("realtext-data", help="real PHOENIX-2014T-QA texts + video rendered from their glosses")
-    p.add_argument("--dataset", required=True, choices=["phoenix"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-progress", action="store_true")
-    add_cfg(p)
-    p.set_defaults(func=cmd_realtext_data)
-
-    p = sub.add_parser("fetch", help="download / locate a real dataset and its QA files (paper profile)")
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--out", required=True)
-    p.add_argument("--no-progress", action="store_true")
-    add_cfg(p)
-    p.set_defaults(func=cmd_fetch)
+    # The three commands that write a dataset folder share their arguments.
+    for name, help_text, datasets, threads, func in (
+            ("generate", "generate an embedded synthetic dataset in the official layout", list(DATASETS), True,
+             cmd_generate),
+            ("realtext-data", "real PHOENIX-2014T-QA texts + video rendered from their glosses", ["phoenix"], True,
+             cmd_realtext_data),
+            ("fetch", "download / locate a real dataset and its QA files (paper profile)", list(DATASETS), False,
+             cmd_fetch)):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--dataset", required=True, choices=datasets)
+        p.add_argument("--out", required=True)
+        if threads:
+            p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--no-progress", action="store_true")
+        add_cfg(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("extract-frames", help="decode one split's frames into a frame store (raw or compressed)")
     p.add_argument("--manifest", required=True)
