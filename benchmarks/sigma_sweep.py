@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +29,16 @@ from qbslt import config
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement, distinct_hypotheses
-from qbslt.sigma.configuration import check_settings
+from qbslt.model.sigma_configuration import check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.sigma.run import loop_settings, model_config, translate, with_inputs_of
 from qbslt.training.checkpoint import load_weights
 from qbslt.training.loop import fit, seed_everything
 from qbslt.training.tokenizer import load_tokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_args import add_prepared_data_args  # noqa: E402
 
 
 def load_splits(data: Path, dataset: str, tokenizer, level: str, data_cfg: dict, train_subset: int | None) -> dict:
@@ -90,15 +94,10 @@ def run_recipe(settings: dict, ev: dict, splits: dict, tokenizer, level: str, se
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--profile", default="realtext")
-    parser.add_argument("--data", type=Path, help="prepared data folder (default: data/<profile>)")
-    parser.add_argument("--dataset", default="phoenix")
+    add_prepared_data_args(parser, "benchmarks/out/sigma_sweep.jsonl")
     parser.add_argument("--variant", default="full")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-subset", type=int)
     parser.add_argument("--recipe", nargs=2, action="append", required=True, metavar=("NAME", "JSON"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/sigma_sweep.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     tree = config.load(args.params, args.profile)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from qbslt.slr.config import encoder_config, encoder_model
 from qbslt.slr.pretrain import pretrain
 from qbslt.slr.protocols import effective_rank, embed, linear_probe, recalibrate, signer_probe
 from qbslt.slr.runs import stream_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_args import add_prepared_data_args  # noqa: E402
 
 
 def heldout_clips(data: Path, dataset: str, cfg: dict, max_clips: int | None, seed: int):
@@ -61,15 +65,10 @@ def heldout_clips(data: Path, dataset: str, cfg: dict, max_clips: int | None, se
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--profile", default="realtext")
-    parser.add_argument("--data", type=Path, help="prepared data folder (default: data/<profile>)")
-    parser.add_argument("--dataset", default="phoenix")
+    add_prepared_data_args(parser, "benchmarks/out/slslr_sweep.jsonl")
     parser.add_argument("--methods", nargs="+", help="default: every slslr.methods entry")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-clips", type=int)
     parser.add_argument("--setting", nargs=2, action="append", required=True, metavar=("NAME", "JSON"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/slslr_sweep.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     tree = config.load(args.params, args.profile)
