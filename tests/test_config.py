@@ -191,6 +191,7 @@ def test_text_references_share_stage1_and_read_glosses(raw):
         cfg = config.variant_config(tree, name)
         assert cfg["model"]["sign_input"] == "gloss" and not cfg["model"]["ssl"]
         assert config.stage1_key(cfg) == config.stage1_key(config.variant_config(tree, "qb_concat"))
+        assert config.variant_seeds(tree, name) == [0]  # a bound, not a comparison: one seed
 
 
 def test_realtext_runs_three_seeds_where_the_comparisons_are_made(raw):

@@ -275,14 +275,8 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
     assert json.loads((tmp_path / "model" / "pipeline.json").read_text())["crop_size"] == 12
 
 
-def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
-    """train.micro_batch_size trades memory for passes: the same updates as one pass per batch."""
-    from qbslt.training.batches import split_batch
-    from qbslt.training.loop import fit
-
-    batch = {"index": torch.arange(5), "x": torch.arange(10).view(5, 2)}
-    assert [p["index"].tolist() for p in split_batch(batch, 2)] == [[0, 1], [2, 3], [4]]
-    assert split_batch(batch, None) == [batch] == split_batch(batch, 8)
+def _regression_problem():
+    """A linear regression in the collator protocol of ``fit``: (model factory, collator, rows)."""
     x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
     y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1
 
@@ -302,19 +296,58 @@ def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
         def assemble(self, indices):
             return {"index": torch.tensor(indices), "x": x[indices], "y": y[indices]}
 
+    return Regression, Rows(), len(x)
+
+
+def _train_cfg(micro=None):
+    return {"compile": False, "precision": "fp32", "grad_clip": 0.0, "micro_batch_size": micro, "workers": 0}
+
+
+def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
+    """train.micro_batch_size trades memory for passes: the same updates as one pass per batch."""
+    from qbslt.training.batches import split_batch
+    from qbslt.training.loop import fit
+
+    batch = {"index": torch.arange(5), "x": torch.arange(10).view(5, 2)}
+    assert [p["index"].tolist() for p in split_batch(batch, 2)] == [[0, 1], [2, 3], [4]]
+    assert split_batch(batch, None) == [batch] == split_batch(batch, 8)
+    Regression, rows, n = _regression_problem()
     stage = {"epochs": 3, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
     weights, histories = [], []
     for micro in (None, 1, 3):
         model = Regression()
-        train_cfg = {"compile": False, "precision": "fp32", "grad_clip": 0.0, "micro_batch_size": micro,
-                     "workers": 0}
-        result = fit(model, Rows(), 10, "regression", stage, train_cfg, {"micro": micro}, 0, tmp_path / str(micro),
-                     torch.device("cpu"))
+        result = fit(model, rows, n, "regression", stage, _train_cfg(micro), {"micro": micro}, 0,
+                     tmp_path / str(micro), torch.device("cpu"))
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
         histories.append([h["loss"] for h in result.history])
     for w, h in zip(weights[1:], histories[1:]):
         assert torch.allclose(w, weights[0], atol=1e-6)
         assert h == pytest.approx(histories[0], abs=2e-5)  # history is rounded to 5 decimals
+
+
+@pytest.mark.parametrize("eval_every, dev_passes", [(1, 3), (2, 2), (3, 0), (5, 0)])
+def test_dev_passes_run_only_when_they_choose_between_epochs(tmp_path, eval_every, dev_passes):
+    """Dev scoring every eval_every epochs and after the last; the last alone chooses nothing, so
+    no pass runs and the last epoch's weights are the result."""
+    from qbslt.training.loop import fit
+
+    Regression, rows, n = _regression_problem()
+    stage = {"epochs": 3, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0,
+             "eval_every": eval_every}
+    scores = iter([1.0, 3.0, 2.0])
+    calls = []
+
+    def evaluate(model):
+        calls.append(model.training)
+        return next(scores)
+
+    result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
+                 evaluate=evaluate)
+    assert len(calls) == dev_passes and not any(calls)  # evaluated in eval mode
+    scored = [h["epoch"] for h in result.history if "dev_score" in h]
+    assert scored == [e for e in (1, 2, 3) if dev_passes and (e % eval_every == 0 or e == 3)]
+    assert result.best_epoch == (scored[1] if dev_passes else 3)  # the epoch that scored 3.0
+    assert (tmp_path / "best.safetensors").exists() == bool(dev_passes)
 
 
 def test_loader_workers_do_not_change_the_batches():

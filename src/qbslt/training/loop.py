@@ -128,7 +128,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
 
     ``model(batch, objective)`` returns a dict with 'loss' (and named parts, logged).
     ``evaluate(model)`` (dev score, higher is better) runs every ``stage_cfg['eval_every']``
-    epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``.
+    epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``. When the
+    last epoch is the only such point there is nothing to choose: no dev pass runs, and the last
+    epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel, each
     rank takes every world-th batch of the epoch's permutation, and rank 0 alone evaluates and
@@ -157,6 +159,10 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     eval_every = stage_cfg.get("eval_every", 1)
+    eval_epochs = {e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs}
+    selecting = evaluate is not None and len(eval_epochs) > 1
+    if evaluate is not None and not selecting:
+        best_epoch = epochs
     lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
     for epoch in range(start_epoch, epochs):
         model.train()
@@ -189,7 +195,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         seconds += time.perf_counter() - started
         samples += count
         record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
-        if evaluate is not None and rank == 0 and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+        if selecting and rank == 0 and epoch + 1 in eval_epochs:
             model.eval()
             score = float(evaluate(model))
             record["dev_score"] = round(score, 4)
