@@ -429,3 +429,34 @@ def test_gloss_text_reference_reads_the_glosses(tiny, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "qbslt", "translate", "--checkpoint", str(out["model"]),
                               "--video", "x.mp4"], capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "reads glosses, not video" in refused.stderr
+
+
+def test_one_decoding_pass_over_a_split_and_its_shuffled_copies_equals_separate_passes(tiny):
+    """run_stage2 decodes a split and its reliance copies as one ExampleSet, sorted by decoder-prefix
+    length (fewer generate calls): the same hypotheses, in input order, as a pass per copy, and the
+    SSAW weights of the first examples."""
+    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.training.batches import ExampleSet
+    from qbslt.training.runs import decoding_order, load_split, make_collator, predict, run_model_config
+
+    cfg = config.variant_config(tiny["params"], "ssl_ssaw")
+    tok = load_tokenizer(tiny["tokenizer"])
+    torch.manual_seed(0)
+    model = QBSLTModel(run_model_config(cfg, _inputs(tiny), tok, tok)).eval()
+    data = load_split(_inputs(tiny), "dev", cfg, tok, tok)
+    n, order = len(data), [1, 2, 3, 4, 5, 6, 7, 0]
+    copies = [data, data.with_inputs_of(order, "video"), data.with_inputs_of(order, "question")]
+    views = ExampleSet.concat(copies)
+    assert len(views) == 3 * n and views.store is data.store and views.names == data.names * 3
+    assert [len(views.question_dec_ids[i]) for i in decoding_order(model, views)] == \
+        sorted(len(q) for q in views.question_dec_ids)
+
+    def run(d, weights_for=0):
+        return predict(model, d, make_collator(d, tok, tok), tok, "word", 5, 2, 6, weights_for, tok)
+
+    together, weights = run(views, weights_for=3)
+    assert len(set(together)) > 3  # not one sentence for all: the comparison below means something
+    assert together == [h for part in copies for h in run(part)[0]]
+    assert [w["name"] for w in weights] == data.names[:3]
+    with pytest.raises(ValueError, match="share one split"):
+        ExampleSet.concat([data, load_split(_inputs(tiny), "test", cfg, tok, tok)])

@@ -83,7 +83,7 @@ rule extract_frames:
         f"{RESULTS}/benchmarks/extract_frames/{{dataset}}_{{split}}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2
+    threads: CFG["data"]["extract_threads"]
     resources:
         mem_mb=4000,
     params:

@@ -118,6 +118,18 @@ class ExampleSet(torch.utils.data.Dataset):
                                        question_dec_ids=take(self.question_dec_ids))
         raise ValueError(f"unknown input {which!r} (expected 'video' or 'question')")
 
+    @classmethod
+    def concat(cls, parts: list["ExampleSet"]) -> "ExampleSet":
+        """The examples of ``parts`` end to end. Parts are views of one split (e.g. ``with_inputs_of``):
+        they share its frame and keypoint stores, which are not copied."""
+        first = parts[0]
+        if any(p.store is not first.store or p.keypoints is not first.keypoints for p in parts):
+            raise ValueError("ExampleSet.concat: the parts must share one split's frame and keypoint stores")
+        shared = ("store", "keypoints")
+        return dataclasses.replace(first, **{
+            f.name: [item for p in parts for item in getattr(p, f.name)]
+            for f in dataclasses.fields(cls) if f.name not in shared and getattr(first, f.name) is not None})
+
     def __getitem__(self, i: int) -> int:
         return i  # the collator gathers by index: tensors stay in this object
 

@@ -167,26 +167,39 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     return summary
 
 
+def decoding_order(model: QBSLTModel, data: ExampleSet) -> list[int]:
+    """The order ``predict`` decodes ``data`` in. Beam search runs one ``generate`` call per
+    decoder-prefix length in a batch (``QBSLTModel.generate``); a question-prefixed model's
+    examples sorted by that length fill each batch with few lengths, so it makes the fewest calls."""
+    if not model.config.ssl:
+        return list(range(len(data)))
+    return sorted(range(len(data)), key=lambda i: len(data.question_dec_ids[i]))
+
+
 def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str, batch_size: int,
             num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
     """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights."""
     device = model.device
-    hypotheses, weights = [], []
-    for start in range(0, len(data), batch_size):
-        indices = list(range(start, min(start + batch_size, len(data))))
+    order = decoding_order(model, data)
+    hypotheses: list[str] = [""] * len(data)
+    weights: dict[int, dict] = {}
+    for start in range(0, len(order), batch_size):
+        indices = order[start:start + batch_size]
         batch = to_device(collator(indices), device)
-        want = start < weights_for
+        want = any(i < weights_for for i in indices)
         out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
         ids, info = out if want else (out, None)
-        hypotheses += [decode(decoder_tok, seq, level) for seq in ids]
+        for i, seq in zip(indices, ids):
+            hypotheses[i] = decode(decoder_tok, seq, level)
         if info is not None and info["weights"] is not None:
-            for row, i in enumerate(indices[:max(0, weights_for - start)]):
-                weights.append({"name": data.names[i], "question": data.questions[i],
-                                "reference": data.translations[i], "split": info["split"][row],
-                                "video_len": info["video_len"][row],
-                                "question_tokens": text_tok.convert_ids_to_tokens(data.question_ids[i]),
-                                "weights": info["weights"][row].mean(dim=1).tolist()})
-    return hypotheses, weights
+            for row, i in enumerate(indices):
+                if i < weights_for:
+                    weights[i] = {"name": data.names[i], "question": data.questions[i],
+                                  "reference": data.translations[i], "split": info["split"][row],
+                                  "video_len": info["video_len"][row],
+                                  "question_tokens": text_tok.convert_ids_to_tokens(data.question_ids[i]),
+                                  "weights": info["weights"][row].mean(dim=1).tolist()}
+    return hypotheses, [weights[i] for i in sorted(weights)]
 
 
 def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | None, out: dict[str, Path],
@@ -228,21 +241,23 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
 
     scores, test_hyps, ssaw = {}, None, []
     for split in ("dev", "test"):
-        hyps, weights = predict(model, splits[split], collators[split], decoder_tok, level, batch_size, ev["num_beams"],
+        data, n = splits[split], len(splits[split])
+        # Input-reliance check: the split again with each example's video (or question) taken from
+        # another example of the split; a model whose score barely moves does not read that input.
+        # One decoding pass over the split and its shuffled copies: fewer, fuller generate calls.
+        order = derangement(n, seed).tolist()
+        shuffled = reliance_inputs(config)
+        views = ExampleSet.concat([data] + [data.with_inputs_of(order, which) for which in shuffled])
+        collator = make_collator(views, decoder_tok, text_tok, augment=collators[split].augment)
+        hyps, weights = predict(model, views, collator, decoder_tok, level, batch_size, ev["num_beams"],
                                 ev["max_new_tokens"], weights_for=SSAW_EXAMPLES if split == "test" else 0,
                                 text_tok=text_tok)
-        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, splits[split].translations, level).items()}
-        if split == "test":
-            test_hyps, ssaw = hyps, weights
-        # Input-reliance check: decode again with each example's video (or question) taken from another
-        # example of the split; a model whose score barely moves does not read that input.
-        order = derangement(len(splits[split]), seed).tolist()
-        for which in reliance_inputs(config):
-            shuffled = splits[split].with_inputs_of(order, which)
-            hyps, _ = predict(model, shuffled, make_collator(shuffled, decoder_tok, text_tok), decoder_tok, level,
-                              batch_size, ev["num_beams"], ev["max_new_tokens"])
-            bleu4 = corpus_scores(hyps, splits[split].translations, level)["bleu4"]
+        scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[:n], data.translations, level).items()}
+        for k, which in enumerate(shuffled, start=1):
+            bleu4 = corpus_scores(hyps[k * n:(k + 1) * n], data.translations, level)["bleu4"]
             scores[split][f"shuffled_{which}"] = {"bleu4": round(bleu4, 2)}
+        if split == "test":
+            test_hyps, ssaw = hyps[:n], weights
     test = splits["test"]
     predictions = pd.DataFrame({"name": test.names, "reference": test.translations, "question": test.questions,
                                 "hypothesis": test_hyps})
