@@ -149,6 +149,7 @@ KILL_TEST_EPOCHS = 24
 def _train_cmd(tiny, tmp_path, name, epochs=6):
     cfg = config.variant_config(tiny["params"], "qb_concat")
     cfg["train"]["stage2"]["epochs"] = epochs
+    cfg["train"]["checkpoint_seconds"] = 0  # a checkpoint every epoch: the kill lands between two
     return [sys.executable, "-m", "qbslt", "train", "--dataset", "phoenix", "--variant", "qb_concat",
             "--examples-dir", str(tiny["examples"]), "--features-dir", str(tiny["features"]),
             "--decoder-tokenizer", str(tiny["tokenizer"]), "--text-tokenizer", str(tiny["tokenizer"]),
@@ -323,6 +324,20 @@ def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
     for w, h in zip(weights[1:], histories[1:]):
         assert torch.allclose(w, weights[0], atol=1e-6)
         assert h == pytest.approx(histories[0], abs=2e-5)  # history is rounded to 5 decimals
+
+
+@pytest.mark.parametrize("checkpoint_seconds, saved_after", [(0, [1, 2, 3]), (1e9, [3])])
+def test_checkpoints_follow_checkpoint_seconds_and_always_the_last_epoch(tmp_path, monkeypatch, checkpoint_seconds,
+                                                                          saved_after):
+    from qbslt.training import loop
+
+    saved = []
+    monkeypatch.setattr(loop, "save_checkpoint", lambda path, state: saved.append(state["epoch"]))
+    Regression, rows, n = _regression_problem()
+    stage = {"epochs": 3, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
+    loop.fit(Regression(), rows, n, "regression", stage, {**_train_cfg(), "checkpoint_seconds": checkpoint_seconds},
+             {}, 0, tmp_path, torch.device("cpu"))
+    assert saved == saved_after
 
 
 @pytest.mark.parametrize("eval_every, dev_passes", [(1, 3), (2, 2), (3, 0), (5, 0)])

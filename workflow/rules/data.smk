@@ -14,7 +14,7 @@ rule generate_embedded:
         f"{RESULTS}/benchmarks/generate_embedded/{{dataset}}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2
+    threads: CFG["data"]["prepare_threads"]
     resources:
         mem_mb=2000,
     params:
@@ -83,7 +83,7 @@ rule extract_frames:
         f"{RESULTS}/benchmarks/extract_frames/{{dataset}}_{{split}}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: CFG["data"]["extract_threads"]
+    threads: CFG["data"]["prepare_threads"]
     resources:
         mem_mb=4000,
     params:

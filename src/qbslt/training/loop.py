@@ -126,6 +126,10 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         desc: str = "train") -> FitResult:
     """Train ``model`` for ``stage_cfg['epochs']``, resuming from ``checkpoint_dir/last.pt``.
 
+    ``last.pt`` is written after the last epoch and after any epoch that ends at least
+    ``train_cfg['checkpoint_seconds']`` (default 0: every epoch) of training after the previous write:
+    saving an optimiser state every epoch of a seconds-long run would cost more than it protects.
+
     ``model(batch, objective)`` returns a dict with 'loss' (and named parts, logged).
     ``evaluate(model)`` (dev score, higher is better) runs every ``stage_cfg['eval_every']``
     epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``. When the
@@ -164,6 +168,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     if evaluate is not None and not selecting:
         best_epoch = epochs
     lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
+    checkpoint_seconds, saved_at = train_cfg.get("checkpoint_seconds", 0), seconds
     for epoch in range(start_epoch, epochs):
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
@@ -208,11 +213,13 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
             continue
         log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
                  " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"))
-        save_checkpoint(last_path, {
-            "run_config": run_config, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
-            "train_seconds": seconds, "samples_seen": samples, "history": history})
+        if epoch + 1 == epochs or seconds - saved_at >= checkpoint_seconds:
+            save_checkpoint(last_path, {
+                "run_config": run_config, "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
+                "train_seconds": seconds, "samples_seen": samples, "history": history})
+            saved_at = seconds
         if world > 1:
             dist.barrier()
     return FitResult(epochs=epochs, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
