@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before any test module imports torch
+
 # Under pytest-xdist the workers share the cores: one torch thread each (set before torch is imported),
 # or their thread pools oversubscribe the machine and every test slows down.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:

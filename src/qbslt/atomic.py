@@ -9,6 +9,7 @@ the resumable training all rely on this: a file that exists is complete.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Iterator
@@ -41,3 +42,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
     with atomic_paths(path) as (tmp,):
         tmp.write_text(text, encoding="utf-8", newline="\n")
+
+
+def atomic_write_json(path: str | os.PathLike, tree, indent: int | None = 2) -> None:
+    """Write ``tree`` as strict JSON (RFC 8259: no NaN or Infinity, which strict parsers reject) to
+    ``path`` atomically; a non-finite number is a ValueError naming the file, never a written ``NaN``."""
+    try:
+        text = json.dumps(tree, indent=indent, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc} (a missing value is written as null)") from None
+    atomic_write_text(path, text + "\n")

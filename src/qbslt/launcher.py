@@ -10,8 +10,19 @@ same arguments, output, exit code and signals as running ``qbslt.cli.main`` in t
   per request; the child takes the client's stdin/stdout/stderr (passed as file descriptors),
   working directory, environment and arguments, runs ``qbslt.cli.main`` and exits with its code;
 * the client (this module's ``main``) starts the server when none answers, sends the request,
-  forwards SIGINT/SIGTERM/SIGHUP to the child, and exits with the child's exit code; if the client
-  dies, the server terminates the child, so killing a job kills its work;
+  forwards SIGINT/SIGTERM/SIGHUP to the child, and exits with the child's exit code; a child killed
+  by signal N kills the client with N too (SIGKILL included: an OOM-killed job dies of SIGKILL, as
+  it would have run directly), else the client exits 128+N; if the client dies, the server kills
+  the child and what it started (its process group), so killing a job kills its work;
+* a job runs at most once: the child starts the command only after the server has sent its pid to
+  the client, and a client that got a pid never runs the command itself; it runs it directly only
+  when no server took the request (none answers, or the folder is unsafe). A client whose server
+  went away while the child ran fails with one line on stderr (``ServerLost``): the job's outcome
+  is unknown, so the job fails rather than run again;
+* a child dies with its server: on Linux the kernel kills it when the server dies, however the
+  server died (``PR_SET_PDEATHSIG``), and a server stopped by SIGTERM, SIGHUP or SIGINT kills its
+  children's process groups before it exits, so no orphaned job goes on writing outputs that a
+  rerun writes too;
 * one server serves one source tree: the socket's name is a hash of the interpreter, the package's
   files (path, size, mtime), ``PRELOAD`` and the environment variables read at import time, so an
   edited source or another checkout gets a fresh server, never stale code;
@@ -56,7 +67,8 @@ PRELOAD = ("qbslt.cli", "qbslt.training.runs", "qbslt.training.features", "qbslt
 IDLE_SECONDS = float(os.environ.get("QBSLT_LAUNCHER_IDLE_SECONDS", 120))
 START_TIMEOUT_SECONDS = 300.0
 # Read by torch, transformers, huggingface_hub or Python at import time: part of the server's identity.
-IMPORT_ENV_PREFIXES = ("PYTHON", "QBSLT_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_", "TORCH", "HF_", "TRANSFORMERS_",
+IMPORT_ENV_PREFIXES = ("PYTHON", "QBSLT_", "OMP_", "MKL_", "ATEN_", "ONEDNN_", "DNNL_", "OPENBLAS_", "CUDA_", "TORCH", "HF_",
+                       "TRANSFORMERS_",
                        "LD_")
 HEADER = 16  # bytes: the request's JSON length, zero-padded
 # Set inside a batch job: run there directly (the scheduler owns the job's processes and devices).
@@ -138,6 +150,37 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if status >= 0 else 1
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _kill_me_with_parent() -> None:
+    """In a forked child: have the kernel SIGKILL this process when the server dies (Linux
+    ``PR_SET_PDEATHSIG``). Elsewhere a no-op: the server kills its children when it is stopped."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # the server's preloads imported it already
+
+    with contextlib.suppress(OSError, AttributeError):  # no libc or no prctl: the server's own exit path only
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _become_worker(request: dict, fds: list[int], server_pid: int, go: int) -> None:
+    """In the forked child: die with the server, wait until the client knows this pid, then run."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):  # not the server's handlers
+        signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(OSError):  # a group of its own: the server kills what the command starts too
+        os.setpgid(0, 0)
+    _kill_me_with_parent()
+    if os.getppid() != server_pid:  # the server died before prctl took effect
+        os._exit(1)
+    # The server writes a byte once the client has this pid; end of file: the server died first, and
+    # the client, with no pid, may run the command elsewhere: this child must not run it too.
+    if os.read(go, 1) != b"g":
+        os._exit(1)
+    os.close(go)
+    _run_child(request, fds)
+
+
 def _run_child(request: dict, fds: list[int]) -> None:
     """In the forked child: become the requested ``qbslt`` command, then exit with its code."""
     for target, fd in enumerate(fds[:3]):
@@ -145,19 +188,17 @@ def _run_child(request: dict, fds: list[int]) -> None:
     for fd in fds:
         if fd > 2:
             os.close(fd)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.argv = ["qbslt", *request["argv"]]
-    sys.path[0] = request["path0"]  # `python -m` puts the caller's working directory first
     for stream in (sys.stdout, sys.stderr):  # as a fresh process: line-buffered on a terminal
         with contextlib.suppress(Exception):
             stream.reconfigure(line_buffering=stream.isatty())
     code = 1
     try:
+        os.chdir(request["cwd"])  # may be gone: a traceback on the job's stderr, like any error
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["qbslt", *request["argv"]]
+        sys.path[0] = request["path0"]  # `python -m` puts the caller's working directory first
         from qbslt.cli import main
 
         code = main(request["argv"])
@@ -197,15 +238,32 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(data), fds
 
 
+def _kill_worker(pid: int) -> None:
+    """SIGKILL a child and the processes it started (its process group, see _become_worker)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:  # not yet a group of its own
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _stop_serving(signum, frame):
+    raise SystemExit(128 + signum)  # through serve's clean-up: its children die with it
+
+
 def serve(path: Path) -> None:
-    """Preload, listen on ``path``, fork a child per request; exit after IDLE_SECONDS without work."""
+    """Preload, listen on ``path``, fork a child per request; exit after IDLE_SECONDS without work.
+    Stopped by a signal (or anything else), the server kills the children it still runs."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
     private_folder(path.parent)
+    server_pid = os.getpid()
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGINT raises KeyboardInterrupt already
+        signal.signal(signum, _stop_serving)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = path.with_name(path.name + f".{os.getpid()}")
+    tmp = path.with_name(path.name + f".{server_pid}")
     old_umask = os.umask(0o077)  # the socket file: this user only, from its first moment
     try:
         listener.bind(str(tmp))
@@ -214,7 +272,7 @@ def serve(path: Path) -> None:
     listener.listen(64)
     os.replace(tmp, path)  # clients see the socket only once it accepts
     bound_inode = os.stat(path).st_ino
-    print(f"qbslt launcher: pid {os.getpid()} serving {path}", flush=True)
+    print(f"qbslt launcher: pid {server_pid} serving {path}", flush=True)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
@@ -231,23 +289,38 @@ def serve(path: Path) -> None:
                     except (ConnectionError, ValueError, OSError):
                         conn.close()
                         continue
+                    go_read, go_write = os.pipe()
                     pid = os.fork()
                     if pid == 0:
-                        listener.close()
-                        for other in children.values():
-                            other.close()
-                        conn.close()
-                        _run_child(request, fds)
+                        try:
+                            os.close(go_write)
+                            listener.close()
+                            for other in children.values():
+                                other.close()
+                            conn.close()
+                            _become_worker(request, fds, server_pid, go_read)
+                        finally:  # never back into the server's loop or its clean-up (the socket is the server's)
+                            os._exit(1)
+                    os.close(go_read)
+                    with contextlib.suppress(OSError):  # here too: _kill_worker may come before the child's own call
+                        os.setpgid(pid, pid)
                     for fd in fds:
                         os.close(fd)
+                    try:
+                        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+                    except OSError:  # the client is gone: the child reads end of file and never runs its command
+                        os.close(go_write)
+                        conn.close()
+                        continue
                     children[pid] = conn
-                    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
                     selector.register(conn, selectors.EVENT_READ, pid)
+                    with contextlib.suppress(OSError):  # a child killed meanwhile is reaped below
+                        os.write(go_write, b"g")  # the client knows the pid: the command may start
+                    os.close(go_write)
                 else:  # the client was killed before its child finished: kill the child the same way
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(key.data, signal.SIGKILL)
+                    _kill_worker(key.data)
                     selector.unregister(key.fileobj)
-            while children:
+            while True:  # reap every child, those that never started included
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
                 except ChildProcessError:
@@ -263,6 +336,8 @@ def serve(path: Path) -> None:
                     conn.close()
                 idle_since = time.monotonic()
     finally:
+        for pid in children:  # no one can report their outcome now: their clients fail (ServerLost)
+            _kill_worker(pid)
         with contextlib.suppress(OSError):  # leave a socket that a newer server put there
             if os.stat(path).st_ino == bound_inode:
                 path.unlink()
@@ -323,10 +398,10 @@ class ServerLost(Exception):
     """The server went away after it started the command: its outcome is unknown."""
 
 
-def _request(sock: socket.socket, argv: list[str]) -> int | None:
+def _request(sock: socket.socket, body: bytes) -> int | None:
     """Send the request, forward signals to the child, return the child's exit code; None if the
-    server closed before it started the command (it went idle: ask a new one)."""
-    body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "path0": sys.path[0]}).encode()
+    server closed before it started the command (it went idle: ask a new one). ServerLost if it
+    closed after: the command ran, or runs still."""
     try:
         socket.send_fds(sock, [f"{len(body):0{HEADER}d}".encode()], [0, 1, 2])
         sock.sendall(body)
@@ -343,8 +418,7 @@ def _request(sock: socket.socket, argv: list[str]) -> int | None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child[0], signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     while True:
         try:
             line = reader.readline()
@@ -355,6 +429,10 @@ def _request(sock: socket.socket, argv: list[str]) -> int | None:
         if not line:
             if child:
                 raise ServerLost(f"the preloaded server stopped while running pid {child[0]}")
+            for signum, handler in previous.items():  # nothing started: signals are this process's again
+                signal.signal(signum, handler)
+            for signum in pending:
+                signal.raise_signal(signum)
             return None
         message = json.loads(line)
         if "pid" in message:
@@ -373,12 +451,20 @@ def _direct(argv: list[str]) -> int:
 
 def _exit_like(code: int) -> int:
     """The child's exit code as this process's own: a child killed by signal N kills us with N too,
-    so the job's runner sees exactly what running the command directly would have shown."""
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-        return 128 - code  # the signal is blocked or ignored by the caller: the shell's convention
-    return code
+    so the job's runner sees exactly what running the command directly would have shown. SIGKILL
+    (the OOM killer's) has no handler to reset but always kills; a signal whose default is to be
+    ignored (SIGCHLD, SIGWINCH, ...) and SIGSTOP, which would stop us rather than end us, give the
+    shell's 128+N instead. Never raises: an error here must not end in running the command again."""
+    if code >= 0:
+        return code
+    signum = -code
+    with contextlib.suppress(OSError, ValueError):  # ValueError: not a signal number here
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])  # blocked by whoever started us
+        if signum != signal.SIGSTOP:
+            os.kill(os.getpid(), signum)
+    return 128 + signum
 
 
 def _serverless_reason() -> str | None:
@@ -394,6 +480,33 @@ def _serverless_reason() -> str | None:
     return None
 
 
+class NoServer(Exception):
+    """No server took the request (none answers, or the folder is unsafe): nothing ran yet."""
+
+
+def _run_served(argv: list[str]) -> int:
+    """Run ``argv`` through the preloaded server and return the child's exit code. Raises NoServer
+    only while no child can have started, ServerLost once one has: only the first may run it directly."""
+    try:
+        path = socket_path(server_key())
+        private_folder(path.parent)
+        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "path0": sys.path[0]})
+    except OSError as exc:  # UnsafeFolder too
+        raise NoServer(str(exc)) from None
+    for _ in range(2):  # a server that went idle between connect and request: start a new one
+        try:
+            sock = _start_server(path)
+        except (OSError, ForeignServer) as exc:
+            raise NoServer(str(exc)) from None
+        if sock is None:
+            break
+        with sock:
+            code = _request(sock, body.encode())  # no OSError from here on means "run it directly"
+        if code is not None:
+            return code
+    raise NoServer(f"no preloaded server at {path} (see {path}.log)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
@@ -402,25 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     if _serverless_reason() is not None:
         return _direct(argv)
     try:
-        path = socket_path(server_key())
-        private_folder(path.parent)
-        for _ in range(2):  # a server that went idle between connect and request: start a new one
-            sock = _start_server(path)
-            if sock is None:
-                break
-            with sock:
-                try:
-                    code = _request(sock, argv)
-                except ServerLost as exc:  # never run a command twice
-                    print(f"qbslt launcher: {exc}", file=sys.stderr)
-                    return 1
-            if code is not None:
-                return _exit_like(code)
-    except (OSError, ForeignServer) as exc:  # UnsafeFolder too
+        code = _run_served(argv)
+    except NoServer as exc:
         print(f"qbslt launcher: {exc}; running directly", file=sys.stderr)
         return _direct(argv)
-    print(f"qbslt launcher: no preloaded server at {path} (see {path}.log); running directly", file=sys.stderr)
-    return _direct(argv)
+    except ServerLost as exc:  # never run a command twice
+        print(f"qbslt launcher: {exc}", file=sys.stderr)
+        return 1
+    return _exit_like(code)
 
 
 if __name__ == "__main__":

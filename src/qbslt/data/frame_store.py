@@ -25,8 +25,11 @@ The compressed file (little-endian)::
 
 Beside each store, ``<split>.index.tsv`` has one row per video (name, offset, length, source) into
 its frames (``write_store`` writes both, ``read_index`` reads the index). The raw store is written
-with ``numpy.lib.format.open_memmap`` (a 100 GB store never sits in memory). Both are written to a
-temporary name and renamed at the end, so an interrupted run leaves no half-written store behind.
+with ``numpy.lib.format.open_memmap`` (a 100 GB store never sits in memory), its disk space reserved
+before the first frame (a memory map writing into a full disk dies of SIGBUS; a reservation fails with
+a ``FrameError`` naming the bytes needed and free). Both are written to a temporary name and renamed
+at the end, so an interrupted run leaves no half-written store behind; the next run removes the
+temporaries an interrupted one left.
 Decoding (:mod:`qbslt.data.frames`) runs on a thread pool: PIL and PyAV release the GIL.
 
 A corrupt entry (checksum or decoder error) or a truncated file fails with a one-line
@@ -36,10 +39,13 @@ folder (``jpeg/``) so that a folder always holds one format: ``store_path`` find
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
+import logging
 import os
+import shutil
 import struct
 import warnings
 import zlib
@@ -50,7 +56,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from qbslt.atomic import atomic_paths
+from qbslt.atomic import atomic_paths, temporary_path
 from qbslt.data.frames import VIDEO_SUFFIXES, VideoSource, count_frames, list_frame_files, read_frames
 from qbslt.errors import FrameError
 
@@ -84,6 +90,8 @@ INDEX_COLUMNS = ["name", "offset", "length", "source"]
 DEFAULT_QUALITY = 90
 MAGIC = b"QBSLTJS1"
 VERSION = 1
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+log = logging.getLogger(__name__)
 
 
 def store_name(split: str, fmt: str = "raw") -> str:
@@ -433,28 +441,95 @@ def write_store(sources: Sequence[VideoSource], out_store: Path, out_index: Path
     out_store, out_index = Path(out_store), Path(out_index)
     fmt = store_format(out_store)
     size_hw = (int(size_hw[0]), int(size_hw[1]))
+    for target in (out_store, out_index):
+        remove_stale_temporaries(target)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         lengths = list(pool.map(lambda s: count_frames(s.path), sources))
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    with atomic_paths(out_store, out_index) as (tmp_store, tmp_index):
-        if fmt == "raw":
-            _write_raw(sources, lengths, offsets, tmp_store, size_hw, threads, progress, desc)
-        else:
-            write_compressed(sources, lengths, tmp_store, size_hw, DEFAULT_QUALITY if quality is None else quality,
-                             threads, lambda videos: tqdm(videos, total=len(sources), desc=desc, unit="video",
-                                                          disable=not progress))
-        index = pd.DataFrame({"name": [s.name for s in sources], "offset": offsets[:-1],
-                              "length": lengths, "source": [str(s.path) for s in sources]},
-                             columns=INDEX_COLUMNS)
-        index.to_csv(tmp_index, sep="\t", index=False)
+    try:
+        with atomic_paths(out_store, out_index) as (tmp_store, tmp_index):
+            if fmt == "raw":
+                _write_raw(sources, lengths, offsets, tmp_store, size_hw, threads, progress, desc, out_store)
+            else:
+                write_compressed(sources, lengths, tmp_store, size_hw,
+                                 DEFAULT_QUALITY if quality is None else quality, threads,
+                                 lambda videos: tqdm(videos, total=len(sources), desc=desc, unit="video",
+                                                     disable=not progress))
+            index = pd.DataFrame({"name": [s.name for s in sources], "offset": offsets[:-1],
+                                  "length": lengths, "source": [str(s.path) for s in sources]},
+                                 columns=INDEX_COLUMNS)
+            index.to_csv(tmp_index, sep="\t", index=False)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # The compressed store and the index are written, not mapped: a full disk is an error here.
+        raise FrameError(f"{out_store}: the disk filled up while writing the frame store "
+                         f"({_bytes(shutil.disk_usage(out_store.parent).free)} free now)") from exc
     return index
 
 
+def _bytes(n: int) -> str:
+    return f"{n:,} bytes ({n / 1e9:.1f} GB)"
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporaries (:func:`qbslt.atomic.temporary_path`) of ``target`` that an interrupted
+    run left: this process's own name, or that of a process no longer running. A store's can be
+    100 GB, the space the next run needs."""
+    prefix, suffix = f".{target.name}.", ".tmp"
+    if not target.parent.is_dir():
+        return
+    for path in target.parent.iterdir():
+        pid = path.name[len(prefix):-len(suffix)] if path.name.startswith(prefix) and path.name.endswith(suffix) else ""
+        if pid.isdigit() and (path == temporary_path(target) or not _running(int(pid))):
+            log.info("%s: removing the temporary file of an interrupted run", path)
+            path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def reserve_space(path: Path, size: int, target: Path) -> None:
+    """Allocate ``size`` bytes of the file ``path`` on disk now (``posix_fallocate``); too little
+    space removes ``path`` and raises a ``FrameError`` naming ``target``, the bytes needed and free."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None or size <= 0:
+        return  # no such call here (macOS): the writes go unreserved
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fallocate(fd, 0, size)
+        return
+    except OSError as exc:
+        error = exc
+    finally:
+        os.close(fd)
+    if error.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+        log.warning("%s: the file system cannot reserve space (%s); writing unreserved", target, error.strerror)
+        return
+    path.unlink(missing_ok=True)  # first: the free space below counts what its partial allocation held
+    if error.errno in DISK_FULL:
+        raise FrameError(f"{target}: not enough disk space for the frame store: {_bytes(size)} needed, "
+                         f"{_bytes(shutil.disk_usage(path.parent).free)} available") from error
+    raise FrameError(f"{target}: cannot reserve {_bytes(size)} for the frame store: {error.strerror}") from error
+
+
 def _write_raw(sources: Sequence[VideoSource], lengths: list[int], offsets: np.ndarray, out: Path,
-               size_hw: tuple[int, int], threads: int, progress: bool, desc: str) -> None:
+               size_hw: tuple[int, int], threads: int, progress: bool, desc: str, target: Path) -> None:
     from tqdm import tqdm
 
-    store = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(int(offsets[-1]), *size_hw, 3))
+    # open_memmap writes the header and a sparse file of the final size (and is closed at once); its
+    # blocks are reserved before the map is reopened to write: a write into a hole of a full disk
+    # is a SIGBUS, not an error.
+    np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(int(offsets[-1]), *size_hw, 3))
+    reserve_space(out, out.stat().st_size, target)
+    store = np.load(out, mmap_mode="r+")
 
     def fill(i: int) -> None:
         frames = read_frames(sources[i].path, size_hw)

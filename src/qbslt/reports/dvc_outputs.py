@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_write_json, atomic_write_text
 from qbslt.reports.results import summarize
 
 
@@ -76,7 +76,7 @@ def write_scores(scores_dir: Path, metrics: dict) -> list[Path]:
     written = []
     for (dataset, variant), values in scores(metrics).items():
         path = scores_dir / dataset / f"{variant}.json"
-        atomic_write_text(path, json.dumps({k: values[k] for k in SCORE_KEYS}, indent=2) + "\n")
+        atomic_write_json(path, {k: values[k] for k in SCORE_KEYS})
         written.append(path)
     keep = set(written)
     for stale in sorted(scores_dir.glob("*/*.json")):
@@ -116,7 +116,7 @@ def write_dvc_outputs(metrics: dict, out_dir: Path, summary_path: Path | None = 
     out_dir = Path(out_dir)
     written: list[Path] = []
     summary_path = Path(summary_path) if summary_path else out_dir / "summary.json"
-    atomic_write_text(summary_path, json.dumps(summary(metrics), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(summary_path, summary(metrics))
     runs_path = Path(runs_path) if runs_path else out_dir / "bleu4_by_variant.csv"
     atomic_write_text(runs_path, runs_frame(metrics).to_csv(index=False))
     written += [summary_path, runs_path]

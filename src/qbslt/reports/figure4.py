@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from qbslt.atomic import atomic_paths  # noqa: E402
 from qbslt.errors import ResultError  # noqa: E402
 from qbslt.reports.results import read_json  # noqa: E402
 
@@ -191,9 +192,11 @@ def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: in
     if image is not None:
         fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.01, label="SSAW weight")
     out_png, out_pdf = Path(out_png), Path(out_pdf)
-    for path in (out_png, out_pdf):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=dpi)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    try:
+        # Whole or nothing: both land under temporary names (hence the explicit format), then renamed.
+        with atomic_paths(out_png, out_pdf) as (tmp_png, tmp_pdf):
+            fig.savefig(tmp_png, dpi=dpi, format="png")
+            fig.savefig(tmp_pdf, format="pdf")
+    finally:
+        plt.close(fig)
     return [out_png, out_pdf]

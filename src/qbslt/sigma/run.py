@@ -25,7 +25,6 @@ Both phases use :func:`qbslt.training.loop.fit` (seeded epochs, resumable checkp
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_write_json, atomic_write_text
 from qbslt.config import config_hash
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
@@ -43,6 +42,7 @@ from qbslt.model.sigma_configuration import SigmaConfig, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.training.checkpoint import load_weights
+from qbslt.training.fingerprint import fingerprint
 from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
 from qbslt.training.tokenizer import decode, load_tokenizer
 
@@ -91,9 +91,11 @@ def with_inputs_of(data: KeypointExamples, order) -> KeypointExamples:
 
 
 def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, KeypointExamples], tokenizer, level: str,
-                dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path], ev: dict) -> dict:
+                dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path], ev: dict,
+                inputs_fingerprint: dict | None = None) -> dict:
     """Pre-training (if on) + translation fine-tuning (dev-selected weights) + evaluation of one variant.
-    ``ev``: the ``eval`` keys num_beams, eval_beams_during_training, batch_size (null: the fine-tuning batch)."""
+    ``ev``: the ``eval`` keys num_beams, eval_beams_during_training, batch_size (null: the fine-tuning batch);
+    ``inputs_fingerprint``: what the phases' checkpoints resume from (qbslt.training.fingerprint)."""
     seed_everything(seed)
     model = SigmaModel(model_config(settings, tokenizer)).to(device)
     model.pretrain_settings = {"loss_weights": settings["loss_weights"], "levels": settings["levels"]}
@@ -119,7 +121,7 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
         phase_dir = Path(checkpoint_dir) / variant / phase / config_hash(run_config)
         result = fit(model, collators["train"], len(splits["train"]), objective, settings[phase], loop, run_config,
                      seed, phase_dir, device, evaluate=dev_bleu4 if phase == "finetune" else None,
-                     desc=f"sigma {variant} {phase}")
+                     desc=f"sigma {variant} {phase}", fingerprint=inputs_fingerprint)
         phases[phase] = {"epochs": result.epochs, "train_seconds": round(result.train_seconds, 2),
                          "history": result.history}
         if phase == "finetune":
@@ -149,7 +151,7 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
                "seconds": round(time.perf_counter() - started, 2),
                "parameters": sum(p.numel() for p in model.parameters()),
                "config_hash": config_hash({**base, "settings": settings, "eval": ev})}
-    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(out["metrics"], metrics)
     log.info("sigma %s %s seed %d: test BLEU-4 %.2f, shuffled keypoints %.2f, %d distinct of %d (%.1f s)", dataset,
              variant, seed, scores["test"]["bleu4"], scores["test"]["shuffled_keypoints"]["bleu4"],
              scores["test"]["distinct_hypotheses"], len(test), metrics["seconds"])
@@ -172,6 +174,8 @@ def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Pa
         splits[split] = KeypointExamples.load(Path(inputs.examples_dir) / f"{split}.tsv",
                                               Path(inputs.keypoints_dir) / f"{split}.npy", tokenizer, level,
                                               cfg["data"]["max_frames"], cfg["data"]["max_text_tokens"], index)
+    files = {"tokenizer": inputs.tokenizer, "keypoints": inputs.keypoints_dir,
+             **{f"examples/{split}": Path(inputs.examples_dir) / f"{split}.tsv" for split in SPLITS}}
     return {name: run_variant(settings, name, seed, splits, tokenizer, level, dataset, device, checkpoint_dir,
-                              result_paths(out_dir, dataset, name, seed), cfg["eval"])
+                              result_paths(out_dir, dataset, name, seed), cfg["eval"], fingerprint(files))
             for name, settings in cfg["variants"].items()}

@@ -22,7 +22,6 @@ all of it: a process start (torch import) costs more than a tiny method's run.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -30,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_write_json
 from qbslt.data.keypoints import open_keypoint_store
 from qbslt.data.synth.render import stable_code
+from qbslt.numerics import configure_torch
 from qbslt.slr.config import encoder_config
 from qbslt.slr.clips import ClipSet, load_clips, read_clip_index
 from qbslt.slr.pretrain import pretrain
@@ -67,6 +67,7 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
     ``encoders[(dataset, method)]`` (stage 0 of SSL-SSAW). ``cfg``: the ``slslr`` section; ``model_params``:
     ``qbslt.slr.config.encoder_model`` (the temporal module's sizes); ``inputs[dataset]``: clips, features, keypoints."""
     torch.set_num_threads(threads)
+    configure_torch()  # the pinned CPU kernels (qbslt.numerics)
     model_config = encoder_config(model_params)
     data = {d: load_dataset(p["clips"], p["features"], p["keypoints"], cfg["informative"]) for d, p in inputs.items()}
     splits = {d: (c.subset("train"), c.subset("test")) for d, c in data.items()}
@@ -116,5 +117,5 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
     clips = {d: {"train": len(tr), "test": len(te), "classes": len(tr.classes)} for d, (tr, te) in splits.items()}
     result = {"seed": seed, "methods": cfg["methods"], "clips": clips, "rows": rows, "diagnostics": diagnostics,
               "pretrain": pretraining}
-    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    atomic_write_json(out, result, indent=1)
     return result

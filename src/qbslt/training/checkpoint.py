@@ -8,6 +8,8 @@ Snakemake's declared outputs (Snakemake deletes the outputs of a failed job).
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import torch
 from qbslt.atomic import atomic_paths
 from qbslt.errors import ConfigError, QbsltError
 from qbslt.model.pretrained import load_weights, save_weights  # noqa: F401 (the runs' weight files)
+
+log = logging.getLogger("qbslt.train")
 
 
 class CheckpointMismatch(QbsltError):
@@ -47,7 +51,15 @@ def load_checkpoint(path: Path, run_config: dict) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state["run_config"]
+    except Exception as exc:  # noqa: BLE001 - truncated, corrupt or foreign: keep it aside, train afresh
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        log.warning("%s: unreadable checkpoint (%s); moved to %s, training from the start", path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__, aside.name)
+        return None
     differing = config_differences(state["run_config"], run_config)
     if differing:
         fa, fb = flatten(state["run_config"]), flatten(run_config)

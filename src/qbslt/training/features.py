@@ -20,11 +20,13 @@ from qbslt.atomic import atomic_paths
 from qbslt.data.frame_store import CompressedFrameStore, open_frame_store
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
 from qbslt.model.video_embedding import FrameBackbone
+from qbslt.numerics import configure_torch
 
 BACKBONE_INIT_SEED = 0
 
 
 def build_frozen_backbone(backbone: str, pretrained: bool, device: str = "cpu") -> FrameBackbone:
+    configure_torch()  # the pinned CPU kernels (qbslt.numerics): the same features on every machine
     torch.manual_seed(BACKBONE_INIT_SEED)
     config = QBSLTConfig(backbone=backbone, backbone_pretrained=pretrained, freeze_backbone=True,
                          feature_dim=BACKBONES[backbone])

@@ -25,14 +25,21 @@ import torch.distributed as dist
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from qbslt.errors import ConfigError
+from qbslt.errors import ConfigError, QbsltError
+from qbslt.numerics import configure_torch
 from qbslt.training.batches import batch_loader, split_batch
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from qbslt.training.fingerprint import changed_inputs
 
 log = logging.getLogger("qbslt.train")
 
 
+class NonFiniteLoss(QbsltError):
+    """A loss became NaN or infinite: training stops instead of writing a model of NaNs."""
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
+    configure_torch()  # the pinned CPU kernels (qbslt.numerics): the same numbers on every machine
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -123,8 +130,12 @@ class FitResult:
 def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         stage_cfg: dict, train_cfg: dict, run_config: dict, seed: int, checkpoint_dir: Path,
         device: torch.device, evaluate: Callable[[torch.nn.Module], float] | None = None,
-        desc: str = "train") -> FitResult:
+        desc: str = "train", fingerprint: dict | None = None) -> FitResult:
     """Train ``model`` for ``stage_cfg['epochs']``, resuming from ``checkpoint_dir/last.pt``.
+
+    ``fingerprint`` (:mod:`qbslt.training.fingerprint`): what the run reads beside its settings
+    (input files' content, the code). ``last.pt`` records it, and resumes only a run with the same
+    one; otherwise the run starts from the beginning and the log says which input changed.
 
     ``last.pt`` is written after the last epoch and after any epoch that ends at least
     ``train_cfg['checkpoint_seconds']`` (default 0: every epoch) of training after the previous write:
@@ -149,7 +160,13 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
 
     start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
     state = load_checkpoint(last_path, run_config)
-    if state is not None:
+    if state is not None and fingerprint is not None and state.get("fingerprint") != fingerprint:
+        log.info("%s: not resuming %s: written from other inputs (%s changed); training from the start", desc,
+                 last_path, ", ".join(changed_inputs(state.get("fingerprint"), fingerprint)))
+        state = None
+    if state is None:  # a fresh start keeps nothing of an earlier run's (its dev-best weights included)
+        best_path.unlink(missing_ok=True)
+    else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -176,7 +193,8 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         batches = epoch_batches(n_train, batch_size, seed, epoch, lengths)
         batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
         loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda")
-        for full in tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5, disable=None):
+        for step, full in enumerate(tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5,
+                                         disable=None), start=1):
             optimizer.zero_grad(set_to_none=True)
             passes = split_batch(full, train_cfg["micro_batch_size"])
             for k, part in enumerate(passes):
@@ -191,7 +209,11 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                     (out["loss"] if len(passes) == 1 else out["loss"] * share).backward()
                 for key, value in out.items():
                     if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
-                        totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(part["index"])
+                        number = float(value.detach())
+                        if not math.isfinite(number):  # stop before the optimiser spreads it into every weight
+                            raise NonFiniteLoss(f"{desc}: epoch {epoch + 1}, step {step}: {key} is {number} "
+                                                f"(check the learning rate, grad_clip and the inputs)")
+                        totals[key] = totals.get(key, 0.0) + number * len(part["index"])
             if train_cfg["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
             optimizer.step()
@@ -215,7 +237,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                  " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"))
         if epoch + 1 == epochs or seconds - saved_at >= checkpoint_seconds:
             save_checkpoint(last_path, {
-                "run_config": run_config, "epoch": epoch + 1, "model": model.state_dict(),
+                "run_config": run_config, "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
                 "train_seconds": seconds, "samples_seen": samples, "history": history})

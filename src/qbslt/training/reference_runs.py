@@ -8,12 +8,11 @@ alone explains.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_write_json, atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.data.join import read_examples
 from qbslt.eval.metrics import corpus_scores
@@ -45,5 +44,5 @@ def run_reference(system: str, dataset: str, examples_dir: Path, metrics_path: P
     atomic_write_text(predictions_path, predictions.to_csv(sep="\t", index=False))
     metrics = {"dataset": dataset, "variant": system, "seed": 0, **scores, "epochs": 0, "best_epoch": None,
                "train_seconds": 0.0, "samples_per_second": None, "parameters": 0, "config_hash": None}
-    atomic_write_text(metrics_path, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(metrics_path, metrics)
     return metrics

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from qbslt.config import config_hash, stage1_config
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_write_json, atomic_write_text
 from qbslt.data.datasets import get_dataset
 from qbslt.data.frame_store import open_video_store, store_path
 from qbslt.data.join import read_examples
@@ -38,6 +38,7 @@ from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
+from qbslt.training.fingerprint import fingerprint
 from qbslt.training.loop import distributed, fit, init_distributed, resolve_device, seed_everything, to_device
 from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, decode, load_tokenizer, train_gloss_tokenizer
 
@@ -125,6 +126,16 @@ def vocabulary_sizes(decoder_tok, text_tok) -> list[int]:
     return [len(decoder_tok), len(text_tok)]
 
 
+def input_files(inputs: RunInputs, splits: tuple[str, ...], **extra: Path | None) -> dict[str, Path | None]:
+    """Every file a run reads, by name, for its resume fingerprint (:mod:`qbslt.training.fingerprint`)."""
+    files: dict[str, Path | None] = {"decoder_tokenizer": inputs.decoder_tokenizer,
+                                     "text_tokenizer": inputs.text_tokenizer, **extra}
+    for split in splits:
+        files[f"examples/{split}"] = inputs.examples_dir / f"{split}.tsv"
+        files[f"video/{split}"] = store_path(inputs.features_dir, split)
+    return files
+
+
 def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
     """Checkpoints of one exact config: a changed parameter starts afresh instead of resuming."""
     return Path(base) / config_hash(run_config)
@@ -156,14 +167,14 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg), "vocab": vocabulary_sizes(decoder_tok, text_tok)}
     result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
                  cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
-                 desc="stage1")
+                 desc="stage1", fingerprint=fingerprint(input_files(inputs, ("train",), stage0=stage0)))
     if distributed()[0] != 0:
         return {}
     save_weights(out_dir / "model.safetensors", model.state_dict())
     summary = {"seed": seed, "config_hash": config_hash(run_config), "epochs": result.epochs,
                "train_seconds": round(result.train_seconds, 2),
                "samples_per_second": round(result.samples_per_second, 1), "history": result.history}
-    atomic_write_text(out_dir / "stage1.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out_dir / "stage1.json", summary)
     return summary
 
 
@@ -231,7 +242,9 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
     checkpoint_dir = config_checkpoint_dir(checkpoint_dir, run_config)
     result = fit(model, collators["train"], len(splits["train"]), "translation",
                  cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
-                 evaluate=dev_bleu4, desc=f"stage2 {variant}")
+                 evaluate=dev_bleu4, desc=f"stage2 {variant}",
+                 fingerprint=fingerprint(input_files(inputs, ("train", "dev", "test"), stage1=stage1_weights,
+                                                     keypoints=inputs.keypoints_dir if config.skeleton else None)))
     if distributed()[0] != 0:
         return {}  # rank 0 evaluates and writes the results
     best = checkpoint_dir / "best.safetensors"
@@ -275,7 +288,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
                "samples_per_second": round(result.samples_per_second, 1),
                "parameters": sum(p.numel() for p in model.parameters()),
                "config_hash": config_hash(run_config), "history": result.history}
-    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(out["metrics"], metrics)
     return metrics
 
 

@@ -7,7 +7,9 @@ dataset's object, :mod:`qbslt.data.datasets`; plans and annotation writers in
 :func:`render_annotations` renders videos for existing annotation files (the real QA text, say).
 
 Order of writing: frames first, then annotation files (atomic), then ``manifest.json`` (atomic,
-last): a manifest means a complete dataset. Every sample's randomness comes from
+last): a manifest means a complete dataset. A generator replaces only what it wrote: each folder it
+creates holds a marker (``.qbslt-generated``), and a folder without one that holds files is refused,
+untouched. Every sample's randomness comes from
 ``SeedSequence((seed, dataset, split, index, ...))``, so results do not depend on ``threads``
 and the same seed and config give byte-identical files.
 """
@@ -33,9 +35,16 @@ from qbslt.data.keypoints import RENDERED_NAME
 from qbslt.data.synth import SynthSample, kind_probabilities
 from qbslt.data.synth.plans import Entry, item_rng, unique_entries
 from qbslt.data.synth.render import SEGMENTS_NAME, SignRenderer, stable_code
+from qbslt.errors import QbsltError
 
 SPLITS = layout.SPLITS
 JPEG_QUALITY = 90
+MANIFEST_NAME = "manifest.json"
+MARKER_NAME = ".qbslt-generated"  # in each folder a generator made: only those are ever removed
+
+
+class ForeignFilesError(QbsltError):
+    """A folder a generator would replace holds files it did not write (message names the folder)."""
 
 
 @dataclass(frozen=True)
@@ -115,16 +124,49 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _clear(out_base: Path, root: Path, qa_dir: Path) -> None:
-    """Remove a previous generation (manifest first: a half-cleared tree is never 'complete')."""
-    (out_base / "manifest.json").unlink(missing_ok=True)
+def _read_manifest(path: Path) -> dict | None:
+    """A generator's manifest at ``path``, or None (absent, or not one)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and {"dataset", "root", "qa_dir"} <= manifest.keys() else None
+
+
+def _ours(folder: Path, out_base: Path) -> bool:
+    """Whether a generator may remove ``folder``: it holds our marker, is empty, or is named by the
+    manifest beside it (trees generated before the marker existed)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False  # a generator never makes a link or a file at these paths
+    if (folder / MARKER_NAME).is_file() or not any(folder.iterdir()):
+        return True
+    manifest = _read_manifest(out_base / MANIFEST_NAME)
+    return manifest is not None and str(folder.relative_to(out_base)) in (manifest["root"], manifest["qa_dir"])
+
+
+def _clear(out_base: Path, root: Path, qa_dir: Path, generator: str) -> None:
+    """Remove a previous generation (manifest first: a half-cleared tree is never 'complete') and
+    make the folders anew, marked as ``generator``'s; refuse, removing nothing, if any of them holds
+    files no generator wrote."""
+    manifest = out_base / MANIFEST_NAME
+    foreign = [folder for folder in (root, qa_dir)
+               if (folder.exists() or folder.is_symlink()) and not _ours(folder, out_base)]
+    if (manifest.exists() or manifest.is_symlink()) and _read_manifest(manifest) is None:
+        foreign.append(manifest)
+    if foreign:
+        raise ForeignFilesError(f"{', '.join(map(str, foreign))}: not written by a qbslt generator (no {MARKER_NAME} "
+                                f"marker); nothing was removed: move it away or write the dataset elsewhere")
+    manifest.unlink(missing_ok=True)
     for folder in (root, qa_dir):
         if folder.exists():
             shutil.rmtree(folder)
+        # The marker comes first, so an interrupted generation is still recognised as ours.
+        folder.mkdir(parents=True)
+        atomic_write_text(folder / MARKER_NAME, f"{generator}\n")
 
 
 def _write_manifest(out_base: Path, manifest: dict) -> dict:
-    atomic_write_text(out_base / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_base / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
@@ -157,7 +199,7 @@ def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: dict, frame_si
     hooks = spec.synthetic()
     out_base = Path(out_base)
     root, qa_dir = spec.embedded_roots(out_base)
-    _clear(out_base, root, qa_dir)
+    _clear(out_base, root, qa_dir, f"qbslt generate_dataset {dataset}")
     seed, sizes = int(synthetic_cfg["seed"]), synthetic_cfg[dataset]
     kinds = kind_probabilities(synthetic_cfg["questions"])
     plans = hooks.plan(seed, sizes, kinds, bool(synthetic_cfg["inject_defects"]))
@@ -206,7 +248,11 @@ def render_annotations(dataset: str, qa_files: Mapping[str, Path], out_base: Pat
     hooks = spec.synthetic()
     out_base = Path(out_base)
     root, qa_dir = spec.embedded_roots(out_base)
-    _clear(out_base, root, qa_dir)
+    for source in map(Path, [*qa_files.values(), *(corpus_files or {}).values()]):
+        if any(source.resolve().is_relative_to(folder.resolve()) for folder in (root, qa_dir)):
+            raise ForeignFilesError(f"{source}: an input file inside {out_base}'s generated folders, which this "
+                                    f"generation replaces; copy it elsewhere first")
+    _clear(out_base, root, qa_dir, f"qbslt render_annotations {dataset}")
     plans = {split: _entries_from_files(spec, split, Path(path), (corpus_files or {}).get(split), seed)
              for split, path in qa_files.items()}
     renderer = SignRenderer(frame_size, render_cfg, seed)
