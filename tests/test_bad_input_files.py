@@ -227,3 +227,31 @@ def test_dvc_does_not_cache_the_raw_data():
             for path, settings in (entry.items() if isinstance(entry, dict) else [(entry, {})])}
     assert outs["data/${profile}/raw"]["cache"] is False
     assert outs["data/${profile}/raw"]["persist"] is True
+
+
+def test_save_pretrained_never_replaces_a_folder_it_did_not_write(tmp_path):
+    """A model folder's tokenizer subfolder is replaced only when it holds a tokenizer."""
+    import torch
+
+    from qbslt.errors import QbsltError
+    from qbslt.model.pretrained import PretrainedModel
+
+    class Tiny(PretrainedModel, torch.nn.Module):
+        def __init__(self):
+            torch.nn.Module.__init__(self)
+            self.linear = torch.nn.Linear(2, 2)
+            self.config = type("Config", (), {"save_pretrained": lambda self, folder: None})()
+
+    class FakeTokenizer:
+        def save_pretrained(self, folder):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / "tokenizer_config.json").write_text("{}")
+
+    folder = tmp_path / "model"
+    Tiny().save_pretrained(folder, {"tokenizer": FakeTokenizer()})
+    Tiny().save_pretrained(folder, {"tokenizer": FakeTokenizer()})  # its own tokenizer folder: replaced
+    (folder / "notes").mkdir()
+    (folder / "notes" / "mine.txt").write_text("keep")
+    with pytest.raises(QbsltError, match="notes: exists and is not a tokenizer folder"):
+        Tiny().save_pretrained(folder, {"notes": FakeTokenizer()})
+    assert (folder / "notes" / "mine.txt").read_text() == "keep"

@@ -3,7 +3,10 @@
 The resolved config is the base tree with ``overrides.<profile>`` merged on top. Validation
 runs twice: the raw file (so a typo inside ``overrides`` is caught with its path too) and the
 merged tree. Unknown keys always fail: the schema sets ``additionalProperties: false`` and we
-never fill defaults, so what runs is exactly what the file says.
+never fill defaults, so what runs is exactly what the file says. Every number must be finite (the
+schema's ``number`` takes .inf and .nan), and the experiment matrix must render at least one of
+Tables 1-8. Under Snakemake, :func:`resolve_layers` names the config layer (params.yaml, a
+--configfile, the command-line --config) that an error comes from.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -25,7 +29,14 @@ from qbslt.model.sigma_configuration import check_settings
 
 # Shipped inside the package (importlib.resources), so a non-editable install validates too.
 SCHEMA = resources.files("qbslt") / "schemas" / "params.schema.yaml"
+# The report tables' layout: which rows each table needs (here, so that a matrix that renders no
+# table fails validation; qbslt.reports.layout reads the rest).
+LAYOUT = resources.files("qbslt") / "reports" / "layout.yaml"
 PROFILES = ("embedded", "realtext", "paper")
+# The reference systems (not trained) the DAG runs on every dataset (qbslt.training.reference_runs).
+REFERENCE_SYSTEMS = ("copy_question", "retrieve")
+# Where a Snakemake config layer set on the command line (--config KEY=VALUE) comes from, in messages.
+CLI_CONFIG = "the command-line --config override"
 
 
 def _key_path(parts) -> str:
@@ -99,6 +110,27 @@ def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml"
     raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}")
 
 
+def _non_finite(tree: Any, path: tuple = ()) -> tuple[tuple, float] | None:
+    """(key path, value) of the first inf or NaN number of ``tree``, else None."""
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return path, tree
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for key, value in items:
+        if (found := _non_finite(value, path + (key,))) is not None:
+            return found
+    return None
+
+
+def check_finite(tree: Any, source: str = "params.yaml") -> None:
+    """ConfigError naming the key path of an inf or NaN anywhere in ``tree``: JSON Schema's ``number``
+    accepts YAML's .inf and .nan, and NaN passes every minimum/maximum (every comparison is false)."""
+    found = _non_finite(tree)
+    if found is not None:
+        path, value = found
+        spelled = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+        raise ConfigError(f"{source}: key '{_key_path(path)}': {spelled} is not a finite number")
+
+
 # Mappings whose keys are names chosen by the user (variant -> seeds): a profile may name any of them.
 FREE_FORM_KEYS = {("experiment", "variant_seeds")}
 
@@ -130,6 +162,7 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     """Validate ``raw`` params and return the tree for ``profile`` (default: ``raw['profile']``)."""
     if profile is not None:
         raw = {**raw, "profile": profile}
+    check_finite(raw, source)  # the raw tree: overrides and variants included, each with its own path
     schema = load_schema()
     validate(raw, schema, source)
     active = raw["profile"]
@@ -144,7 +177,81 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     validate(merged, schema, source=f"{source} (profile {active})")
     _check_experiment(merged, schema, source)
     _check_sigma(merged, schema, source)
+    _check_renders_a_table(merged, f"{source} (profile {active})")
     return merged
+
+
+def resolve_layers(tree: dict, layers: list[tuple[str, dict]]) -> dict:
+    """:func:`resolve` of ``tree``, the merge of ``layers`` ((source, mapping) pairs in merge order, as
+    Snakemake merges params.yaml, --configfile files and --config); an error names the first layer
+    whose merge over the ones before it shows that error, so a bad --config is not blamed on the file."""
+    try:
+        return resolve(tree)
+    except ConfigError as exc:
+        error = str(exc)
+    # Every prefix under the final profile: an error of overrides.<profile> in the file, which a
+    # `--config profile=P` only brings to light, is the file's.
+    profile = tree.get("profile") if tree.get("profile") in PROFILES else None
+    merged: dict = {}
+    for source, layer in layers:
+        merged = deep_merge(merged, layer or {})
+        try:
+            resolve(merged, profile)
+        except ConfigError as exc:
+            if str(exc) == error:
+                resolve(merged, profile, source=source)  # the same error, named after its layer
+    raise ConfigError(error)
+
+
+def run_matrix(tree: dict) -> dict[str, set[str]]:
+    """dataset -> the variants and reference systems the experiment runs on it (each of data.datasets)."""
+    return {d: set(dataset_variants(tree, d)) | set(REFERENCE_SYSTEMS) for d in tree["data"]["datasets"]}
+
+
+def layout_entries(spec: dict, optional: bool = True) -> list[dict]:
+    """The rows of a table of ``reports/layout.yaml``; ``optional=False``: not the rows marked ``optional``."""
+    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
+    return [e for e in entries if optional or not e.get("optional")]
+
+
+def table_variants(spec: dict, optional: bool = True) -> set[str]:
+    """Every variant (trained or reference system) a layout table shows; ``optional=False``: only the
+    ones it needs (not the rows marked ``optional``, shown only when the experiment runs them)."""
+    return {e["variant"] for e in layout_entries(spec, optional)}
+
+
+def table_needs(layout_path: Path | None = None) -> list[tuple[int, str, set[str]]]:
+    """(table number, dataset, variants it needs) of every table; Table 8 once per dataset it may use.
+    A table is rendered when the experiment runs all its needs on its dataset."""
+    with (open(layout_path, encoding="utf-8") if layout_path else LAYOUT.open(encoding="utf-8")) as f:
+        layout = yaml.safe_load(f) or {}
+    needs = [(int(key.removeprefix("table")), spec["dataset"], table_variants(spec, optional=False))
+             for key, spec in layout["tables"].items()]
+    if layout.get("table8"):
+        needs += [(8, ds, table_variants(layout["table8"])) for ds in layout["table8"]["datasets"]]
+    return needs
+
+
+def renderable_tables(runs: dict[str, set[str]], layout_path: Path | None = None) -> list[int]:
+    """Numbers of the tables (1-8) whose every row the experiment runs: ``runs`` maps each dataset to
+    the variants and reference systems run on it (:func:`run_matrix`)."""
+    return sorted({number for number, ds, need in table_needs(layout_path) if need <= runs.get(ds, set())})
+
+
+def _check_renders_a_table(tree: dict, source: str) -> None:
+    """At least one of Tables 1-8 gets every row it needs: otherwise the whole matrix trains and only
+    the final `tables` job fails."""
+    runs = run_matrix(tree)
+    gaps = [(len(need - runs.get(ds, set())), number, ds, sorted(need - runs.get(ds, set())))
+            for number, ds, need in table_needs()]
+    if any(count == 0 for count, *_ in gaps):
+        return
+    _, number, dataset, missing = min(gaps)
+    where = (f"experiment.datasets.{dataset}" if dataset in runs
+             else f"data.datasets, which does not list {dataset}")
+    raise ConfigError(f"{source}: key 'experiment.datasets': the experiment renders none of Tables 1-8 (each needs "
+                      f"every row it shows); the nearest, Table {number}, needs {', '.join(missing)} on {dataset} "
+                      f"({where})")
 
 
 def _check_experiment(tree: dict, schema: dict, source: str) -> None:

@@ -48,9 +48,12 @@ class Translator:
         if config.skeleton:
             raise QbsltError(f"{folder}: an RGB + skeleton model (model.skeleton) needs keypoints, which "
                              f"`qbslt translate` does not extract; translate with an RGB model")
+        # Loaded on the CPU first: a corrupt or ill-fitting weights file is named as such (QbsltError),
+        # not reported under --device.
+        model = QBSLTModel.from_pretrained(folder)
         try:
             target = torch.device(device)
-            model = QBSLTModel.from_pretrained(folder).to(target).eval()
+            model = model.to(target).eval()
         except (RuntimeError, AssertionError) as exc:  # an unknown or unavailable device
             raise QbsltError(f"--device {device}: {exc}") from exc
         return cls(model, json.loads((folder / "pipeline.json").read_text()),
@@ -82,6 +85,8 @@ class Translator:
 
     @torch.no_grad()
     def translate(self, frames: np.ndarray, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+        if num_beams is not None and num_beams < 1:  # 0 would silently mean "the default"
+            raise QbsltError(f"num_beams must be >= 1, got {num_beams}")
         if len(frames) == 0:
             raise QbsltError("the video has no frames")
         level, cut = self.pipeline["level"], self.pipeline["max_text_tokens"] - 1

@@ -24,12 +24,33 @@ from qbslt.reports import layout as qbslt_layout
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
 
+
+def config_layers():
+    """(source, mapping) of each layer of `config`, in Snakemake's merge order: the Snakefile's
+    configfile (params.yaml), the --configfile files, the --config KEY=VALUE pairs; an error names
+    the layer that brings it (config.resolve_layers). Each file is read with a reader that refuses
+    a repeated key (naming it and both lines): Snakemake's YAML reading keeps the second.
+    """
+    settings = workflow.config_settings
+    cli_files = [str(path) for path in settings.configfiles]
+    # workflow.configfiles: the --configfile files, then those the Snakefile's `configfile:` added
+    # (none of which counts under --replace-workflow-config).
+    own = (
+        []
+        if settings.replace_workflow_config
+        else workflow.configfiles[len(cli_files) :]
+    )
+    layers = [(str(path), qbslt_config.read_yaml(path)) for path in own]
+    layers += [
+        (f"--configfile {path}", qbslt_config.read_yaml(path)) for path in cli_files
+    ]
+    if settings.config:
+        layers.append((qbslt_config.CLI_CONFIG, dict(settings.config)))
+    return layers
+
+
 try:
-    # Snakemake's YAML reading keeps the second of two repeated keys: read each config file with
-    # a reader that refuses them (naming the key and both lines) before the merged config is used.
-    for path in workflow.configfiles:
-        qbslt_config.read_yaml(path)
-    CFG = qbslt_config.resolve(dict(config))
+    CFG = qbslt_config.resolve_layers(dict(config), config_layers())
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -62,7 +83,7 @@ STAGE1 = {
 SEEDS = CFG["experiment"]["seeds"]
 # (dataset, variant) -> its seeds (experiment.variant_seeds, else experiment.seeds).
 RUN_SEEDS = {(d, v): qbslt_config.variant_seeds(CFG, v) for (d, v) in VARIANTS}
-REFERENCES = ["copy_question", "retrieve"]
+REFERENCES = list(qbslt_config.REFERENCE_SYSTEMS)
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = CFG["train"]["gpus"]
 # More than one GPU per job: torchrun starts one process per GPU (DistributedDataParallel).
@@ -119,9 +140,7 @@ def stage1_model(w):
 
 
 # dataset -> the variants and reference systems the experiment runs on it.
-MATRIX = {
-    d: set(qbslt_config.dataset_variants(CFG, d)) | set(REFERENCES) for d in DATASETS
-}
+MATRIX = qbslt_config.run_matrix(CFG)
 # The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
 TABLES = qbslt_layout.renderable_tables(MATRIX)
 FIGURE_DATASET = "phoenix"

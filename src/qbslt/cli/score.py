@@ -22,10 +22,14 @@ LABELS = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLE
 
 
 def read_lines(path: Path) -> list[str]:
+    """The lines of ``path``: a UTF-8 byte-order mark (Windows editors write one) is not text, and a
+    0-byte file has no lines (not one empty line)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise QbsltError(f"{path}: {exc}") from exc
+    if not text:
+        return []
     return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
 
 

@@ -31,6 +31,18 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def beam_count(text: str) -> int:
+    """argparse type of --beams: an integer >= 1 (0 would fall back to the default unseen, a negative
+    one fails deep in generation)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate one sign video, given its question, with a trained model",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,7 +51,7 @@ def register(sub) -> None:
     source.add_argument("--frames", help="folder of frame images (PNG/JPG, sorted by name)")
     source.add_argument("--video", help="video file (mp4, avi, ...)")
     p.add_argument("--question", default="", help="the question asked before the signed answer")
-    p.add_argument("--beams", type=int, help="beam size (default: the one the model was evaluated with)")
+    p.add_argument("--beams", type=beam_count, help="beam size (default: the one the model was evaluated with)")
     p.add_argument("--device", default="cpu", help="torch device to run the model on: cpu (default), cuda, cuda:1, mps")
     p.add_argument("--weights", action="store_true", help="also print the SSAW weights as JSON")
     p.set_defaults(func=cmd_translate)

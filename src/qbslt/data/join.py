@@ -10,6 +10,8 @@ For each split, every QA row is either *kept* (one row of ``examples/<split>.tsv
 ``translation mismatch`` QA translation differs from the corpus translation (where the dataset
                         checks it: PHOENIX, ``check_translation`` of its object)
 
+A row with an empty translation is refused instead (:func:`check_translations`).
+
 The report gives per split the counts annotated/kept/dropped, every dropped row with its
 source line, and two measures of how much of the answer the question gives away: the mean share
 of translation words that occur in the question, and the BLEU-4 of the ``copy_question``
@@ -31,6 +33,7 @@ from qbslt.data import annotations
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.data.sources import RawDataset
+from qbslt.errors import AnnotationError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.references import copy_question
 
@@ -76,9 +79,25 @@ def drop_reason(record: annotations.QARecord, seen: set[str], videos: dict, leng
     return None
 
 
+def check_translations(records: list[annotations.QARecord]) -> None:
+    """AnnotationError at the first QA row whose translation is empty (after stripping), with the count.
+
+    Refused, not dropped: the translation is the target, so such a row is no sample, and the published
+    annotations have none (PHOENIX-2014T-QA train/dev/test, CSL-Daily-QA dev/test: 0 rows), so one
+    means a damaged or foreign file. Dropping it would also change the corpus the test scores are on,
+    unlike the drop reasons above (the published data's own quirks, which the data report lists)."""
+    empty = [r for r in records if not r.translation.strip()]
+    if empty:
+        path, _, line = empty[0].source.rpartition(":")
+        where = (path, int(line)) if line.isdigit() else (empty[0].source, None)
+        raise AnnotationError(*where, f"empty translation (sample {empty[0].name}; {len(empty)} row(s) of this "
+                                      f"file have none): fix or remove the row(s)")
+
+
 def join_split(raw: RawDataset, split: str, frame_index: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Return (examples table, report entry) of one split."""
     records = raw.qa_records(split)
+    check_translations(records)
     videos = raw.videos(split)
     lengths = dict(zip(frame_index["name"], frame_index["length"]))
     offsets = dict(zip(frame_index["name"], frame_index["offset"]))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from qbslt.atomic import atomic_paths
@@ -36,7 +37,30 @@ def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
+    """The state dict of a safetensors file; QbsltError naming the file if it is truncated or corrupt."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as exc:  # e.g. "Error while deserializing header: header too small"
+        raise QbsltError(f"{path}: corrupt or truncated safetensors file ({exc}); delete it and rerun the "
+                         f"step that wrote it") from None
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    return ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def check_fits(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
+    """QbsltError naming ``path`` and the first missing, unexpected or mis-shaped keys of ``state`` for
+    ``model``: torch's own load_state_dict error is many lines of every key."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} (file {list(state[k].shape)}, model {list(expected[k].shape)})"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = [f"{label}: {_some(keys)}" for label, keys in
+                (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", shapes)) if keys]
+    if problems:
+        raise QbsltError(f"{path}: weights do not fit the model its config describes ({'; '.join(problems)})")
 
 
 class PretrainedModel:
@@ -54,6 +78,8 @@ class PretrainedModel:
         self.config.save_pretrained(folder)
         for name, tokenizer in (tokenizers or {}).items():
             target = folder / name
+            if target.exists() and not (target / "tokenizer_config.json").is_file():  # never delete what we did not write
+                raise QbsltError(f"{target}: exists and is not a tokenizer folder; not replacing it")
             shutil.rmtree(target, ignore_errors=True)
             tokenizer.save_pretrained(str(target))
 
@@ -71,8 +97,10 @@ class PretrainedModel:
             if not (folder / name).is_file():
                 raise QbsltError(f"{folder}: not a model folder ({name} missing)")
         model = cls(cls.config_for_loading(cls.config_class.from_pretrained(folder)))
-        model.load_state_dict(load_weights(folder / WEIGHTS_FILE))
+        state = load_weights(folder / WEIGHTS_FILE)
+        check_fits(model, state, folder / WEIGHTS_FILE)
+        model.load_state_dict(state)
         return model.eval()
 
 
-__all__ = ["PretrainedModel", "WEIGHTS_FILE", "load_weights", "save_weights"]
+__all__ = ["PretrainedModel", "WEIGHTS_FILE", "check_fits", "load_weights", "save_weights"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from qbslt.config import layout_entries, table_variants
+from qbslt.config import renderable_tables as config_renderable_tables
 from qbslt.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
@@ -21,27 +23,10 @@ def load_yaml(path: Path) -> dict:
         return yaml.safe_load(f) or {}
 
 
-def _entries(spec: dict, optional: bool = True) -> list[dict]:
-    entries = spec.get("rows", []) + spec.get("measured", []) + spec.get("references", []) + spec.get("variants", [])
-    return [e for e in entries if optional or not e.get("optional")]
-
-
-def table_variants(spec: dict, optional: bool = True) -> set[str]:
-    """Every variant (trained or reference system) a layout table shows; ``optional=False``: only the
-    ones it needs (not the rows marked ``optional``, shown only when the experiment runs them)."""
-    return {e["variant"] for e in _entries(spec, optional)}
-
-
 def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
-    """Numbers of the tables (1-8) whose every row the experiment runs: ``runs`` maps each dataset to
-    the variants and reference systems run on it. Table 8 needs its variants on one of its datasets."""
-    layout = load_yaml(Path(layout_path))
-    numbers = [int(key.removeprefix("table")) for key, spec in layout["tables"].items()
-               if table_variants(spec, optional=False) <= runs.get(spec["dataset"], set())]
-    table8 = layout.get("table8")
-    if table8 and any(table_variants(table8) <= runs.get(ds, set()) for ds in table8["datasets"]):
-        numbers.append(8)
-    return sorted(numbers)
+    """Numbers of the tables (1-8) whose every row the experiment runs (the rule lives in
+    :func:`qbslt.config.renderable_tables`, which validation uses too)."""
+    return config_renderable_tables(runs, layout_path)
 
 
 def table_numbers(layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
@@ -72,7 +57,7 @@ def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAU
     else:
         raise ConfigError(f"no Table {number} in {layout_path}")
     needed = table_variants(spec, optional=False)
-    variants = list(dict.fromkeys(e["variant"] for e in _entries(spec)))
+    variants = list(dict.fromkeys(e["variant"] for e in layout_entries(spec)))
     return [(d, v) for d in datasets for v in variants if v in needed or v in runs.get(d, set())]
 
 
