@@ -17,6 +17,7 @@ import torch
 
 from qbslt.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_frames
 from qbslt.errors import QbsltError
+from qbslt.numerics import configure_torch
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import crop_frames, evenly_spaced
@@ -37,6 +38,7 @@ class Translator:
 
     @classmethod
     def load(cls, folder: Path, device: str = "cpu") -> "Translator":
+        configure_torch()  # the pinned CPU kernels (qbslt.numerics): the same translations on every machine
         folder = Path(folder)
         for name in ("model.safetensors", "config.json", "pipeline.json", "tokenizer", "text_tokenizer"):
             if not (folder / name).exists():
