@@ -6,16 +6,15 @@ order, so one training run gives other bytes on another machine:
 * ATen dispatches its vectorised kernels (softmax, layer norm, element-wise ops) to the widest
   instruction set the CPU has: AVX-512, AVX2 or none;
 * MKL, behind every matrix product, chooses its code path by processor (and by vendor);
-* oneDNN chooses convolution kernels by instruction set, and sizes their blocks by the caches;
-  NNPACK does its own CPU detection.
+* oneDNN chooses convolution kernels by instruction set; NNPACK sizes its tiles by the caches.
 
 The pins: ATen's kernels at AVX2 (``ATEN_CPU_CAPABILITY``); MKL's conditional numerical
 reproducibility at AVX2 (``MKL_CBWR``: the same results on every Intel or AMD processor with
-AVX2); oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA``) and, since its blocking still follows the
-cache sizes, neither oneDNN nor NNPACK runs convolutions (``configure_torch``): they run as
-im2col + MKL matrix products, which the MKL pin covers. Threads are a setting of each run
-(``train.threads``), not of the machine. AVX2 is on every x86-64 CPU made since about 2015; a
-machine without it, or another architecture, computes other bytes (docs/performance.md).
+AVX2); oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA``), whose AVX2 convolution kernels (``jit:avx2``,
+``jit_1x1:avx2``) use fixed blocks, so their sums run in one order for a given thread count; and
+no NNPACK (``configure_torch``). Threads are a setting of each run (``train.threads``), not of the
+machine. AVX2 is on every x86-64 CPU made since about 2015; a machine without it, or another
+architecture, computes other bytes (docs/performance.md).
 
 ``QBSLT_NUMERICS=native`` opts out: the machine's fastest kernels, numbers that differ in the last
 bits from machine to machine (and from the committed tables).
@@ -58,10 +57,8 @@ def pin_environment() -> None:
 
 
 def configure_torch() -> None:
-    """The pins no environment variable sets: convolutions without oneDNN and NNPACK. Every entry
-    point that computes with torch (training, features, SL-SLR, translation) calls it."""
+    """The pin no environment variable sets: no NNPACK convolutions. Every entry point that computes
+    with torch (training, features, SL-SLR, translation) calls it."""
     import torch
 
-    pinned = os.environ.get(OPT_OUT_VARIABLE, "pinned") != "native"
-    torch.backends.mkldnn.enabled = not pinned
-    torch.backends.nnpack.set_flags(not pinned)
+    torch.backends.nnpack.set_flags(os.environ.get(OPT_OUT_VARIABLE, "pinned") == "native")
