@@ -286,3 +286,13 @@ def test_weights_of_another_model_name_the_keys_that_do_not_fit(model_folder, ca
     assert "shape mismatch: " in line and f"[{V + 1}, " in line and "Error(s) in loading" not in line
     with pytest.raises(QbsltError, match="shape mismatch"):
         QBSLTModel.from_pretrained(model_folder)
+
+
+def test_a_number_that_yaml_reads_as_text_is_explained():
+    """`lr: 1e-3` is text to YAML 1.1: the error says so, not only that a number was expected."""
+    raw = yaml.safe_load("train: {stage2: {lr: 1e-3}}")
+    assert raw["train"]["stage2"]["lr"] == "1e-3"
+    tree = raw_params()
+    set_key(tree, "train.stage2.lr", raw["train"]["stage2"]["lr"])
+    with pytest.raises(ConfigError, match=r"train.stage2.lr.*YAML reads 1e-3 as text.*1\.0e-3"):
+        config.resolve(tree)

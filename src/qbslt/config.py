@@ -107,7 +107,18 @@ def validate(tree: dict, schema: dict | None = None, source: str = "params.yaml"
         raise ConfigError(f"{source}: unknown key '{_key_path(path + extra[:1])}'")
     if err.validator == "required":
         raise ConfigError(f"{source}: missing key under '{_key_path(path)}': {err.message}")
-    raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}")
+    raise ConfigError(f"{source}: key '{_key_path(path)}': {err.message}{_number_as_text_hint(err)}")
+
+
+def _number_as_text_hint(err) -> str:
+    """YAML 1.1 (PyYAML, Snakemake) reads ``1e-3`` as text, not as a number: say so where a number was expected."""
+    if err.validator != "type" or not isinstance(err.instance, str) or "number" not in str(err.validator_value):
+        return ""
+    try:
+        float(err.instance)
+    except ValueError:
+        return ""
+    return f" (YAML reads {err.instance} as text: write it with a dot and a signed exponent, e.g. 1.0e-3)"
 
 
 def _non_finite(tree: Any, path: tuple = ()) -> tuple[tuple, float] | None:
