@@ -92,6 +92,16 @@ def test_a_bad_config_override_is_blamed_on_the_command_line_not_the_file(tmp_pa
     assert "params.yaml:" not in output and "params.yaml (" not in output
 
 
+def test_a_nested_config_override_is_typed_as_in_the_file(tmp_path):
+    """Snakemake reads a nested --config value's scalars as text ('3'); the workflow types them as
+    params.yaml would, so `--config 'train={"stage2": {"epochs": 3}}'` sets a number."""
+    (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
+    result = dry_run(tmp_path, "--configfile", str(TEST_CONFIG), "--config", 'train={"stage2": {"epochs": 3}}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert config.typed_cli_config({"train": {"stage2": {"epochs": "3", "lr": "0.5", "x": "text"}}}) == \
+        {"train": {"stage2": {"epochs": 3, "lr": 0.5, "x": "text"}}}
+
+
 def test_each_config_layer_is_blamed_for_its_own_error():
     base = raw_params()
     base["overrides"]["paper"]["train"]["stage2"]["lr"] = "fast"

@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,12 @@ def test_metrics_are_strict_json(tmp_path):
     with pytest.raises(ValueError, match="bad.json"):
         atomic_write_json(tmp_path / "bad.json", {"bleu4": float("nan")})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_each_epoch_logs_its_elapsed_time_and_eta(tiny, tmp_path, caplog):
+    """A job's log (no terminal, so no progress bar) says how far training is and how long it has left."""
+    caplog.set_level(logging.INFO, logger="qbslt.train")
+    _stage1(tiny, tmp_path / "a", tmp_path / "ck")
+    epochs = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage()]
+    assert epochs and all(re.search(r"\(elapsed \d+:\d\d, ETA \d+:\d\d\)$", m) for m in epochs), epochs
+    assert epochs[-1].endswith("ETA 0:00)")

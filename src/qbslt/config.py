@@ -158,6 +158,31 @@ def _check_override_keys(base: Any, override: Any, path: list) -> None:
         _check_override_keys(base[key], value, path + [key])
 
 
+def typed_cli_config(tree: Any) -> Any:
+    """A ``--config`` layer with its nested values typed as params.yaml types them. Snakemake parses
+    ``--config 'train={"stage2": {"epochs": 3}}'`` with YAML's BaseLoader, so every scalar inside a
+    mapping or list arrives as text ('3'); each is read again as YAML reads it in a file."""
+    if isinstance(tree, dict):
+        return {key: typed_cli_config(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [typed_cli_config(value) for value in tree]
+    if isinstance(tree, str):
+        try:
+            value = yaml.safe_load(tree)
+        except yaml.YAMLError:
+            return tree
+        return tree if isinstance(value, (dict, list)) else value
+    return tree
+
+
+def merge_layers(layers: list[tuple[str, dict]]) -> dict:
+    """The config the (source, mapping) layers make, merged in order (as Snakemake merges them)."""
+    merged: dict = {}
+    for _, layer in layers:
+        merged = deep_merge(merged, layer or {})
+    return merged
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     """Return a copy of ``base`` with ``override`` merged in (mappings recursively, the rest replaced)."""
     out = copy.deepcopy(base)

@@ -45,12 +45,15 @@ def config_layers():
         (f"--configfile {path}", qbslt_config.read_yaml(path)) for path in cli_files
     ]
     if settings.config:
-        layers.append((qbslt_config.CLI_CONFIG, dict(settings.config)))
+        layers.append(
+            (qbslt_config.CLI_CONFIG, qbslt_config.typed_cli_config(settings.config))
+        )
     return layers
 
 
 try:
-    CFG = qbslt_config.resolve_layers(dict(config), config_layers())
+    LAYERS = config_layers()
+    CFG = qbslt_config.resolve_layers(qbslt_config.merge_layers(LAYERS), LAYERS)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 

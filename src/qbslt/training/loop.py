@@ -113,6 +113,13 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def _clock(seconds: float) -> str:
+    """``75.4`` -> ``"1:15"``; an hour or more -> ``"1:02:03"``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @dataclass
 class FitResult:
     epochs: int
@@ -186,6 +193,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         best_epoch = epochs
     lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
     checkpoint_seconds, saved_at = train_cfg.get("checkpoint_seconds", 0), seconds
+    fit_started = time.perf_counter()
     for epoch in range(start_epoch, epochs):
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
@@ -233,8 +241,11 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         if rank != 0:
             dist.barrier()
             continue
-        log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
-                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"))
+        # Elapsed and ETA in the log itself: tqdm's bar is off outside a terminal (a job's log file).
+        elapsed = time.perf_counter() - fit_started
+        eta = elapsed / (epoch + 1 - start_epoch) * (epochs - epoch - 1)
+        log.info("%s epoch %d/%d %s (elapsed %s, ETA %s)", desc, epoch + 1, epochs,
+                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"), _clock(elapsed), _clock(eta))
         if epoch + 1 == epochs or seconds - saved_at >= checkpoint_seconds:
             save_checkpoint(last_path, {
                 "run_config": run_config, "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
