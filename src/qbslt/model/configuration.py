@@ -31,7 +31,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qbslt.atomic import atomic_write_text
 from qbslt.errors import ConfigError
@@ -53,6 +53,13 @@ class ModelConfig:
 
     CONFIG_NAME = "model config"
     CONFIG_FILE = "config.json"  # in a model folder (qbslt.model.pretrained)
+    # The ``model_type`` key of ``config.json`` that Hugging Face's ``AutoConfig`` / ``AutoModel`` dispatch
+    # on (registered in qbslt.model.modeling_qbslt); None: the config writes none. A config.json written
+    # before the key existed has none and still loads; a different one is refused.
+    model_type: ClassVar[str | None] = None
+    # Read by ``transformers.AutoModel.from_pretrained`` on every config it loads: this one has no
+    # nested configs.
+    sub_configs: ClassVar[dict[str, type]] = {}
 
     def __post_init__(self) -> None:
         self.validate()
@@ -69,18 +76,31 @@ class ModelConfig:
         return self.eos_token_id if self.decoder_start_token_id is None else self.decoder_start_token_id
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.model_type is not None:
+            data["model_type"] = self.model_type
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any], **hf_kwargs: Any):
+        """The config of ``data`` (as ``to_dict`` writes it; ``model_type`` optional). ``hf_kwargs``: what
+        ``transformers.AutoConfig`` passes: fields among them override ``data``; with
+        ``return_unused_kwargs=True`` the result is ``(config, the other kwargs)``, else they are ignored."""
+        data = dict(data)
+        model_type = data.pop("model_type", cls.model_type)
+        if model_type != cls.model_type:
+            raise ConfigError(f"{cls.CONFIG_NAME}: model_type {model_type!r} is not {cls.model_type!r}")
         known = {f.name for f in dataclasses.fields(cls)}
+        return_unused = hf_kwargs.pop("return_unused_kwargs", False)
+        data.update({k: hf_kwargs.pop(k) for k in list(hf_kwargs) if k in known})
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{cls.CONFIG_NAME}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(known))})")
-        return cls(**data)
+        config = cls(**data)
+        return (config, hf_kwargs) if return_unused else config
 
     def save_pretrained(self, folder: Path | str) -> None:
         """Write ``config.json`` into the model folder ``folder``."""
@@ -100,6 +120,8 @@ class ModelConfig:
 
 @dataclass
 class QBSLTConfig(ModelConfig):
+    model_type: ClassVar[str] = "qbslt"
+
     # ---- video embedding (2D CNN per frame + Conv1D-BN-ReLU-MaxPool temporal blocks) ----
     backbone: str = "resnet18"
     backbone_pretrained: bool = True      # ImageNet weights via torchvision's ``weights=`` enum

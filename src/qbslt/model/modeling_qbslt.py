@@ -76,7 +76,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationConfig, MBartForConditionalGeneration
+from transformers import AutoConfig, AutoModel, GenerationConfig, MBartForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
@@ -390,6 +390,14 @@ class QBSLTModel(PretrainedModel, nn.Module):
                 raise RuntimeError(f"{k}: stage-1 shape {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}")
         self.load_state_dict({k: state_dict[k] for k in keys}, strict=False)
         return keys
+
+
+# Hugging Face Auto classes: a model folder's config.json says ``"model_type": "qbslt"``, so once this
+# module is imported (``from qbslt.model import QBSLTModel`` imports it) ``AutoConfig.from_pretrained(folder)``
+# gives its QBSLTConfig and ``AutoModel.from_pretrained(folder)`` its QBSLTModel (through
+# QBSLTModel.from_pretrained: the same loading, eval mode included). exist_ok: a re-import re-registers.
+AutoConfig.register(QBSLTConfig.model_type, QBSLTConfig, exist_ok=True)
+AutoModel.register(QBSLTConfig, QBSLTModel, exist_ok=True)
 
 
 __all__ = ["QBSLTModel", "pack_segments", "STAGE1_TRANSFER_PREFIXES"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -27,6 +27,11 @@ from qbslt.errors import QbsltError
 from qbslt.model.configuration import ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
+# What ``transformers.AutoModel.from_pretrained(folder)`` passes on to the registered model class's
+# ``from_pretrained`` besides ``config``, with no model-specific meaning (a local folder: nothing to fetch).
+HF_BOOKKEEPING_KWARGS = frozenset({"_from_auto", "adapter_kwargs", "trust_remote_code", "revision", "cache_dir",
+                                   "force_download", "local_files_only", "proxies", "subfolder", "token",
+                                   "code_revision", "_commit_hash", "name_or_path"})
 
 
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
@@ -90,17 +95,29 @@ class PretrainedModel:
         return config
 
     @classmethod
-    def from_pretrained(cls, folder: Path | str):
-        """The model of the folder ``folder`` (written by :meth:`save_pretrained`), in eval mode."""
+    def from_pretrained(cls, folder: Path | str, *, config: ModelConfig | None = None, **hf_kwargs: Any):
+        """The model of the folder ``folder`` (written by :meth:`save_pretrained`), in eval mode.
+
+        ``config``: the folder's config, already read (``transformers.AutoModel.from_pretrained`` reads
+        it first); None: read here. ``hf_kwargs``: only the bookkeeping that ``AutoModel`` passes along
+        (:data:`HF_BOOKKEEPING_KWARGS`); any other keyword is a TypeError, not silently ignored."""
+        unsupported = sorted(set(hf_kwargs) - HF_BOOKKEEPING_KWARGS)
+        if unsupported:
+            raise TypeError(f"{cls.__name__}.from_pretrained: unsupported keyword(s) {', '.join(unsupported)}")
         folder = Path(folder)
         for name in (cls.config_class.CONFIG_FILE, WEIGHTS_FILE):
             if not (folder / name).is_file():
                 raise QbsltError(f"{folder}: not a model folder ({name} missing)")
-        model = cls(cls.config_for_loading(cls.config_class.from_pretrained(folder)))
+        if config is None:
+            config = cls.config_class.from_pretrained(folder)
+        elif not isinstance(config, cls.config_class):
+            raise TypeError(f"{cls.__name__}.from_pretrained: config must be a {cls.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        model = cls(cls.config_for_loading(config))
         state = load_weights(folder / WEIGHTS_FILE)
         check_fits(model, state, folder / WEIGHTS_FILE)
         model.load_state_dict(state)
         return model.eval()
 
 
-__all__ = ["PretrainedModel", "WEIGHTS_FILE", "check_fits", "load_weights", "save_weights"]
+__all__ = ["HF_BOOKKEEPING_KWARGS", "PretrainedModel", "WEIGHTS_FILE", "check_fits", "load_weights", "save_weights"]

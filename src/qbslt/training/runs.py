@@ -34,6 +34,7 @@ from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement
 from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.model_card import write_model_card
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
@@ -281,7 +282,9 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
         "max_frames": cfg["train"]["max_frames"], "crop_size": cfg["train"]["crop_size"],
         "max_text_tokens": cfg["train"]["max_text_tokens"],
-        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]}, gloss_tok)
+        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]}, gloss_tok,
+        card={"variant": variant, "seed": seed, "train": cfg["train"],
+              "metrics": {**scores, "epochs": result.epochs, "best_epoch": result.best_epoch}})
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
                "epochs": result.epochs, "best_epoch": result.best_epoch,
                "train_seconds": round(result.train_seconds, 2),
@@ -300,11 +303,15 @@ def reliance_inputs(config: QBSLTConfig) -> list[str]:
 
 
 def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline: dict,
-               gloss_tok=None) -> None:
-    """A self-contained model folder for ``qbslt translate``: the model's own folder (weights, config,
-    tokenizers: ``QBSLTModel.save_pretrained``) and how to preprocess (``pipeline.json``)."""
+               gloss_tok=None, card: dict | None = None) -> None:
+    """A self-contained model folder for ``qbslt translate`` and ``transformers.AutoModel``: the model's
+    own folder (weights, config, tokenizers: ``QBSLTModel.save_pretrained``), how to preprocess
+    (``pipeline.json``) and, with ``card``, the model card ``README.md`` (``card``: the keyword arguments
+    of :func:`qbslt.model.model_card.model_card`, ``variant`` required: train, metrics, profile, seed)."""
     tokenizers = {"tokenizer": decoder_tok, "text_tokenizer": text_tok}
     if gloss_tok is not None:
         tokenizers["gloss_tokenizer"] = gloss_tok
     model.save_pretrained(out_dir, tokenizers)
     atomic_write_text(out_dir / "pipeline.json", json.dumps(pipeline, indent=2) + "\n")
+    if card is not None:
+        write_model_card(out_dir, model.config, pipeline, **card)
