@@ -24,13 +24,16 @@ EXAMPLE = """example:
 
 def register(sub) -> None:
     from qbslt.plan import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
+    from qbslt.plan.targets import RELIANCE_TARGET, layout_tables, span, table_numbers
 
     p = sub.add_parser("plan", help="jobs per rule, disk and estimated GPU-hours of Snakemake targets, before running",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")
     p.add_argument("--target", nargs="+", default=["all"],
-                   help="Snakemake target(s): all (default), table1 ... table8, figure4, train_all, a file, ...")
+                   help=f"Snakemake target(s): all (default), {span(table_numbers(), 'table')} (one table each), "
+                        f"{RELIANCE_TARGET} (Tables {span(layout_tables())} and the input-reliance table), figure4, "
+                        f"train_all, sigma_all, slslr_all, a file, ...")
     p.add_argument("--gpu-tflops", type=float, default=DEFAULT_GPU_TFLOPS,
                    help="GPU throughput, TFLOP/s (default %(default)g: H100/H200 SXM dense bf16)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU,

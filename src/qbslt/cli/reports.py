@@ -1,5 +1,6 @@
-"""Reports (:mod:`qbslt.reports`): Tables 1-8, the DVC metrics and plots files, Figure 4, and the
-user docs' generated blocks (``qbslt docs``)."""
+"""Reports (:mod:`qbslt.reports`): Tables 1-8 and the input-reliance table, the DVC metrics and plots
+files, Figure 4, and the user docs' generated blocks (``qbslt docs``). Tables 9 and 10 have their own
+steps (``sigma-table9``, :mod:`qbslt.cli.sigma`; ``slslr-table``, :mod:`qbslt.cli.slr`)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,11 @@ def register(sub) -> None:
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs from its source")
     p.set_defaults(func=cmd_docs)
 
-    p = sub.add_parser("tables", help="render Tables 1-8 and the DVC metrics/plots files from results/")
+    from qbslt.plan.targets import layout_tables, span
+
+    tables = span(layout_tables())
+    p = sub.add_parser("tables", help=f"render Tables {tables} (with --reliance the input-reliance table) and the DVC "
+                                      f"metrics/plots files from results/; Tables 9 and 10: sigma-table9, slslr-table")
     p.add_argument("--results", default="results")
     p.add_argument("--metrics", nargs="+", metavar="FILE",
                    help="the runs to report, as their metrics files RESULTS/metrics/<dataset>/<variant>/seed<k>.json "
@@ -75,7 +80,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="results/embedded/tables")
     p.add_argument("--profile", choices=list(PROFILES), default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
-    p.add_argument("--tables", type=int, nargs="+", help="table numbers to render (default: 1-8)")
+    p.add_argument("--tables", type=int, nargs="+", help=f"table numbers to render (default: {tables})")
     p.add_argument("--datasets", nargs="+", help="datasets of Table 8 (default: the layout's)")
     p.add_argument("--summary", help="metrics summary JSON (default: OUT/summary.json)")
     p.add_argument("--runs", help="per-run BLEU-4 CSV for plots (default: OUT/bleu4_by_variant.csv)")

@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from rouge_score import rouge_scorer
-from sacrebleu.metrics import BLEU
-from sacrebleu.significance import PairedTest
+# sacrebleu and rouge_score (which imports nltk, and nltk scipy: about a second) are imported by the
+# functions that score, not here: `qbslt --help` and every step that only needs LEVELS stay fast.
+if TYPE_CHECKING:
+    from sacrebleu.metrics import BLEU
 
 LEVELS = ("word", "char")
 
@@ -96,6 +97,8 @@ class EvalTokenizer:
 
 
 def _bleu(n: int) -> BLEU:
+    from sacrebleu.metrics import BLEU
+
     return BLEU(max_ngram_order=n, **BLEU_OPTIONS)
 
 
@@ -117,6 +120,8 @@ def lcs_f_measure(precision: float, recall: float, beta: float = ROUGE_L_BETA) -
 
 def rouge_l(hypotheses: list[str], references: list[str], level: str) -> float:
     """Sentence ROUGE-L (LCS F-measure, beta = ROUGE_L_BETA) averaged over the corpus, x100 (an empty side scores 0)."""
+    from rouge_score import rouge_scorer
+
     _check_pair(hypotheses, references)
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=EvalTokenizer(level))
     total = 0.0
@@ -141,6 +146,8 @@ def corpus_scores(hypotheses: list[str], references: list[str], level: str) -> d
 
 def sentence_bleu4(hypothesis: str, reference: str, level: str) -> float:
     """Sentence BLEU-4 for ranking examples: sacrebleu sentence BLEU, effective order, exp smoothing."""
+    from sacrebleu.metrics import BLEU
+
     metric = BLEU(tokenize="none", smooth_method="exp", effective_order=True, lowercase=False, force=True)
     hyp, ref = _joined([hypothesis, reference], level)
     return float(metric.sentence_score(hyp, [ref]).score)
@@ -162,6 +169,8 @@ def _sacrebleu_seed(seed: int) -> Iterator[None]:
 
 def _segment_stats(hyps: list[str], refs: list[str]) -> list[tuple]:
     """Per-sentence BLEU-4 sufficient statistics (lengths, matches, totals), via the public API."""
+    from sacrebleu.metrics import BLEU
+
     metric = BLEU(tokenize="none", effective_order=True, force=True)
     out = []
     for hyp, ref in zip(hyps, refs):
@@ -193,6 +202,7 @@ def paired_bootstrap(system_a: list[str], system_b: list[str], references: list[
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     if seed < 1:  # PairedTest treats a falsy seed as "unseeded"; numpy rejects negative ones.
         raise ValueError(f"seed must be a positive integer, got {seed}")
+    from sacrebleu.significance import PairedTest
 
     hyps_a, hyps_b, refs = _joined(system_a, level), _joined(system_b, level), _joined(references, level)
     with _sacrebleu_seed(seed):

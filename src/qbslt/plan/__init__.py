@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qbslt import config as qconfig
 from qbslt.errors import QbsltError
-from qbslt.plan.dry_run import dry_run
+from qbslt.plan.dry_run import DryRun, dry_run
 from qbslt.plan.estimate import Planner, measure_flops
 from qbslt.plan.figures import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
 from qbslt.plan.render import render
@@ -25,18 +25,33 @@ def plan_targets(params: Path, profile: str | None, targets: list[str], snakefil
     """The plan of ``targets`` (Snakemake targets or rule names) under ``profile``, as markdown."""
     if gpu_tflops <= 0 or not 0 < mfu <= 1:
         raise QbsltError(f"--gpu-tflops must be > 0 and --mfu in (0, 1] (got {gpu_tflops}, {mfu})")
-    tree = qconfig.load(params, profile)
+    params, snakefile = Path(params), Path(snakefile)
+    # Snakemake (importing itself, reading the workflow, building the DAG) takes most of the time: with
+    # the profile known, the first target's dry run starts now and runs while the config loads. A
+    # missing file is left to the config's and the dry run's own messages, in that order.
+    early = (DryRun(targets[0], profile, params, snakefile)
+             if targets and profile is not None and params.is_file() and snakefile.is_file() else None)
+    try:
+        tree = qconfig.load(params, profile)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     profile = tree["profile"]
-    runs = {t: dry_run(t, profile, Path(params), Path(snakefile)) for t in targets}
+    if early is not None and early.profile != profile:  # not expected: load() keeps the override
+        early.cancel()
+        early = None
+    runs = {t: early.jobs() if early is not None and i == 0 else dry_run(t, profile, params, snakefile)
+            for i, t in enumerate(targets)}
     flops = None
     if measure:
         if any(qconfig.variant_config(tree, v)["model"]["freeze_backbone"] for d in tree["data"]["datasets"]
                for v in qconfig.dataset_variants(tree, d)):
             raise QbsltError(f"--measure-flops counts models that train their backbone on frames (the paper "
                              f"profile); profile {profile} has frozen-backbone variants")
-        flops = measure_flops(tree, [j for jobs in runs.values() for j in jobs], Path(params), profile)
+        flops = measure_flops(tree, [j for jobs in runs.values() for j in jobs], params, profile)
     planner = Planner(tree, data_dir, flops)
-    return render([planner.plan(t, jobs) for t, jobs in runs.items()], profile, Path(params), gpu_tflops, mfu)
+    return render([planner.plan(t, jobs) for t, jobs in runs.items()], profile, params, gpu_tflops, mfu)
 
 
 __all__ = ["DEFAULT_GPU_TFLOPS", "DEFAULT_MFU", "plan_targets"]

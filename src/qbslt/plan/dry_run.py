@@ -60,19 +60,49 @@ def job_counts(jobs: list[Job]) -> dict[str, int]:
     return counts
 
 
+class DryRun:
+    """A dry run of ``target`` started now, in the background (:meth:`jobs` waits for it): every job
+    from scratch, in an empty folder holding only ``params``. The caller may do other work (load
+    the config) while Snakemake imports itself and builds the DAG, which takes most of `qbslt plan`'s time."""
+
+    def __init__(self, target: str, profile: str, params: Path, snakefile: Path):
+        if not snakefile.is_file():
+            raise QbsltError(f"{snakefile}: Snakefile not found (run `qbslt plan` in the repository, or pass "
+                             f"--snakefile)")
+        self.target, self.profile = target, profile
+        self._tmp = tempfile.TemporaryDirectory(prefix="qbslt-plan-")
+        try:
+            shutil.copyfile(params, Path(self._tmp.name) / "params.yaml")
+            cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile.resolve()), "-d", self._tmp.name,
+                   "--cores", "1", "-n", "--forceall", target, "--config", f"profile={profile}"]
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+
+    def jobs(self) -> list[Job]:
+        """The run's jobs, once it has finished; a failed run raises QbsltError naming what it says."""
+        try:
+            stdout, stderr = self._proc.communicate()
+        finally:
+            self.cancel()
+        if self._proc.returncode != 0:
+            lines = [ln.strip() for ln in (stdout + stderr).splitlines() if ln.strip()]
+            error = next((ln for ln in lines if "Error" in ln or "error" in ln), lines[-1] if lines else "")
+            detail = [ln for ln in lines if ln.startswith(("target ", "Table ", "MissingRule", "No rule"))]
+            raise QbsltError(f"snakemake dry run of {self.target!r} (profile {self.profile}) failed: "
+                             f"{'; '.join(detail) or error}")
+        return parse_dry_run(stdout + stderr)
+
+    def cancel(self) -> None:
+        """Stop the run if it still runs, and remove its folder."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        self._tmp.cleanup()
+
+
 def dry_run(target: str, profile: str, params: Path, snakefile: Path) -> list[Job]:
     """Every job of ``target`` from scratch: a dry run in an empty folder holding only ``params``."""
-    if not snakefile.is_file():
-        raise QbsltError(f"{snakefile}: Snakefile not found (run `qbslt plan` in the repository, or pass --snakefile)")
-    with tempfile.TemporaryDirectory(prefix="qbslt-plan-") as tmp:
-        shutil.copyfile(params, Path(tmp) / "params.yaml")
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile.resolve()), "-d", tmp, "--cores", "1",
-               "-n", "--forceall", target, "--config", f"profile={profile}"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-        error = next((ln for ln in lines if "Error" in ln or "error" in ln), lines[-1] if lines else "")
-        detail = [ln for ln in lines if ln.startswith(("target ", "Table ", "MissingRule", "No rule"))]
-        raise QbsltError(f"snakemake dry run of {target!r} (profile {profile}) failed: "
-                         f"{'; '.join(detail) or error}")
-    return parse_dry_run(result.stdout + result.stderr)
+    return DryRun(target, profile, params, snakefile).jobs()
