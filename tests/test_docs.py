@@ -51,7 +51,8 @@ def test_check_fails_on_a_difference_then_fill_makes_it_pass(tree, capsys):
     assert run_docs(tmp_path, doc, measurements, "--check") == 1
     out = capsys.readouterr()
     assert "README.md:3: measurement: realtext.wall_time" in out.err
-    assert "README.md:5: results/embedded/tables/table4.md" in out.err
+    assert "README.md:5: results/embedded/tables/table4.md (line 2: docs 'old table', now '### Table 4')" in out.err
+    assert "Your results differ from the numbers in the docs" in out.err  # what a difference means
     assert "skipped (no such results file)" in out.out and "results/paper/tables/table4.md" in out.out
     assert doc.read_text() == before  # --check changes nothing
 

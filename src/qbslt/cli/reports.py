@@ -44,7 +44,7 @@ DOCS_EXAMPLE = """example:
 
 
 def cmd_docs(args) -> int:
-    from qbslt.reports.docs import default_docs, fill
+    from qbslt.reports.docs import RESULTS_DIFFER_NOTE, default_docs, fill
 
     docs = [Path(d) for d in args.doc] if args.doc else default_docs(Path("."))
     report = fill(docs, Path(args.results), Path(args.measurements), check=args.check)
@@ -52,8 +52,11 @@ def cmd_docs(args) -> int:
         print(f"skipped (no such results file): {label}")
     verb = "differs" if args.check else "filled"
     for label in report.changed:
-        print(f"{verb}: {label}", file=sys.stderr if args.check else sys.stdout)
+        print(f"{verb}: {label}" + (f" ({report.first_difference[label]})" if args.check else ""),
+              file=sys.stderr if args.check else sys.stdout)
     print(f"{len(report.changed)} block(s) {verb}, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped")
+    if args.check and report.results_differ:
+        print(RESULTS_DIFFER_NOTE, file=sys.stderr)
     return 1 if args.check and report.changed else 0
 
 

@@ -64,6 +64,29 @@ class Report:
     changed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    first_difference: dict[str, str] = field(default_factory=dict)  # changed block -> its first differing line
+
+    @property
+    def results_differ(self) -> bool:
+        """A results block differs: the results tree is not the one the docs were filled from."""
+        return any(f": {RESULTS_PREFIX}" in label for label in self.changed)
+
+
+# Printed by `qbslt docs --check` when a user's results differ from the committed numbers.
+RESULTS_DIFFER_NOTE = """Your results differ from the numbers in the docs. With the same code and params.yaml, runs give
+the same bytes on every x86-64 machine with AVX2 (docs/performance.md, "The same numbers on every
+machine"), so a difference means one of: other code or another params.yaml (a --config override
+included), QBSLT_NUMERICS=native, a CPU without AVX2 or another architecture, a GPU, or a run not
+yet complete. `qbslt docs --results DIR` writes your numbers into the docs instead."""
+
+
+def first_difference(committed: str, current: str, width: int = 100) -> str:
+    """The first line where two block texts differ, both versions shortened to ``width``."""
+    old, new = committed.splitlines(), current.splitlines()
+    for number, (a, b) in enumerate(zip(old + [""] * len(new), new + [""] * len(old)), start=1):
+        if a != b:
+            return f"line {number}: docs {a[:width]!r}, now {b[:width]!r}"
+    return "whitespace only"
 
 
 def load_measurements(path: Path) -> dict[str, dict]:
@@ -133,6 +156,7 @@ def fill(docs: list[Path], results: Path, measurements_path: Path, check: bool =
                 want = block.body
             elif want != block.body:
                 report.changed.append(label)
+                report.first_difference[label] = first_difference(block.body, want)
             else:
                 report.unchanged.append(label)
             pieces += [text[last:block.start], want]
