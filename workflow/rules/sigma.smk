@@ -96,11 +96,12 @@ rule table9:
             for s in SEEDS
         ],
     output:
-        md=report(
-            f"{RESULTS}/tables/table9.md",
+        md=f"{RESULTS}/tables/table9.md",
+        html=report(
+            f"{RESULTS}/tables/table9.html",
             caption="../report/table.rst",
             category="Tables",
-            labels={"table": "9"},
+            labels={"table": "Table 09"},
         ),
         csv=f"{RESULTS}/tables/table9.csv",
         tex=f"{RESULTS}/tables/table9.tex",
@@ -122,3 +123,4 @@ rule table9:
     shell:
         "python -m qbslt sigma-table9 --sigma-metrics {input.sigma} {params.rgb} --variants {params.variants}"
         " --datasets {params.datasets} --profile {params.profile} --out {params.out} > {log} 2>&1"
+        " && python -m qbslt.reports.rendering {output.md} {output.html} >> {log} 2>&1"

@@ -142,11 +142,12 @@ rule table10:
     input:
         expand(f"{RESULTS}/slslr/seed{{seed}}.json", seed=SLSLR_SEEDS),
     output:
-        md=report(
-            f"{RESULTS}/tables/table10.md",
+        md=f"{RESULTS}/tables/table10.md",
+        html=report(
+            f"{RESULTS}/tables/table10.html",
             caption="../report/table.rst",
             category="Tables",
-            labels={"table": "10"},
+            labels={"table": "Table 10"},
         ),
         csv=f"{RESULTS}/tables/table10.csv",
         tex=f"{RESULTS}/tables/table10.tex",
@@ -164,6 +165,7 @@ rule table10:
         profile=PROFILE,
     shell:
         "python -m qbslt slslr-table --runs {input} --out {params.out} --profile {params.profile} > {log} 2>&1"
+        " && python -m qbslt.reports.rendering {output.md} {output.html} >> {log} 2>&1"
 
 
 rule slslr_all:

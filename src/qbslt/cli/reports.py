@@ -93,7 +93,7 @@ def register(sub) -> None:
     p.add_argument("--figure4-ssaw", help="SSAW weights file of Figure 4: also write its data as CSV")
     p.add_argument("--figure4-data", help="Figure 4's data CSV (default: OUT/figure4_weights.csv)")
     p.add_argument("--reliance", action="store_true",
-                   help="also write the input-reliance table OUT/reliance.{md,csv} (shuffled video / question)")
+                   help="also write the input-reliance table OUT/reliance.{md,csv,html} (shuffled video / question)")
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")

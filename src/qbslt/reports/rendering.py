@@ -1,12 +1,22 @@
-"""Markdown and LaTeX of one results table, for every table the project renders (Tables 1-10).
+"""Markdown, LaTeX and HTML of one results table, for every table the project renders (Tables 1-10).
 
 A table is given as its caption, its header and its display lines ``(kind, cells)``, one cell per
 column: kind "row" (a result), "group" (a heading: its first cell spans the row, the other cells
 are empty) or "paper" (the paper's numbers under a measured row, set small). The last ``numeric``
 columns are right-aligned.
+
+The HTML (:func:`html_table`) is a standalone page, what the Snakemake report shows inline (an
+HTML result is displayed in the report's page; a Markdown one is only a download).
+:func:`markdown_to_html` renders a Markdown file written by :func:`markdown_table` as that page, for
+the tables whose step writes Markdown only; ``python -m qbslt.reports.rendering TABLE.md TABLE.html``
+does it from the command line.
 """
 
 from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
 
 from qbslt.reports.example_translations import strip_table_prefix, tex_escape
 
@@ -49,4 +59,100 @@ def latex_table(caption: str, number: int, header: list[str], lines: list[Line],
     return "\n".join(out) + "\n"
 
 
-__all__ = ["markdown_table", "latex_table"]
+_STYLE = ("body{font-family:sans-serif;font-size:14px;margin:1em}"
+          "table{border-collapse:collapse}caption{caption-side:top;text-align:left;max-width:70em;padding:0 0 .6em}"
+          "th,td{padding:.2em .6em;border-bottom:1px solid #ddd;white-space:nowrap}th{text-align:left}"
+          ".num{text-align:right}tr.group td{font-weight:bold;background:#f3f3f3}"
+          "tr.paper td{font-size:85%;font-style:italic;color:#555}")
+
+
+def html_table(caption: str, header: list[str], lines: list[Line], numeric: int, title: str = "") -> str:
+    """A standalone HTML page holding the table (caption above it, the same cells as the Markdown)."""
+    first_numeric = len(header) - numeric
+
+    def cls(i: int) -> str:
+        return ' class="num"' if i >= first_numeric else ""
+
+    title = title or caption.split(":", 1)[0][:60] or "Table"
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+           f"<style>{_STYLE}</style></head><body>", "<table>", f"<caption>{html.escape(caption)}</caption>",
+           "<thead><tr>" + "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(header))
+           + "</tr></thead>", "<tbody>"]
+    for kind, cells in lines:
+        if kind == "group":
+            out.append(f'<tr class="group"><td colspan="{len(header)}">{html.escape(cells[0])}</td></tr>')
+            continue
+        row_class = ' class="paper"' if kind == "paper" else ""
+        out.append(f"<tr{row_class}>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(cells))
+                   + "</tr>")
+    out += ["</tbody>", "</table>", "</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def _split_md_row(line: str) -> list[str]:
+    """The cells of one Markdown table line written by :func:`markdown_table` (``\\|`` unescaped)."""
+    body = line.strip()[1:-1]
+    cells, cell, i = [], "", 0
+    while i < len(body):
+        if body[i] == "\\" and body[i + 1:i + 2] == "|":
+            cell, i = cell + "|", i + 2
+            continue
+        if body[i] == "|":
+            cells.append(cell.strip())
+            cell = ""
+        else:
+            cell += body[i]
+        i += 1
+    cells.append(cell.strip())
+    return cells
+
+
+def parse_markdown_table(text: str) -> tuple[str, list[str], list[Line], int]:
+    """(caption, header, lines, numeric) of a Markdown table written by :func:`markdown_table`: the
+    inverse of it (bold first cell with the others empty: a group; every non-empty cell in italics: a
+    paper line)."""
+    table_lines = [i for i, line in enumerate(text.splitlines()) if line.startswith("|")]
+    if len(table_lines) < 2:
+        raise ValueError("no Markdown table found")
+    all_lines = text.splitlines()
+    caption = "\n".join(all_lines[:table_lines[0]]).strip()
+    header = _split_md_row(all_lines[table_lines[0]])
+    numeric = sum(1 for c in _split_md_row(all_lines[table_lines[1]]) if c.endswith(":"))
+    lines: list[Line] = []
+    for i in table_lines[2:]:
+        cells = _split_md_row(all_lines[i])
+        filled = [c for c in cells if c]
+        if (cells[0].startswith("**") and cells[0].endswith("**") and len(cells[0]) > 4
+                and not any(cells[1:])):
+            lines.append(("group", [cells[0][2:-2]] + cells[1:]))
+        elif filled and all(len(c) > 2 and c.startswith("*") and c.endswith("*") and not c.startswith("**")
+                            for c in filled):
+            lines.append(("paper", [c[1:-1] if c else c for c in cells]))
+        else:
+            lines.append(("row", cells))
+    return caption, header, lines, numeric
+
+
+def markdown_to_html(text: str, title: str = "") -> str:
+    """The HTML page (:func:`html_table`) of a Markdown table written by :func:`markdown_table`."""
+    return html_table(*parse_markdown_table(text), title=title)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qbslt.reports.rendering TABLE.md TABLE.html``: the HTML page of a Markdown table."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m qbslt.reports.rendering TABLE.md TABLE.html", file=sys.stderr)
+        return 2
+    from qbslt.atomic import atomic_write_text
+
+    source, target = Path(args[0]), Path(args[1])
+    atomic_write_text(target, markdown_to_html(source.read_text(encoding="utf-8")))
+    return 0
+
+
+__all__ = ["markdown_table", "latex_table", "html_table", "markdown_to_html", "parse_markdown_table"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """Tables 1-8 of the paper from the result contract (``results/metrics``, ``results/predictions``).
 
-:func:`render_all` writes, for N = 1..8, ``table<N>.md``, ``table<N>.csv`` and ``table<N>.tex``
-(``table8.html`` too), and the data files of DVC's metrics and plots
+:func:`render_all` writes, for N = 1..8, ``table<N>.md``, ``table<N>.csv``, ``table<N>.tex`` and
+``table<N>.html`` (the page the Snakemake report shows inline; Table 8's with its marked
+translations), and the data files of DVC's metrics and plots
 (:mod:`qbslt.reports.dvc_outputs`).
 
 Which runs: exactly those of the :class:`qbslt.reports.results.Results` given -- the experiment
@@ -45,7 +46,7 @@ from qbslt.data.datasets import DATASETS, DatasetSpec
 from qbslt.reports.dvc_outputs import write_dvc_outputs
 from qbslt.reports.example_translations import render_table8
 from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, load_yaml
-from qbslt.reports.rendering import latex_table, markdown_table
+from qbslt.reports.rendering import html_table, latex_table, markdown_table, markdown_to_html
 from qbslt.reports.results import METRICS, Results, Stats, summarize
 
 HEADERS = {"bleu1": "B1", "bleu2": "B2", "bleu3": "B3", "bleu4": "B4", "rouge_l": "ROUGE"}
@@ -339,6 +340,11 @@ def render_md(table: Table) -> str:
     return markdown_table(table.caption, _header(table), _display_lines(table), NUMERIC_COLUMNS)
 
 
+def render_html(table: Table) -> str:
+    return html_table(table.caption, _header(table), _display_lines(table), NUMERIC_COLUMNS,
+                      title=f"Table {table.number}")
+
+
 def render_tex(table: Table) -> str:
     return latex_table(table.caption, table.number, _header(table), _display_lines(table), NUMERIC_COLUMNS,
                        "qbslt.reports.tables", ("booktabs", "amssymb"))
@@ -421,7 +427,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
                datasets: list[str] | None = None, scores_dir: Path | None = None,
                curves_path: Path | None = None, figure4_ssaw: Path | None = None,
                figure4_data: Path | None = None, reliance: bool = False) -> list[Path]:
-    """Write tables 1-8 (md/csv/tex; table8 also html) and the DVC metrics and plots files.
+    """Write tables 1-8 (md/csv/tex/html) and the DVC metrics and plots files.
 
     ``results``: the runs to report (:class:`qbslt.reports.results.Results`, the experiment
     matrix); a folder instead reads every run found there (ad hoc, leftovers included).
@@ -431,7 +437,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
     (``summary.json``), ``runs_path`` (``bleu4_by_variant.csv``), ``scores_dir`` (``scores/``),
     ``curves_path`` (``training_curves.csv``); with ``figure4_ssaw`` (an SSAW weights file) also
     ``figure4_data`` (``figure4_weights.csv``); with ``reliance`` the input-reliance table
-    (``reliance.{md,csv}`` under ``out_dir``, qbslt.reports.reliance). Returns the paths written.
+    (``reliance.{md,csv,html}`` under ``out_dir``, qbslt.reports.reliance). Returns the paths written.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
@@ -443,7 +449,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
                               numbers):
         stem = out_dir / f"table{table.number}"
         for ext, text in (("md", render_md(table)), ("csv", table_frame(table, bootstrap_samples).to_csv(index=False)),
-                          ("tex", render_tex(table))):
+                          ("tex", render_tex(table)), ("html", render_html(table))):
             path = stem.with_suffix(f".{ext}")
             atomic_write_text(path, text)
             written.append(path)
@@ -455,7 +461,11 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
     if reliance:
         from qbslt.reports.reliance import render_reliance
 
-        written += render_reliance(metrics, out_dir)
+        reliance_paths = render_reliance(metrics, out_dir)
+        md = next(p for p in reliance_paths if p.suffix == ".md")
+        html_path = md.with_suffix(".html")
+        atomic_write_text(html_path, markdown_to_html(md.read_text(encoding="utf-8"), title="Input reliance"))
+        written += reliance_paths + [html_path]
     written += write_dvc_outputs(metrics, out_dir, summary_path, runs_path, scores_dir, curves_path, figure4_ssaw,
                                  figure4_data)
     return written
