@@ -31,6 +31,14 @@ built from the lengths with tensor ops (:func:`_interpolation_taps`, :func:`_poo
 cosine is taken without forming the resampled sequences (see the comment above
 :func:`text_to_video_similarity`; memory O(B^2 Tv Lt), not O(B^2 Tv c)).
 For the sequence strategies no CLS is appended (it would not be used).
+
+Several processes (torchrun, :func:`gathered_world`): each rank holds a share of the batch. As on one
+process, Eq. 1 must see the whole batch: :meth:`ContrastiveHead.gathered_loss` gathers both sides'
+projected features from every rank (:func:`gather_rows`, differentiable: the gradient reaching a rank's
+own rows is the sum of what every rank's loss sends them), builds the similarity matrix of the whole
+batch, and returns the mean of Eq. 1's terms over the rank's own rows and columns. With the training
+loop's weighting (rank loss x world x share / batch size, gradients averaged over the ranks), the
+gradient is that of Eq. 1 over the whole batch on one process.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 from torch import nn
 
@@ -173,6 +183,34 @@ def contrastive_loss(sim: torch.Tensor, logit_scale: torch.Tensor | float) -> to
     return info_nce(sim * logit_scale)
 
 
+def gathered_world() -> int:
+    """The number of processes whose shares make up a batch (1 unless torchrun started several)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather_rows(x: torch.Tensor, count: int) -> tuple[torch.Tensor, int]:
+    """The first ``count`` rows of ``x`` [B, ...] from every rank, in rank order -> (rows [sum of counts, ...],
+    the offset of this rank's rows). Ranks may hold different numbers of rows (the other dims must
+    agree); differentiable in ``x`` when it requires grad (``torch.distributed.nn``: the gradient of this
+    rank's rows is summed over every rank's graph)."""
+    world = dist.get_world_size()
+    sizes = torch.tensor([x.shape[0], count], device=x.device)
+    every = [torch.zeros_like(sizes) for _ in range(world)]
+    dist.all_gather(every, sizes)
+    rows = max(int(s[0]) for s in every)
+    counts = [int(s[1]) for s in every]
+    padded = torch.cat([x, x.new_zeros(rows - x.shape[0], *x.shape[1:])]) if rows > x.shape[0] else x
+    if x.requires_grad:
+        parts = dist_fn.all_gather(padded)
+    else:
+        raw = padded.to(torch.uint8) if padded.dtype == torch.bool else padded
+        parts = [torch.empty_like(raw) for _ in range(world)]
+        dist.all_gather(parts, raw.contiguous())
+        parts = [q.to(padded.dtype) for q in parts]
+    rank = dist.get_rank()
+    return torch.cat([q[:c] for q, c in zip(parts, counts)]), sum(counts[:rank])
+
+
 class ContrastiveHead(nn.Module):
     """Linear heads (video, text) to ``contrastive_dim`` + learnable logit scale; Eq. 1.
 
@@ -206,11 +244,41 @@ class ContrastiveHead(nn.Module):
     def loss(self, sim: torch.Tensor) -> torch.Tensor:
         return contrastive_loss(sim, self.scale())
 
+    def gathered_loss(self, video: torch.Tensor, video_mask: torch.Tensor, text: torch.Tensor,
+                      text_mask: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 1 across ranks (module docstring): this rank's ``count`` examples (0: a ghost pass that
+        adds nothing) against the whole batch gathered from every rank. -> (the mean of Eq. 1's terms
+        over this rank's rows and columns, 0 when ``count`` is 0; its rows of the whole similarity
+        matrix [count, N]). The widths (video positions, text tokens) must agree across ranks."""
+        if self.alignment not in ("vector", "text_to_video", "video_to_text"):
+            raise ValueError(f"unknown alignment {self.alignment!r}")
+        video_mask, text_mask = video_mask.bool(), text_mask.bool()
+        if self.alignment == "vector":
+            v, t = self.video_proj(last_valid(video, video_mask)), self.text_proj(last_valid(text, text_mask))
+        else:
+            v, t = self.video_proj(video), self.text_proj(text)
+        v, offset = gather_rows(v, count)
+        t, _ = gather_rows(t, count)
+        if self.alignment == "vector":
+            sim = vector_similarity(v, t)
+        else:
+            vm, _ = gather_rows(video_mask, count)
+            tm, _ = gather_rows(text_mask, count)
+            strategy = text_to_video_similarity if self.alignment == "text_to_video" else video_to_text_similarity
+            sim = strategy(v, vm, t, tm)
+        logits = sim * self.scale()
+        if count == 0:  # every parameter still takes part in the step (DistributedDataParallel)
+            return logits.sum() * 0.0, sim[:0].detach()
+        mine = slice(offset, offset + count)
+        target = torch.arange(offset, offset + count, device=sim.device)
+        loss = 0.5 * (F.cross_entropy(logits[mine].float(), target) + F.cross_entropy(logits[:, mine].t().float(), target))
+        return loss, sim[mine].detach()
+
     def forward(self, video, video_mask, text, text_mask):
         """-> (L_sim scalar, sim [B, B])."""
         sim = self.similarity(video, video_mask, text, text_mask)
         return self.loss(sim), sim
 
 
-__all__ = ["ContrastiveHead", "info_nce", "contrastive_loss", "vector_similarity", "text_to_video_similarity",
+__all__ = ["ContrastiveHead", "gather_rows", "gathered_world", "info_nce", "contrastive_loss", "vector_similarity", "text_to_video_similarity",
            "video_to_text_similarity", "last_valid", "INIT_TEMPERATURE", "MAX_LOGIT_SCALE"]

@@ -81,7 +81,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
 from qbslt.model.configuration import QBSLTConfig
-from qbslt.model.contrastive import ContrastiveHead
+from qbslt.model.contrastive import ContrastiveHead, gathered_world
 from qbslt.model.fusion import build_fusion
 from qbslt.model.pretrained import PretrainedModel
 from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config, check_depth
@@ -282,14 +282,51 @@ class QBSLTModel(PretrainedModel, nn.Module):
             v, vm = self.append_cls(v, vm)
         f_ve = self._encode_states(v, vm)
         f_se = self.text_encoder(batch["text_ids"], batch["text_mask"])
-        sim = self.contrastive.similarity(f_ve, vm, f_se, batch["text_mask"].bool())
-        l_sim = self.contrastive.loss(sim)
+        if gathered_world() > 1:  # torchrun: Eq. 1 over the whole batch, gathered from every rank's share
+            count = 0 if batch.get("ghost") else f_ve.shape[0]
+            l_sim, sim = self.contrastive.gathered_loss(f_ve, vm, f_se, batch["text_mask"].bool(), count)
+        else:
+            sim = self.contrastive.similarity(f_ve, vm, f_se, batch["text_mask"].bool())
+            l_sim = self.contrastive.loss(sim)
 
         masked_mask = batch.get("masked_text_mask", batch["text_mask"])
         states = self.text_encoder(batch["masked_text_ids"], masked_mask)
         labels = batch["labels"]
         l_rec = self._ce(self._decoder_logits(states, masked_mask.bool(), labels), labels)
         return {"loss": l_sim + l_rec, "l_sim": l_sim, "l_rec": l_rec, "sim": sim.detach()}
+
+    def freeze_unused(self, objective: str) -> list[str]:
+        """Stop training (``requires_grad=False``) every parameter ``objective``'s losses never use, so
+        DistributedDataParallel can run without ``find_unused_parameters``: "pretrain" (stage 1) does not
+        use the fusion, the question embedding (except the token table the decoder shares), the gloss
+        table nor the skeleton stream; "translation" (stage 2) not the stage-1 Text Encoder (except what
+        it shares), the contrastive head nor the CLS. Parameters shared with a used part stay trained.
+        Returns the frozen names. A no-op for the numbers: the optimiser skips a parameter without a
+        gradient, and these never get one."""
+        c = self.config
+        if objective == "pretrain":
+            used: list = [self.video_embedding, self.seq2seq, self.text_encoder, self.contrastive]
+            if c.alignment == "vector":
+                used.append(self.video_cls)
+            unused_parts = [getattr(self.video_embedding, "skeleton", None)]
+        elif objective == "translation":
+            used = [self.seq2seq, self.fusion]
+            if c.inputs != "sign":
+                used.append(self.text_embedding)
+            if c.inputs != "question":
+                used.append(self.gloss_embedding if c.sign_input == "gloss" else self.video_embedding)
+            unused_parts = []
+        else:
+            raise ValueError(f"unknown objective {objective!r} (expected 'pretrain' or 'translation')")
+        params = lambda part: [part] if isinstance(part, nn.Parameter) else list(part.parameters())  # noqa: E731
+        skip = {id(p) for part in unused_parts if part is not None for p in params(part)}
+        keep = {id(p) for part in used for p in params(part)} - skip
+        frozen = []
+        for name, p in self.named_parameters():
+            if p.requires_grad and id(p) not in keep:
+                p.requires_grad_(False)
+                frozen.append(name)
+        return frozen
 
     # ------------------------------------------------------------------ stage 2
     def ssl_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -218,6 +218,9 @@ class Collator:
         videos = [self.augment.read(self.data.store, v) for v in plan["videos"]]
         lengths = torch.tensor([len(v) for v in videos])
         video = torch.nn.utils.rnn.pad_sequence(videos, batch_first=True)     # zeros past each video's end
+        width = plan.get("pad_frames", video.shape[1])  # a rank's share: padded as its whole batch is
+        if width > video.shape[1]:
+            video = torch.cat([video, video.new_zeros(video.shape[0], width - video.shape[1], *video.shape[2:])], 1)
         video_mask = torch.arange(video.shape[1]) < lengths.unsqueeze(1)
         batch = {**plan["batch"], "video": video, "video_mask": video_mask}
         if self.data.keypoints is not None:  # the keypoints of exactly the planned frames
@@ -228,16 +231,58 @@ class Collator:
     def __call__(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
         return self.assemble(self.plan(indices, generator))
 
+    def share(self, plan: dict, part: slice) -> dict:
+        return share_plan(plan, part)
+
+
+def rank_share(n: int, rank: int, world: int) -> slice:
+    """Rank ``rank``'s contiguous share of a batch of ``n`` examples split among ``world`` processes:
+    the shares, in rank order, are the batch; their sizes differ by at most one (the first
+    ``n % world`` ranks take one more)."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def share_plan(plan: dict, part: slice) -> dict:
+    """Examples ``part`` of a planned batch (:meth:`Collator.plan`): a rank's share of it.
+
+    The whole batch is planned on every rank (the same random draws, in batch order, as on one
+    process), then cut: texts keep the whole batch's padding, and the videos are padded to the whole
+    batch's longest (``pad_frames``), so a share is exactly those rows of the assembled whole batch."""
+    batch, n = plan["batch"], len(plan["videos"])
+    return {"batch": {k: v[part] if torch.is_tensor(v) and v.dim() and v.shape[0] == n else v
+                      for k, v in batch.items()},
+            "videos": plan["videos"][part], "pad_frames": max((len(v.rows) for v in plan["videos"]), default=0)}
+
+
+def slice_batch(batch: dict, part: slice) -> dict:
+    """Rows ``part`` of an assembled batch (every value is a tensor with the batch on dim 0)."""
+    return {k: v[part] for k, v in batch.items()}
+
+
+@dataclass
+class _Share:
+    """A planned whole batch of which this rank assembles only its share."""
+
+    plan: object
+    rank: int
+    world: int
+
 
 class _PlanSampler(torch.utils.data.Sampler):
-    """Yields one planned batch at a time, planned here in the training process and in order."""
+    """Yields one planned batch at a time, planned here in the training process and in order
+    (with ``world`` > 1: rank ``rank``'s share of it, see :class:`_Assembler`)."""
 
-    def __init__(self, collator: Collator, batches: list[list[int]], generator: torch.Generator):
+    def __init__(self, collator: Collator, batches: list[list[int]], generator: torch.Generator,
+                 rank: int = 0, world: int = 1):
         self.collator, self.batches, self.generator = collator, batches, generator
+        self.rank, self.world = rank, world
 
     def __iter__(self):
         for indices in self.batches:
-            yield [self.collator.plan(indices, self.generator)]
+            plan = self.collator.plan(indices, self.generator)
+            yield [plan if self.world == 1 else _Share(plan, self.rank, self.world)]
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -247,8 +292,22 @@ class _Assembler(torch.utils.data.Dataset):
     def __init__(self, collator: Collator):
         self.collator = collator
 
-    def __getitem__(self, plan: dict) -> dict:
-        return self.collator.assemble(plan)
+    def __getitem__(self, plan) -> dict:
+        if not isinstance(plan, _Share):
+            return self.collator.assemble(plan)
+        # A rank's share: a collator that can cut its plans (Collator.share) reads only the share's
+        # frames; any other assembles the whole batch and cuts it. ``full_size``: the whole batch's
+        # size. A batch smaller than the world leaves some ranks no example: such a rank gets the
+        # batch's first example as a ``ghost`` (it must still take part in the step; its loss
+        # weight is 0 and it adds nothing to a gathered contrastive batch).
+        cut = getattr(self.collator, "share", None)
+        whole = None if cut is not None else self.collator.assemble(plan.plan)
+        n = len(plan.plan["batch"]["index"]) if whole is None else len(whole["index"])
+        part = rank_share(n, plan.rank, plan.world)
+        ghost = part.start == part.stop
+        part = slice(0, 1) if ghost else part
+        batch = self.collator.assemble(cut(plan.plan, part)) if whole is None else slice_batch(whole, part)
+        return {**batch, "full_size": n, "ghost": ghost}
 
 
 def _only(items: list[dict]) -> dict:
@@ -256,10 +315,12 @@ def _only(items: list[dict]) -> dict:
 
 
 def batch_loader(collator: Collator, batches: list[list[int]], generator: torch.Generator, workers: int = 0,
-                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
+                 pin_memory: bool = False, rank: int = 0, world: int = 1) -> torch.utils.data.DataLoader:
     """Batches of one epoch: planned in order here, assembled by ``workers`` processes (0: here).
-    The result does not depend on ``workers``."""
-    return torch.utils.data.DataLoader(_Assembler(collator), batch_sampler=_PlanSampler(collator, batches, generator),
+    The result does not depend on ``workers``. With ``world`` > 1 each batch is planned whole and
+    rank ``rank`` gets its share (``collator.share(plan, rank, world)``, :func:`share_plan`)."""
+    sampler = _PlanSampler(collator, batches, generator, rank, world)
+    return torch.utils.data.DataLoader(_Assembler(collator), batch_sampler=sampler,
                                        num_workers=workers, collate_fn=_only, pin_memory=pin_memory,
                                        prefetch_factor=4 if workers else None,
                                        # its own generator: the loader must not draw from torch's global

@@ -27,7 +27,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from qbslt.errors import ConfigError, QbsltError
 from qbslt.numerics import configure_torch
-from qbslt.training.batches import batch_loader, split_batch
+from qbslt.training.batches import batch_loader, rank_share, slice_batch, split_batch
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from qbslt.training.fingerprint import changed_inputs
 
@@ -113,6 +113,46 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def _rank_passes(share: dict, micro_batch_size: int | None, world: int
+                 ) -> tuple[list[dict], list[float], int]:
+    """This rank's share of a global batch (``batch_loader`` with ``world`` > 1: ``full_size`` and
+    ``ghost`` beside the tensors) -> (its passes, each pass's loss weight, the global batch size).
+
+    DDP averages the ranks' gradients, and the single-process gradient is that of the mean loss over
+    the N examples of the global batch, i.e. the sum over passes of (pass size / N) x the gradient of
+    the pass's mean loss. So each pass's mean loss is weighted by ``world x pass size / N``: averaged
+    over the ranks, the weights are pass size / N. A ghost pass (a batch smaller than the world left
+    this rank no example) weighs 0. Every rank takes the same number of passes (stage 1 gathers
+    across ranks in each): as many as the largest share needs at ``micro_batch_size``, but no more
+    than the smallest share has examples; each share is cut into that many near-equal passes.
+    """
+    share = dict(share)
+    size, ghost = int(share.pop("full_size")), bool(share.pop("ghost"))
+    m = len(share["index"])
+    if ghost:
+        return [{**share, "ghost": True}], [0.0], size
+    largest, smallest = -(-size // world), max(1, size // world)
+    count = min(math.ceil(largest / micro_batch_size) if micro_batch_size else 1, smallest)
+    passes = [slice_batch(share, rank_share(m, k, count)) for k in range(count)] if count > 1 else [share]
+    return passes, [world * len(p["index"]) / size for p in passes], size
+
+
+def _check_all_trained(model: torch.nn.Module, desc: str) -> None:
+    """After the first step under DDP without ``find_unused_parameters``: every trained parameter must
+    have a gradient, or the next step would fail with a less helpful message from DDP."""
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if missing:
+        raise QbsltError(f"{desc}: {len(missing)} trained parameters got no gradient under DistributedDataParallel "
+                         f"(e.g. {missing[:5]}); freeze them (the model's freeze_unused)")
+
+
+def _sum_over_ranks(totals: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The loss totals of every rank, summed (the same keys, in the same order, on every rank)."""
+    values = torch.tensor(list(totals.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return dict(zip(totals, values.tolist()))
+
+
 def _clock(seconds: float) -> str:
     """``75.4`` -> ``"1:15"``; an hour or more -> ``"1:02:03"``."""
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -154,13 +194,22 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     last epoch is the only such point there is nothing to choose: no dev pass runs, and the last
     epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
-    Under torchrun (several processes) the model is wrapped in DistributedDataParallel, each
-    rank takes every world-th batch of the epoch's permutation, and rank 0 alone evaluates and
-    writes checkpoints (the others wait at a barrier).
+    Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
+    ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's
+    permutation (the same batches as on one process, so the same number of scheduler steps), and
+    each rank trains on its share of it (:func:`qbslt.training.batches.rank_share`; the loss
+    weighting in :func:`_rank_passes` makes the averaged gradient that of the whole batch). The
+    parameters the objective does not use are frozen (``model.freeze_unused``), so DDP needs no
+    search for unused parameters. Rank 0 alone evaluates and writes checkpoints (the others wait at
+    a barrier); the logged losses are those of the whole batch, summed over the ranks.
     """
     rank, world = distributed()
     epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
-    steps = max(1, epochs * math.ceil(n_train / batch_size))
+    steps = max(1, epochs * math.ceil(n_train / batch_size))  # one per global batch (epoch_batches)
+    if world > 1 and hasattr(model, "freeze_unused"):
+        frozen = model.freeze_unused(objective)
+        if frozen and rank == 0:
+            log.info("%s: %d parameter tensors unused by %s are frozen", desc, len(frozen), objective)
     optimizer = make_optimizer(model, stage_cfg)
     scheduler = get_cosine_schedule_with_warmup(optimizer, min(stage_cfg["warmup_steps"], steps), steps)
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
@@ -185,7 +234,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
     if world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
-            forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+            forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
     eval_every = stage_cfg.get("eval_every", 1)
     eval_epochs = {e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs}
     selecting = evaluate is not None and len(eval_epochs) > 1
@@ -199,34 +248,43 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
         batches = epoch_batches(n_train, batch_size, seed, epoch, lengths)
-        batches = batches[rank:len(batches) - len(batches) % world:world] if world > 1 else batches
-        loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda")
+        loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda",
+                              rank=rank, world=world)
         for step, full in enumerate(tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5,
                                          disable=None), start=1):
             optimizer.zero_grad(set_to_none=True)
-            passes = split_batch(full, train_cfg["micro_batch_size"])
-            for k, part in enumerate(passes):
+            if world == 1:
+                passes = split_batch(full, train_cfg["micro_batch_size"])
                 # Gradients of the whole batch: each pass's mean loss weighted by its share.
+                weights = [None] if len(passes) == 1 else [len(p["index"]) / len(full["index"]) for p in passes]
+                size = len(full["index"])
+            else:
+                passes, weights, size = _rank_passes(full, train_cfg["micro_batch_size"], world)
+            for k, (part, weight) in enumerate(zip(passes, weights)):
                 # DDP synchronises once, on the last pass.
                 syncing = k == len(passes) - 1 or world == 1
                 with contextlib.nullcontext() if syncing else forward.no_sync():
                     part = to_device(part, device)
                     with autocast(device, train_cfg["precision"]):
                         out = forward(part, objective)
-                    share = len(part["index"]) / len(full["index"])
-                    (out["loss"] if len(passes) == 1 else out["loss"] * share).backward()
+                    (out["loss"] if weight is None else out["loss"] * weight).backward()
+                examples = 0 if part.get("ghost") else len(part["index"])
                 for key, value in out.items():
                     if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
                         number = float(value.detach())
                         if not math.isfinite(number):  # stop before the optimiser spreads it into every weight
                             raise NonFiniteLoss(f"{desc}: epoch {epoch + 1}, step {step}: {key} is {number} "
                                                 f"(check the learning rate, grad_clip and the inputs)")
-                        totals[key] = totals.get(key, 0.0) + number * len(part["index"])
+                        totals[key] = totals.get(key, 0.0) + number * examples
+            if world > 1 and step == 1:
+                _check_all_trained(model, desc)
             if train_cfg["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
             optimizer.step()
             scheduler.step()
-            count += len(full["index"])
+            count += size
+        if world > 1:  # the logged losses: means over every rank's examples
+            totals = _sum_over_ranks(totals, device)
         seconds += time.perf_counter() - started
         samples += count
         record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
