@@ -150,8 +150,8 @@ def test_the_report_shows_every_table_and_figure4(workflows):
     for profile, tables in (("embedded", range(1, 11)), ("realtext", (1, 4, 7, 8, 9, 10))):
         results, outputs = workflows[profile]
         entries = {path for path, in_report in outputs.items() if in_report}
-        expected = {f"{results}/tables/table{n}.md" for n in tables}
-        expected |= {f"{results}/tables/reliance.md", f"{results}/figures/figure4.png"}
+        expected = {f"{results}/tables/table{n}.html" for n in tables}
+        expected |= {f"{results}/tables/reliance.html", f"{results}/figures/figure4.png"}
         assert expected <= entries, expected - entries
     front_page = (ROOT / "workflow" / "report" / "workflow.rst").read_text()
     assert "Table 9" in front_page and "Table 10" in front_page
