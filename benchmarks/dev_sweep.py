@@ -1,7 +1,8 @@
 """Dev BLEU-4 of one configuration: the sweeps behind the realtext recipe and the model choices
 (docs/model-choices.md). Trains each variant x seed (stage 1 + stage 2, in-process, one thread) on
 data a profile's DAG has prepared, with ``--set`` overrides of params.yaml, and prints one JSON line
-per run: dev and test BLEU-4, the input-reliance BLEU-4 (shuffled video / question) and the time,
+per run: dev and test BLEU-4, the input-reliance BLEU-4 (shuffled video / question), the time and the
+training budget (dev curve, best epoch, epochs run),
 then the mean dev BLEU-4 per variant and over the variants. Only dev BLEU-4 chooses anything; test
 is printed so that the sweep's log is complete. A training schedule is a set of ``--set`` values:
 
@@ -29,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before torch is imported
 import torch
 import yaml
 
@@ -100,7 +102,8 @@ def main() -> None:
                 metrics = run_stage2(cfg, seed, inputs, s1 / "model.safetensors", out, run_dir / "ck2", variant)
                 line = {"tag": args.tag, "set": args.set, "subset": args.train_subset, "variant": variant,
                         "seed": seed, "seconds": round(time.perf_counter() - start, 1),
-                        "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"]}
+                        "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
+                        "budget": metrics.get("budget")}  # the dev curve, epochs run, early or at the cap
                 for split in ("dev", "test"):
                     line[split] = {k: v["bleu4"] if isinstance(v, dict) else v
                                    for k, v in metrics[split].items() if k == "bleu4" or k.startswith("shuffled")}

@@ -34,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before torch is imported
 import torch
 from matplotlib import cbook
 from PIL import Image

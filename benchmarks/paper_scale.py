@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before torch is imported
 import torch
 from torch.distributed._tools.mem_tracker import MemTracker
 from torch.utils.flop_counter import FlopCounterMode

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before torch is imported
 import torch
 
 from qbslt import config

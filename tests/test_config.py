@@ -194,9 +194,16 @@ def test_text_references_share_stage1_and_read_glosses(raw):
         assert config.variant_seeds(tree, name) == [0]  # a bound, not a comparison: one seed
 
 
-def test_realtext_runs_three_seeds_where_the_comparisons_are_made(raw):
+def test_realtext_runs_three_seeds_for_every_trained_row(raw):
+    """Every trained row of realtext Tables 1, 4 and 7, the text references included: every comparison of
+    the claims table has n = 3 on both sides (the embedded profile keeps one seed for the references)."""
+    from qbslt.reports.layout import DEFAULT_LAYOUT, load_yaml
+
     tree = config.resolve(raw, "realtext")
-    for name in ("question_only", "sign_only", "qb_concat", "ssl_ssaw"):
-        assert config.variant_seeds(tree, name) == [0, 1, 2]
-    assert config.variant_seeds(tree, "gloss_text") == [0]
-    assert {"gloss_text", "question_gloss_text"} <= set(config.dataset_variants(tree, "phoenix"))
+    rows = set(config.dataset_variants(tree, "phoenix"))
+    layout = load_yaml(DEFAULT_LAYOUT)
+    compared = set().union(*(config.table_variants(layout["tables"][f"table{n}"]) for n in (1, 4, 7))) & rows
+    assert {"gloss_text", "question_gloss_text", "qb_concat", "ssl_ssaw", "question_only", "sign_only"} <= compared
+    for name in compared:
+        assert config.variant_seeds(tree, name) == [0, 1, 2], name
+    assert config.variant_seeds(config.resolve(raw, "embedded"), "gloss_text") == [0]

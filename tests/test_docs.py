@@ -98,6 +98,106 @@ def test_a_measurement_holds_value_command_date_and_hardware(tree, entry, messag
         fill([doc], tmp_path / "results", measurements, check=True)
 
 
+# --- a cell of a results table, quoted inline -------------------------------------------------------
+
+CELL_TABLE = """Table 9: a caption.
+
+| System | variant | n | BLEU-4 | distinct |
+|---|---|---|---:|---:|
+| **PHOENIX-2014T-QA: Sigma** |  |  |  |  |
+| Sigma (full) | full | 3 | 5.57 ± 1.75 † | 4.6 % |
+| w/o pre-training | no_pretraining | 3 | 3.59 ± 2.47 | 5.8 % |
+| **CSL-Daily-QA: Sigma** |  |  |  |  |
+| Sigma (full) | full | 3 | 3.73 ± 2.79 | 5.4 % |
+| w/o pre-training | no_pretraining | 3 | 0.26 ± 0.44 | 2.9 % |
+| pipe \\| in a cell | no_pretraining_generic | 3 | 1.00 ± 0.00 | 1.0 % |
+"""
+
+
+@pytest.fixture
+def cell_tree(tmp_path):
+    """A results tree with a Table 9-like file (group rows, mean ± std cells) and a doc quoting its cells."""
+    tables = tmp_path / "results" / "embedded" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "table9.md").write_text(CELL_TABLE)
+    doc = tmp_path / "README.md"
+    doc.write_text(
+        "# Title\n\n"
+        "Full: <!-- results/embedded/tables/table9.md#section=CSL-Daily-QA&variant=full&col=BLEU-4&mean -->3<!-- end -->"
+        " BLEU-4,\n"
+        "<!-- results/embedded/tables/table9.md#section=PHOENIX-2014T-QA&variant=no_pretraining&col=distinct -->"
+        "x<!-- end --> distinct;\n"
+        "<!-- results/embedded/tables/table9.md#System=Sigma&section=PHOENIX-2014T-QA&col=BLEU-4 -->y<!-- end -->;\n"
+        "<!-- results/embedded/tables/table9.md#variant=no_pretraining_generic&col=System -->z<!-- end -->;\n"
+        "<!-- results/realtext/tables/table9.md#variant=full&col=BLEU-4&mean -->14.92<!-- end --> not run here.\n")
+    return tmp_path, doc, write_measurements(tmp_path / "measurements.yaml", {})
+
+
+def test_a_cell_quote_fills_checks_and_skips_a_missing_table(cell_tree, capsys):
+    tmp_path, doc, measurements = cell_tree
+    before = doc.read_text()
+    assert run_docs(tmp_path, doc, measurements, "--check") == 1
+    out = capsys.readouterr()
+    assert ("README.md:3: results/embedded/tables/table9.md#section=CSL-Daily-QA&variant=full&col=BLEU-4&mean "
+            "(line 1: docs '3', now '3.73')") in out.err
+    assert "skipped (no such results file): " in out.out and "README.md:7: results/realtext/tables/table9.md#" in out.out
+    assert doc.read_text() == before
+
+    assert run_docs(tmp_path, doc, measurements) == 0
+    text = doc.read_text()
+    assert "&mean -->3.73<!-- end --> BLEU-4," in text  # the mean of the CSL section's full row, † dropped
+    assert "&col=distinct -->5.8 %<!-- end --> distinct;" in text  # the whole cell, PHOENIX section
+    assert "&col=BLEU-4 -->5.57 ± 1.75 †<!-- end -->;" in text  # `Sigma` matches `Sigma (full)`, not `w/o ...`
+    assert "&col=System -->pipe | in a cell<!-- end -->;" in text  # an escaped pipe is the cell's own
+    assert "&mean -->14.92<!-- end --> not run here." in text  # no such file: left as it is, never emptied
+    assert run_docs(tmp_path, doc, measurements, "--check") == 0
+    assert "0 block(s) differs, 4 unchanged, 1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("selector, message", [
+    ("variant=full", "a cell needs col=HEADER and at least one HEADER=VALUE picking its row"),
+    ("", "'' is neither HEADER=VALUE nor mean, once"),
+    ("col=BLEU-4", "a cell needs col=HEADER and at least one HEADER=VALUE picking its row"),
+    ("variant=full&col=BLEU-4&median", "'median' is neither HEADER=VALUE nor mean, once"),
+    ("variant=full&col=BLEU-4&mean&mean", "'mean' is neither HEADER=VALUE nor mean, once"),
+    ("variant=&col=BLEU-4", "'variant=': empty header or value"),
+    ("variant=full&col=BLEU-4&col=n", "col given twice"),
+])
+@pytest.mark.parametrize("table_there", [True, False])
+def test_a_malformed_cell_quote_fails_naming_doc_and_line(cell_tree, selector, message, table_there):
+    """A malformed selector fails in one line naming the doc and line, whether or not its table is there."""
+    tmp_path, doc, measurements = cell_tree
+    profile = "embedded" if table_there else "paper"
+    doc.write_text(doc.read_text() + f"\nBad: <!-- results/{profile}/tables/table9.md#{selector} -->1<!-- end -->\n")
+    with pytest.raises(QbsltError, match=re.escape(f"README.md:9: results/{profile}/tables/table9.md#{selector}: "
+                                                   f"{message}")) as caught:
+        fill([doc], tmp_path / "results", measurements, check=True)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("selector, message", [
+    ("variant=full&col=BLEU-4", "2 rows match variant=full, expected one"),
+    ("variant=fu&col=BLEU-4", "0 rows match variant=fu, expected one"),
+    ("variant=no_pretraining&section=Daily&col=BLEU-4", "0 rows match variant=no_pretraining & section=Daily"),
+    ("section=CSL-Daily-QA&variant=full&col=BLEU4", "no column 'BLEU4' (columns: System, variant, n, BLEU-4, distinct)"),
+    ("method=full&col=BLEU-4", "no column 'method'"),
+    ("section=CSL-Daily-QA&variant=full&col=distinct&mean", "mean: the cell '5.4 %' is not 'mean ± std'"),
+])
+def test_a_cell_quote_that_names_no_single_cell_fails(cell_tree, selector, message):
+    tmp_path, doc, measurements = cell_tree
+    doc.write_text(doc.read_text() + f"\nBad: <!-- results/embedded/tables/table9.md#{selector} -->1<!-- end -->\n")
+    with pytest.raises(QbsltError, match=re.escape(f"README.md:9: results/embedded/tables/table9.md#{selector}: "
+                                                   f"{message}")):
+        fill([doc], tmp_path / "results", measurements, check=True)
+
+
+def test_a_cell_is_quoted_from_a_markdown_table_only(cell_tree):
+    tmp_path, doc, measurements = cell_tree
+    doc.write_text(doc.read_text() + "\n<!-- results/embedded/tables/table9.csv#variant=full&col=bleu4 -->1<!-- end -->\n")
+    with pytest.raises(QbsltError, match=r"README.md:9: .*a cell is quoted from a Markdown table \(\.md\) only"):
+        fill([doc], tmp_path / "results", measurements, check=True)
+
+
 # --- the project's own docs -------------------------------------------------------------------------
 
 def test_the_docs_quote_every_measurement_once(tmp_path):
@@ -106,6 +206,26 @@ def test_the_docs_quote_every_measurement_once(tmp_path):
     report = fill(default_docs(ROOT), tmp_path / "no-results", ROOT / "docs" / "measurements.yaml", check=True)
     assert not report.changed, report.changed
     assert report.skipped  # the results blocks: no tree here
+
+
+def test_the_docs_cell_quotes_agree_with_the_tables_they_show(tmp_path):
+    """Every cell quoted in README.md and docs/*.md, filled from the tables the docs themselves quote in
+    full (a results tree rebuilt from those blocks), is what the doc holds: prose never cites a number
+    its table contradicts, on a machine without a results tree too. The three documents that quote the
+    most cells are part of the check."""
+    docs = default_docs(ROOT)
+    assert {"model-choices.md", "sigma.md", "slslr.md"} <= {doc.name for doc in docs}
+    blocks = [block for doc in docs for block in find_blocks(doc, doc.read_text(encoding="utf-8"))]
+    for block in blocks:
+        if block.source.startswith("results/") and "#" not in block.source:
+            path = tmp_path / block.source
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block.body.strip("\n") + "\n", encoding="utf-8")
+    cells = [f"{block.where}: {block.source}" for block in blocks if "#" in block.source]
+    assert {Path(label.split(":")[0]).name for label in cells} >= {"model-choices.md", "sigma.md", "slslr.md"}
+    report = fill(docs, tmp_path / "results", ROOT / "docs" / "measurements.yaml", check=True)
+    assert not report.changed, report.first_difference
+    assert not set(cells) & set(report.skipped), "a quoted cell whose table no doc shows"
 
 
 def load_workflow(workdir: Path, profile: str) -> tuple[str, dict[str, bool]]:
@@ -137,7 +257,7 @@ def test_readme_markers_name_files_the_dag_writes(workflows):
               if block.source.startswith("results/")]
     assert any(block.doc.name == "README.md" for block in blocks)
     for block in blocks:
-        profile, rest = block.source.split("/", 2)[1:]
+        profile, rest = block.source.partition("#")[0].split("/", 2)[1:]  # a cell quote: its table's path
         assert profile in PROFILES, block.where
         results, outputs = workflows[profile]
         assert f"{results}/{rest}" in outputs, f"{block.where}: {block.source}"

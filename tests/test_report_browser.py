@@ -124,7 +124,8 @@ def test_report_shows_every_table_inline_in_chromium(tmp_path):
     dom = dump_dom(probe.as_uri(), tmp_path / "chromium-probe")
     assert 'data-probe="table1-shown"' in dom, "the report's JavaScript did not show Table 1"
     labels = re.findall(r"<td[^>]*>\s*(Table [^<]+?)\s*</td>", dom)
-    assert labels == ["Table 01", "Table 02", "Table 08", "Table R: input reliance (not in the paper)"], labels
+    assert labels == ["Table 01", "Table 02", "Table 08", "Table C: the paper's claims (not in the paper)",
+                      "Table R: input reliance (not in the paper)"], labels
     # Each entry's eye is a view button (href="#"), none a download link (of a Markdown file or other).
     assert len(re.findall(r'<a [^>]*iconname="eye"[^>]*href="#"', dom)) == len(labels)
     assert "download=" not in dom and "data:text/markdown" not in dom

@@ -165,7 +165,7 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     # features or data).
     params["eval"]["bootstrap_samples"] = 40
     write_params(work, params)
-    assert planned_jobs(work) == {"tables": 1, "all": 1}
+    assert planned_jobs(work) == {"tables": 1, "figure4": 1, "all": 1}  # Figure 4's bootstrap interval too
     params["train"]["stage2"]["weight_decay"] = 0.02
     write_params(work, params)
     n_runs = sum(len(v) for v in TINY_VARIANTS.values())

@@ -398,7 +398,7 @@ def config_hash(tree: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-STAGE2_ONLY_MODEL_KEYS = ("fusion", "inputs", "ssl", "skeleton", "ssl_weight", "sign_input")
+STAGE2_ONLY_MODEL_KEYS = ("fusion", "inputs", "ssl", "skeleton", "ssl_weight", "ssl_reading", "sign_input")
 
 
 def stage1_config(variant_cfg: dict) -> dict:

@@ -22,21 +22,29 @@ config["report_front_page"] = {
 
 # One DVC metrics file per (dataset, variant) of the matrix: trained variants and reference systems.
 SCORED = [(d, v) for d in DATASETS for v in sorted(MATRIX[d])]
-# Figure 4 shows the first seed of its variant (any seed when the matrix does not run it: no job needs it).
-FIGURE4_SEED = RUN_SEEDS.get((FIGURE_DATASET, FIGURE_VARIANT), SEEDS)[0]
-FIGURE4_SSAW = (
-    f"{RESULTS}/ssaw/{FIGURE_DATASET}/{FIGURE_VARIANT}/seed{FIGURE4_SEED}.json"
-)
+# Figure 4 draws the first seed of its variant; its test-wide statistic reads every seed (any seeds
+# when the matrix does not run the variant: no job needs them).
+FIGURE4_SEEDS = RUN_SEEDS.get((FIGURE_DATASET, FIGURE_VARIANT), SEEDS)
+FIGURE4_SSAWS = [
+    f"{RESULTS}/ssaw/{FIGURE_DATASET}/{FIGURE_VARIANT}/seed{seed}.json"
+    for seed in FIGURE4_SEEDS
+]
+FIGURE4_SSAW = FIGURE4_SSAWS[0]
+# Figure 4's test-wide statistic per seed (question vs video weight), written by rule figure4; the
+# claims table reads it (an input of `tables` when the profile runs the figure, "not measured" otherwise).
+FIGURE4_STATS = f"{RESULTS}/plots/figure4.csv"
 
 
 rule tables:
     """Tables 1-8 (md, csv, tex, html) of exactly the runs of the experiment matrix
-    (the metrics files passed with --metrics), and the data of `dvc metrics show` (summary.json,
+    (the metrics files passed with --metrics), the input-reliance and claims tables (Table R, Table C),
+    and the data of `dvc metrics show` (summary.json,
     scores/<dataset>/<variant>.json) and `dvc plots show` (per-run BLEU-4, training curves,
     Figure 4's SSAW weights)."""
     input:
         unpack(table_inputs),
         ssaw=[FIGURE4_SSAW] if FIGURE else [],
+        figure4_stats=[FIGURE4_STATS] if FIGURE else [],
     output:
         md=[f"{RESULTS}/tables/table{n}.md" for n in TABLES],
         csv=[f"{RESULTS}/tables/table{n}.csv" for n in TABLES],
@@ -59,6 +67,16 @@ rule tables:
             labels={"table": "Table R: input reliance (not in the paper)"},
         ),
         reliance_csv=f"{RESULTS}/tables/reliance.csv",
+        # The paper's claims judged from the runs (qbslt.reports.claims); the summary is what README.md quotes.
+        claims=f"{RESULTS}/tables/claims.md",
+        claims_html=report(
+            f"{RESULTS}/tables/claims.html",
+            caption="../report/claims.rst",
+            category="Tables",
+            labels={"table": "Table C: the paper's claims (not in the paper)"},
+        ),
+        claims_csv=f"{RESULTS}/tables/claims.csv",
+        claims_summary=f"{RESULTS}/tables/claims_summary.md",
         summary=f"{RESULTS}/summary.json",
         runs=f"{RESULTS}/plots/bleu4_by_variant.csv",
         scores=[f"{RESULTS}/scores/{d}/{v}.json" for d, v in SCORED],
@@ -86,17 +104,25 @@ rule tables:
             if FIGURE
             else ""
         ),
+        # Figure 4's statistic, an input when the profile runs the figure (a path that does not exist otherwise).
+        figure4_stats=lambda w, input: (
+            input.figure4_stats[0] if input.figure4_stats else FIGURE4_STATS
+        ),
     shell:
         "python -m qbslt tables --results {params.results} --metrics {input.metrics} --out {params.out}"
         " --profile {params.profile} --tables {params.tables} --datasets {params.datasets}"
         " --bootstrap-samples {params.samples} --summary {output.summary} --runs {output.runs}"
-        " --scores {params.scores} --curves {output.curves} {params.figure4} --reliance > {log} 2>&1"
+        " --scores {params.scores} --curves {output.curves} {params.figure4} --reliance"
+        " --claims --figure4-stats {params.figure4_stats} > {log} 2>&1"
 
 
 rule figure4:
-    """Figure 4: SSAW weight maps of three test examples of SSL-SSAW (its first seed)."""
+    """Figure 4: SSAW weight maps of three test examples of SSL-SSAW (its first seed)
+    on a fixed colour scale, and its test-wide statistic (plots/figure4.csv: per seed
+    and over the seeds, the mean weight on question tokens and on video positions,
+    their difference, a bootstrap CI)."""
     input:
-        ssaw=FIGURE4_SSAW,
+        ssaw=FIGURE4_SSAWS,
     output:
         png=report(
             f"{RESULTS}/figures/figure4.png",
@@ -104,6 +130,7 @@ rule figure4:
             category="Figures",
         ),
         pdf=f"{RESULTS}/figures/figure4.pdf",
+        stats=FIGURE4_STATS,
     log:
         f"logs/figure4/{PROFILE}.log",
     conda:
@@ -111,8 +138,11 @@ rule figure4:
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        samples=CFG["eval"]["bootstrap_samples"],
     shell:
-        "python -m qbslt figure4 --ssaw {input.ssaw} --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+        "python -m qbslt figure4 --ssaw {input.ssaw} --png {output.png} --pdf {output.pdf}"
+        " --stats {output.stats} --bootstrap-samples {params.samples} > {log} 2>&1"
 
 
 # Per-table targets: `snakemake --cores all table5` builds only the runs Table 5 shows (its variants

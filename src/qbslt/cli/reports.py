@@ -27,14 +27,27 @@ def cmd_tables(args) -> int:
         ("figure4_ssaw", "figure4_ssaw"), ("figure4_data", "figure4_data"))}
     paths = render_all(results, Path(args.out), bootstrap_samples=args.bootstrap_samples, profile=args.profile,
                        numbers=args.tables, datasets=args.datasets, reliance=args.reliance, **files)
+    if args.claims:  # after render_all: Figure 4's statistic, when this command writes it, is there by now
+        from qbslt.reports.claims import figure4_run_of, render_claims
+
+        paths += render_claims(results, Path(args.out),
+                               figure4_run=figure4_run_of(args.figure4_ssaw) if args.figure4_ssaw else None,
+                               figure4_stats=args.figure4_stats and Path(args.figure4_stats))
     log.info("wrote %d files under %s (%d runs)", len(paths), args.out, len(results.runs))
     return 0
 
 
 def cmd_figure4(args) -> int:
-    from qbslt.reports.figure4 import render_figure4
+    from qbslt.reports.figure4 import load_test_summary, render_figure4, write_stats
 
-    render_figure4(Path(args.ssaw), Path(args.png), Path(args.pdf))
+    files = [Path(f) for f in args.ssaw]
+    stats = None
+    if args.stats:  # the statistic, and the drawn seed's row of it quoted in the figure
+        frame = write_stats(files, Path(args.stats), args.bootstrap_samples)
+        log.info("wrote %s (%d seeds)", args.stats, len(frame) - 1)
+        drawn_seed, _ = load_test_summary(files[0])
+        stats = frame[frame["seed"] == drawn_seed].to_dict("records")[0]
+    render_figure4(files[0], Path(args.png), Path(args.pdf), stats=stats)
     return 0
 
 
@@ -94,10 +107,22 @@ def register(sub) -> None:
     p.add_argument("--figure4-data", help="Figure 4's data CSV (default: OUT/figure4_weights.csv)")
     p.add_argument("--reliance", action="store_true",
                    help="also write the input-reliance table OUT/reliance.{md,csv,html} (shuffled video / question)")
+    p.add_argument("--claims", action="store_true",
+                   help="also write the paper's claims judged from the runs: OUT/claims.{md,csv,html} and "
+                        "OUT/claims_summary.md (pairs: layout.yaml's claims; the SSAW-weights claim: the run of "
+                        "--figure4-ssaw, 'not run' without it)")
+    p.add_argument("--figure4-stats", metavar="FILE",
+                   help="Figure 4's test-wide SSAW statistic per seed (CSV: seed, difference, ...), read by --claims "
+                        "when the file exists ('not measured' otherwise)")
     p.set_defaults(func=cmd_tables)
 
-    p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps)")
-    p.add_argument("--ssaw", required=True)
+    p = sub.add_parser("figure4", help="render Figure 4 (SSAW weight maps) and its test-wide statistic")
+    p.add_argument("--ssaw", required=True, nargs="+", metavar="FILE",
+                   help="SSAW weights files of the figure's variant, one per seed: the first is drawn, all of "
+                        "them give the statistic")
     p.add_argument("--png", required=True)
     p.add_argument("--pdf", required=True)
+    p.add_argument("--stats", help="write the statistic here (CSV: per seed and all, mean weight on question "
+                                   "tokens and on video positions, their difference, bootstrap interval)")
+    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples of the statistic's interval")
     p.set_defaults(func=cmd_figure4)

@@ -5,6 +5,8 @@ The fields mirror the paper's ablation axes:
 * ``backbone`` / ``text_model``   Table 6 (ShuffleNet | ResNet  x  mBERT | mBART),
 * ``fusion``                      Table 5 (Concat | LSTM | TCN | SSAW),
 * ``ssl``                         Table 4 (question self-supervision, Eq. 5-7),
+* ``ssl_reading``                 which reading of Eq. 5-7 ``ssl`` trains (prefix | auxiliary; ours, not
+                                  the paper's: docs/model-choices.md, "SSL: two readings of Eq. 5-7"),
 * ``inputs``                      Table 7 (question only | sign only | both),
 * ``alignment``                   Table 3 (stage-1 contrastive alignment strategy).
 
@@ -44,6 +46,13 @@ INPUTS = ("both", "sign", "question")
 # reference systems gloss_text / question_gloss_text, which bound what the video can carry).
 SIGN_INPUTS = ("video", "gloss")
 ALIGNMENTS = ("vector", "text_to_video", "video_to_text")
+# The two readings of the question self-supervision (Eq. 5-7; qbslt.model.modeling_qbslt):
+#   prefix     one decoder pass over D_M + <q> + S: the question is the decoder prefix of the translation,
+#              in training and (the gold question, forced) at inference;
+#   auxiliary  L_D in a decoder pass of its own (<q> + D_M), the translation pass [start] + S has no
+#              question prefix, nor does decoding: the question reaches the translation only through
+#              the encoder side (fusion + Video Encoder, the h_j of Eq. 6).
+SSL_READINGS = ("prefix", "auxiliary")
 
 
 class ModelConfig:
@@ -176,6 +185,10 @@ class QBSLTConfig(ModelConfig):
     skeleton_hidden: int = 32
     # Eq. 7 weight of L_D (question reconstruction): loss = ssl_weight * L_D + L_S; the paper's is 1.
     ssl_weight: float = 1.0
+    # Which reading of Eq. 5-7 ``ssl`` trains (SSL_READINGS above). Like ``ssl_weight`` it means nothing
+    # without ``ssl`` and is then ignored (not refused): flipping the base default to the reading dev
+    # chooses must not break the variants that run without SSL (gfslt_vlp, qb_concat, sign_only, ...).
+    ssl_reading: str = "prefix"
     sign_input: str = "video"
     gloss_vocab_size: int = 0             # sign_input="gloss": the gloss tokenizer's size
 
@@ -184,10 +197,17 @@ class QBSLTConfig(ModelConfig):
     def text_encoder_depth(self) -> int:
         return self.encoder_layers if self.text_encoder_layers is None else self.text_encoder_layers
 
+    @property
+    def question_prefix(self) -> bool:
+        """Whether the decoder reads the question (D_M + <q>) as the prefix of the translation, in
+        training and at inference: ``ssl`` in its ``prefix`` reading only."""
+        return self.ssl and self.ssl_reading == "prefix"
+
     def validate(self) -> None:
         bad = self.bad
         choices = {"backbone": tuple(BACKBONES), "text_model": TEXT_MODELS, "fusion": FUSIONS,
-                   "inputs": INPUTS, "alignment": ALIGNMENTS, "sign_input": SIGN_INPUTS}
+                   "inputs": INPUTS, "alignment": ALIGNMENTS, "sign_input": SIGN_INPUTS,
+                   "ssl_reading": SSL_READINGS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise bad(key, f"{getattr(self, key)!r} is not one of {', '.join(allowed)}")
@@ -220,7 +240,7 @@ class QBSLTConfig(ModelConfig):
         if not self.ssl_weight >= 0.0:
             raise bad("ssl_weight", f"must be >= 0, got {self.ssl_weight}")
         if self.ssl and self.inputs == "sign":
-            raise bad("ssl", "the question self-supervision (ssl=true) uses the question as decoder prefix; "
+            raise bad("ssl", "the question self-supervision (ssl=true) reconstructs the question in the decoder; "
                              "inputs='sign' (no question anywhere, Table 7) needs ssl=false")
 
     # ---- (de)serialisation ------------------------------------------------------------------
@@ -245,7 +265,8 @@ class QBSLTConfig(ModelConfig):
             label_smoothing=model["label_smoothing"],
             # Stage 2 only (qbslt.config.STAGE2_ONLY_MODEL_KEYS): a stage-1 config has no skeleton key.
             skeleton=model.get("skeleton", False), ssl_weight=model.get("ssl_weight", 1.0),
-            sign_input=model.get("sign_input", "video"), **token_fields)
+            ssl_reading=model.get("ssl_reading", "prefix"), sign_input=model.get("sign_input", "video"),
+            **token_fields)
 
 
     @classmethod
@@ -256,4 +277,5 @@ class QBSLTConfig(ModelConfig):
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS", "SIGN_INPUTS"]
+__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS", "SIGN_INPUTS",
+           "SSL_READINGS"]

@@ -75,6 +75,8 @@ def model_card(config: QBSLTConfig, pipeline: Mapping[str, Any], variant: str, *
         ["backbone", f"{config.backbone} ({'frozen' if config.freeze_backbone else 'trained'})"],
         ["text model", config.text_model], ["fusion", config.fusion], ["inputs", config.inputs],
         ["sign input", config.sign_input], ["question self-supervision (ssl)", config.ssl],
+        # Which reading of Eq. 5-7 decides what the decoder is given at inference: none without ssl.
+        ["ssl reading (Eq. 5-7)", config.ssl_reading if config.ssl else None],
         ["alignment (stage 1)", config.alignment], ["d_model", config.d_model],
         ["encoder / decoder layers", f"{config.encoder_layers} / {config.decoder_layers}"],
         ["decoder vocabulary", config.vocab_size],

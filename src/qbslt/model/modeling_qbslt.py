@@ -20,8 +20,9 @@ Batch contract (a dict of tensors, all on the model's device; B batch)::
     "question_ids"       long  [B, Lq]    question in the TEXT-MODEL tokenizer (mBART or mBERT), for
                                           the TextEmbedding; special tokens as that tokenizer adds them
     "question_mask"      bool/long [B, Lq]
-    "question_dec_ids"   long  [B, Lqd]   question in the DECODER (mBART) tokenizer, no bos/eos; SSL
-                                          targets and the generation prefix
+    "question_dec_ids"   long  [B, Lqd]   question in the DECODER (mBART) tokenizer, no bos/eos: the
+                                          targets of L_D and (``ssl_reading="prefix"``) the
+                                          generation prefix
     "question_dec_mask"  bool/long [B, Lqd]
     "text_ids"           long  [B, Lt]    translation in the TEXT-MODEL tokenizer, ending with eos
                                           (mBERT: [SEP]); stage-1 text encoder input
@@ -39,8 +40,9 @@ Batch contract (a dict of tensors, all on the model's device; B batch)::
 
 Stage 1 (:meth:`QBSLTModel.pretrain_losses`) uses video, video_mask, text_ids, text_mask,
 masked_text_ids, labels. Stage 2 (:meth:`QBSLTModel.translation_losses`, :meth:`generate`) uses video,
-video_mask, question_ids, question_mask, labels and, with ``ssl``, question_dec_ids/question_dec_mask.
-Keys a configuration does not use may be absent (e.g. no video with ``inputs="question"``).
+video_mask, question_ids, question_mask, labels and, with ``ssl``, question_dec_ids/question_dec_mask
+(:meth:`generate` only in the ``prefix`` reading). Keys a configuration does not use may be absent (e.g.
+no video with ``inputs="question"``).
 
 Choices where the paper is silent or vague (see also the docstrings of the part modules):
 
@@ -51,15 +53,33 @@ Choices where the paper is silent or vague (see also the docstrings of the part 
 * Layer counts: the Video Encoder, Text Decoder and stage-1 Text Encoder have ``encoder_layers``,
   ``decoder_layers`` and ``text_encoder_layers`` layers; with a pretrained mBART each takes the first
   ones of the checkpoint (GFSLT-VLP: 3 / 3 / 12 of mbart-large-cc25).
-* SSL decoder sequence (Eq. 5-7): targets = question + [sep_question] + translation + eos, decoder
-  input = [start] + targets[:-1] (teacher forcing). L_D is the CE over the question tokens AND the
-  separator (predicting where the question ends), L_S the CE over the translation tokens and eos.
-  Both are token means (the paper writes sums), label-smoothed by ``config.label_smoothing``
-  like every CE here (L_rec included). Eq. 7's sum is weighted: ``ssl_weight * l_d + l_s`` (1 in
-  the paper). Without ``ssl`` the loss is l_s alone and l_d is 0.
-* Generation with ``ssl``: the known question is forced as the decoder prefix
-  ([start] + question + sep); examples are grouped by prefix length so no left padding is needed; only
-  the tokens after the separator are returned, cut at the first eos.
+* Question self-supervision (Eq. 5-7), ``config.ssl_reading`` (docs/model-choices.md, "SSL: two
+  readings of Eq. 5-7"). D = d_1..d_M is the question (``question_dec_ids``), S = s_1..s_N the
+  translation (``labels``, ending with eos), h_j the encoder states of the fused question + video
+  (one :meth:`encode` per batch, shared by every decoder pass below).
+
+  - ``prefix`` (Eq. 6's D_M read as a decoder prefix): ONE decoder pass over
+    D + [sep_question] + S, decoder input = [start] + that[:-1] (teacher forcing). The positions
+    of D and the separator give L_D (Eq. 5, z_i^d = psi_TD(h_j, D_{1:i-1}); the separator teaches
+    where the question ends), those of S give L_S (Eq. 6, z_k^s = psi_TD(h_j, D_M, S_{k-1}): the
+    whole question precedes every translation token in the decoder). At inference the known
+    question is forced as the decoder prefix [start] + D + [sep] (examples grouped by prefix
+    length, so no left padding); only the tokens after the separator are returned.
+  - ``auxiliary`` (Eq. 5 as a pass of its own, D_M reaching Eq. 6 through h_j only): TWO decoder
+    passes over the same h_j. The question pass reads [sep_question] + D and predicts D + eos: L_D
+    (Eq. 5). The translation pass reads [start] + S[:-1] and predicts S: L_S (Eq. 6; the question is
+    in h_j, through the fusion, never in the decoder). Inference decodes from [start] alone, as
+    without SSL, and never reads ``question_dec_ids``. The question pass starts with the separator
+    instead of [start] because both passes attend to the same h_j: with one start token the
+    decoder would be taught two different continuations of the same input and could write the
+    question at inference; the start token names the task, as mBART's language-code start token
+    names the target language.
+
+  Every L is a token mean (the paper writes sums), label-smoothed by ``config.label_smoothing``
+  like every CE here (L_rec included). Eq. 7's sum is weighted in both readings:
+  ``ssl_weight * l_d + l_s`` (1 in the paper). Without ``ssl`` the loss is l_s alone, l_d is 0 and
+  ``ssl_reading`` is ignored.
+* Generation: beam search; the tokens after the decoder prefix, cut at the first eos.
 * ``inputs="sign"``: no question anywhere (empty question side; ``ssl`` must be off, the config
   refuses it). ``inputs="question"``: empty video side, the video is not even embedded.
 * Stage 1 appends the CLS embedding only for ``alignment="vector"``; the sequence strategies use all
@@ -243,12 +263,15 @@ class QBSLTModel(PretrainedModel, nn.Module):
         fused, mask, extras = self.fusion(q, qm, v, vm)
         return self._encode_states(fused, mask), mask, extras
 
-    def _decoder_logits(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: targets [B, L] (-100 = ignore) -> logits [B, L, V]; input = [start] + targets[:-1]."""
+    def _decoder_logits(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
+                        start_id: int | None = None) -> torch.Tensor:
+        """Teacher forcing: targets [B, L] (-100 = ignore) -> logits [B, L, V]; input = [start] + targets[:-1],
+        start = ``start_id`` (default ``config.decoder_start_id``)."""
         self._check_positions(targets.shape[1], "the decoder sequence")
         B = targets.shape[0]
         ids = targets.masked_fill(targets == -100, self.config.pad_token_id)
-        start = torch.full((B, 1), self.config.decoder_start_id, dtype=torch.long, device=targets.device)
+        start_id = self.config.decoder_start_id if start_id is None else start_id
+        start = torch.full((B, 1), start_id, dtype=torch.long, device=targets.device)
         dec_in = torch.cat([start, ids[:, :-1]], 1)
         dec_mask = torch.cat([torch.ones_like(start), (targets[:, :-1] != -100).long()], 1)
         out = self.seq2seq(encoder_outputs=BaseModelOutput(last_hidden_state=states),
@@ -330,7 +353,8 @@ class QBSLTModel(PretrainedModel, nn.Module):
 
     # ------------------------------------------------------------------ stage 2
     def ssl_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """question + sep + translation(+eos) per example -> targets [B, L] (-100 pad), segments [B, L]."""
+        """``prefix`` reading: D + sep + S (S ends with eos) per example -> targets [B, Lqd + 1 + Ls]
+        (-100 pad), segments [B, L] (SEG_QUESTION, SEG_SEP, SEG_TRANSLATION, SEG_PAD)."""
         labels = batch["labels"]
         B = labels.shape[0]
         sep = torch.full((B, 1), self.config.sep_question_token_id, dtype=torch.long, device=labels.device)
@@ -338,23 +362,50 @@ class QBSLTModel(PretrainedModel, nn.Module):
                               (sep, torch.ones_like(sep, dtype=torch.bool)),
                               (labels, labels != -100)], fill=-100)
 
+    def question_targets(self, batch: dict) -> torch.Tensor:
+        """``auxiliary`` reading, the question pass: D + eos per example -> targets [B, Lqd + 1] (-100 pad).
+        Its decoder input is [sep_question] + D (:meth:`translation_losses`)."""
+        qd = batch["question_dec_ids"]
+        eos = torch.full((qd.shape[0], 1), self.config.eos_token_id, dtype=torch.long, device=qd.device)
+        targets, _ = pack_segments([(qd, batch["question_dec_mask"]),
+                                    (eos, torch.ones_like(eos, dtype=torch.bool))], fill=-100)
+        return targets
+
     def translation_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Stage 2. -> {"loss", "l_d", "l_s"}; without ssl loss = l_s and l_d = 0 (Eq. 5-7)."""
+        """Stage 2 (Eq. 5-7). -> {"loss", "l_d", "l_s"}: loss = ssl_weight * l_d + l_s; without ssl
+        loss = l_s and l_d = 0. Which decoder pass predicts what, per ``config.ssl_reading``:
+
+        * no ssl:     one pass, [start] + S[:-1] -> S                        : l_s (Eq. 6 without D_M)
+        * prefix:     one pass, [start] + (D + sep + S)[:-1] -> D + sep + S  : l_d over D + sep (Eq. 5),
+                      l_s over S (Eq. 6, D_M as the decoder prefix)
+        * auxiliary:  question pass, [sep] + D -> D + eos                    : l_d (Eq. 5)
+                      translation pass, [start] + S[:-1] -> S                : l_s (Eq. 6, D_M in h_j only)
+
+        Every pass attends to the same encoder states h_j of the fused question + video."""
         states, mask, _ = self.encode(batch)
+        labels = batch["labels"]
         if not self.config.ssl:
-            labels = batch["labels"]
             l_s = self._ce(self._decoder_logits(states, mask, labels), labels)
             return {"loss": l_s, "l_d": torch.zeros((), device=l_s.device), "l_s": l_s}
-        targets, seg = self.ssl_targets(batch)
-        logits = self._decoder_logits(states, mask, targets)
-        l_d = self._ce(logits, targets, (seg == SEG_QUESTION) | (seg == SEG_SEP))
-        l_s = self._ce(logits, targets, seg == SEG_TRANSLATION)
+        if self.config.ssl_reading == "auxiliary":
+            question = self.question_targets(batch)
+            l_d = self._ce(self._decoder_logits(states, mask, question, self.config.sep_question_token_id), question)
+            l_s = self._ce(self._decoder_logits(states, mask, labels), labels)
+        else:
+            targets, seg = self.ssl_targets(batch)
+            logits = self._decoder_logits(states, mask, targets)
+            l_d = self._ce(logits, targets, (seg == SEG_QUESTION) | (seg == SEG_SEP))
+            l_s = self._ce(logits, targets, seg == SEG_TRANSLATION)
         return {"loss": self.config.ssl_weight * l_d + l_s, "l_d": l_d, "l_s": l_s}
 
     @torch.no_grad()
     def generate(self, batch: dict, num_beams: int = 4, max_new_tokens: int = 64, return_weights: bool = False,
                  length_penalty: float = 1.0):
         """Beam search. -> list[list[int]] (translation ids, no start/eos/pad) in input order.
+
+        The decoder prefix: [start] + D + [sep] with the ``prefix`` reading of ssl (the known question,
+        forced; ``question_dec_ids`` required), else [start] alone (no ssl, or its ``auxiliary``
+        reading: the question reaches the decoder only through the encoder states).
 
         With ``return_weights`` -> (sequences, {"weights": list of [L_b, d] CPU tensors (SSAW) or None,
         "split": list[int] question tokens per example, "video_len": list[int]}).
@@ -365,7 +416,7 @@ class QBSLTModel(PretrainedModel, nn.Module):
             states, mask, extras = self.encode(batch)
             B = states.shape[0]
             start, eos, pad = self.config.decoder_start_id, self.config.eos_token_id, self.config.pad_token_id
-            if self.config.ssl:
+            if self.config.question_prefix:
                 qd, qdm = batch["question_dec_ids"], batch["question_dec_mask"].bool()
                 prefixes = [[start] + qd[b][qdm[b]].tolist() + [self.config.sep_question_token_id] for b in range(B)]
             else:

@@ -264,6 +264,10 @@ class Planner:
             values = [costs[id(j)].flops for j in stage_jobs]
             flops[name] = None if None in values else float(sum(values))
             notes += sorted({costs[id(j)].why_not for j in stage_jobs if costs[id(j)].why_not})
+        if any(self.variants[(j.wildcards["dataset"], j.wildcards["variant"])]["train"]["stage2"].get("patience")
+               for j in stages["stage 2"]):
+            notes.append("stage 2 is costed at its cap (train.stage2.epochs): early stopping (patience) ends most "
+                         "runs sooner, so its figures are upper bounds")
         for d in sorted({j.wildcards.get("dataset") for j in jobs if j.wildcards.get("dataset")}):
             if self.figures.get(d) is not None:
                 notes.append(f"{d}: {self.figures[d].source}")

@@ -1,6 +1,6 @@
 """Numbers in the user docs are generated, not typed: ``qbslt docs``.
 
-README.md and docs/*.md quote two kinds of source between markers:
+README.md and docs/*.md quote three kinds of source between markers:
 
 * a results file, as a block::
 
@@ -17,6 +17,17 @@ README.md and docs/*.md quote two kinds of source between markers:
   or, for a value of several lines (a table), as a block like a results file's. Each entry there holds its ``value`` (the text quoted), the ``command`` that measures it, the
   ``date`` and the ``hardware`` in words. Every entry is quoted exactly once in the docs: a figure
   appears in one place, and an entry nobody quotes is a stale one.
+* one cell of a results table (a Markdown table file), inline, where prose cites a number of it::
+
+      SL-SLR reaches <!-- results/realtext/tables/table10.md#Method=sl_slr&col=linear top-1&mean -->89.73<!-- end -->
+
+  After ``#``, ``&``-separated: ``HEADER=VALUE`` pairs pick the one row whose cell under ``HEADER``
+  is ``VALUE`` or starts with it followed by a character that is not a letter, digit or ``_``
+  (``sl_slr`` matches ``sl_slr (free-negative, ...)``, not ``sl_slr_generic_aug``); ``section=VALUE``
+  keeps the rows under a bold group row whose title matches ``VALUE`` alike; ``col=HEADER`` names
+  the column; ``mean`` quotes the text before the cell's `` ± `` (the mean of a ``mean ± std`` cell).
+  Exactly one row must match. The prose then cites what the table shows, generated from the same
+  file, so it cannot go stale beside it.
 
 :func:`fill` rewrites the blocks from their sources; ``check=True`` compares instead and reports
 each block that differs. A results block whose file does not exist (a profile not run, or a tree
@@ -39,8 +50,11 @@ MEASUREMENT_FIELDS = ("value", "command", "date", "hardware")
 MEASUREMENT_PREFIX = "measurement: "
 RESULTS_PREFIX = "results/"
 
-# `<!-- SOURCE -->TEXT<!-- end -->`; SOURCE is a results path or `measurement: KEY`. Blocks do not nest.
-MARKER = re.compile(r"<!-- (?P<source>(?:results/|measurement: )[^\s>]+) -->(?P<body>.*?)<!-- end -->", re.S)
+# `<!-- SOURCE -->TEXT<!-- end -->`; SOURCE is a results path (a table's cell: `#` and a selector, which may hold
+# spaces) or `measurement: KEY`. Blocks do not nest.
+MARKER = re.compile(r"<!-- (?P<source>results/[^\s>#]+(?:#[^>\n]*?)?|measurement: [^\s>]+) -->(?P<body>.*?)<!-- end -->",
+                    re.S)
+CELL_SEPARATOR = "#"
 OPENING = re.compile(r"<!-- (?:results/|measurement: )")
 
 
@@ -133,10 +147,91 @@ def block_text(block: Block, results: Path, measurements: dict[str, dict]) -> st
             raise QbsltError(f"{block.where}: unknown measurement {key!r} (not in docs/measurements.yaml)")
         value = str(measurements[key]["value"])
         return f"\n{value.strip()}\n" if "\n" in value.strip() else value  # a table: a block of lines
-    path = results / block.source[len(RESULTS_PREFIX):]
+    source, _, selector = block.source.partition(CELL_SEPARATOR)
+    cell = parse_cell(block, selector) if CELL_SEPARATOR in block.source else None  # malformed: fails, file or not
+    path = results / source[len(RESULTS_PREFIX):]
     if not path.is_file():
         return None
+    if cell is not None:
+        return cell_text(block, cell, path.read_text(encoding="utf-8"))
     return "\n" + path.read_text(encoding="utf-8").strip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell quote's selector: ``rows`` ((header or ``section``, value) pairs), ``column``, ``mean``."""
+    rows: tuple[tuple[str, str], ...]
+    column: str
+    mean: bool
+
+
+def parse_cell(block: Block, selector: str) -> Cell:
+    """``HEADER=VALUE&...&col=HEADER[&mean]`` of a cell quote; a malformed one fails naming doc:line."""
+    def bad(why: str) -> QbsltError:
+        return QbsltError(f"{block.where}: {block.source}: {why} (expected "
+                          f"{CELL_SEPARATOR}HEADER=VALUE&...&col=HEADER[&mean])")
+    if not block.source.partition(CELL_SEPARATOR)[0].endswith(".md"):
+        raise bad("a cell is quoted from a Markdown table (.md) only")
+    rows, column, mean = [], None, False
+    for part in selector.split("&"):
+        key, eq, value = (s.strip() for s in part.partition("="))
+        if not eq:
+            if key != "mean" or mean:
+                raise bad(f"{part.strip()!r} is neither HEADER=VALUE nor mean, once")
+            mean = True
+        elif not key or not value:
+            raise bad(f"{part.strip()!r}: empty header or value")
+        elif key == "col":
+            if column is not None:
+                raise bad("col given twice")
+            column = value
+        else:
+            rows.append((key, value))
+    if column is None or not rows:
+        raise bad("a cell needs col=HEADER and at least one HEADER=VALUE picking its row")
+    return Cell(tuple(rows), column, mean)
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a Markdown table line (``\\|`` is a ``|`` inside a cell)."""
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def _matches(cell: str, value: str) -> bool:
+    return cell == value or (cell.startswith(value) and not (cell[len(value)].isalnum() or cell[len(value)] == "_"))
+
+
+def cell_text(block: Block, cell: Cell, text: str) -> str:
+    """The text of ``cell`` in the first Markdown table of ``text``."""
+    def bad(why: str) -> QbsltError:
+        return QbsltError(f"{block.where}: {block.source}: {why}")
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None or start + 1 >= len(lines):
+        raise bad("no Markdown table in the file")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    header, section, rows = _cells(lines[start]), "", []
+    for line in lines[start + 2:end]:
+        cells = _cells(line)
+        if cells and cells[0].startswith("**") and cells[0].endswith("**") and not any(cells[1:]):
+            section = cells[0].strip("*")  # a group row: the rows under it
+            continue
+        if len(cells) == len(header):
+            rows.append((section, cells))
+    for name in [cell.column] + [key for key, _ in cell.rows if key != "section"]:
+        if name not in header:
+            raise bad(f"no column {name!r} (columns: {', '.join(header)})")
+    column = {name: i for i, name in enumerate(header)}
+    hits = [cells for section, cells in rows
+            if all(_matches(section if key == "section" else cells[column[key]], value) for key, value in cell.rows)]
+    if len(hits) != 1:
+        raise bad(f"{len(hits)} rows match {' & '.join(f'{k}={v}' for k, v in cell.rows)}, expected one")
+    value = hits[0][column[cell.column]]
+    if cell.mean:
+        if " ± " not in value:
+            raise bad(f"mean: the cell {value!r} is not 'mean ± std'")
+        value = value.split(" ± ")[0]
+    return value
 
 
 def fill(docs: list[Path], results: Path, measurements_path: Path, check: bool = False) -> Report:

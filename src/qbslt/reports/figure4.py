@@ -1,12 +1,29 @@
-"""Figure 4: SSAW sigmoid weights over the fused sequence (question tokens | video positions).
+"""Figure 4: SSAW sigmoid weights over the fused sequence (question tokens | video positions), and
+its test-wide statistic.
 
-Input: one ``results/ssaw/<dataset>/<variant>/seed<k>.json`` of the result contract (written for
-the SSAW fusion only). For each shown example a 1×L heat strip: one cell per question *word*
-(the mean weight of its sub-word tokens, as the paper does), then one cell per video position,
-with a black dashed line between the two parts. The title is ``question % reference`` (the
-paper's "Reference" line). The ``top_k`` question words with the highest weight are framed by a
-red rectangle and their labels set in bold red. Special tokens (``<s>``, ``</s>``, ``[CLS]``,
-language codes such as ``de_DE``) keep their own cell but are never highlighted.
+**What is plotted.** ``SSAWFusion`` weights the fused sequence f_c by σ(f_f) (Eq. 3-4), one weight
+in (0, 1) per position and channel. A cell is σ(f_f) averaged over the d_model channels of one
+position (a question token, or a video position); a question *word*'s cell is the mean of its
+sub-word tokens' cells, as in the paper. The paper calls its map an "attention weight heatmap" of
+"the weight map generated ... using the SSAW module" and states neither the channel reduction nor
+the colour scale, so it is the same quantity only if its map is σ(f_f) reduced over channels (the
+only per-position weight SSAW makes; the self-attention probabilities are an L × L map).
+
+**Colour scale.** Fixed: 0 to 1 (:data:`COLOUR_RANGE`), the sigmoid's whole range, for every
+strip and every run, never the data's min-max. The weight multiplies the features, so equal
+colour distances are equal differences in how much of a feature passes; since σ(f_f) is the
+sigmoid of a LayerNorm output its channel mean stays near 0.5, and a min-max scale would stretch a
+gap of 0.01 over the whole colour range.
+
+**The strips** (:func:`draw_figure4`), from one ``results/ssaw/<dataset>/<variant>/seed<k>.json``
+of the result contract (written for the SSAW fusion only): for each shown example a 1×L heat
+strip, one cell per question word, then one per video position, with a black dashed line between
+the two parts. The title is ``question % reference``: "%" separates the question from the
+reference translation (the paper's "Reference" line). The ``top_k`` question words with the highest
+weight *in that strip* are framed by a red rectangle and their labels set in bold red; they are
+the highest of the strip, not significantly so. Special tokens (``<s>``, ``</s>``, ``[CLS]``,
+language codes such as ``de_DE``) keep their own cell but are never highlighted. Right of each
+title: that example's mean over its question tokens and over its video positions.
 
 Sub-word merging (:func:`merge_subwords`): if any token starts with ``▁`` (sentencepiece, as
 mBART's), a token starting with ``▁`` begins a word and every other non-special token continues
@@ -17,7 +34,19 @@ per word, so words = tokens there.
 Example rule: the first ``n_examples`` examples of the file, in file order (the training code
 stores the first test examples in test-set order).
 
-:func:`weights_frame` gives the same cells as a table (``figure4_weights.csv``, the data of
+**The statistic** (:func:`stats_frame`, ``plots/figure4.csv``): three examples cannot carry "the
+question weighs more than the video", so every run also stores, for *every* test example, the
+mean weight over its question tokens (special tokens included: every position of the question
+part) and over its video positions (``test_summary``, written by the training's test decoding).
+One row per seed of the figure's variant, then ``all``: ``seed, n_examples, question_mean,
+video_mean, difference, ci_low, ci_high``; ``difference`` = question − video, the mean over test
+examples of each example's difference (paired), with a 95 % percentile bootstrap interval over
+test examples (:func:`bootstrap_interval`: ``eval.bootstrap_samples`` resamples, fixed seed
+:data:`BOOTSTRAP_SEED`). ``all`` averages each example's means over the seeds first (the seeds
+must hold the same test examples), then proceeds as for one seed: the mean over seeds, with an
+interval over test examples (the per-seed rows show the spread across seeds).
+
+:func:`weights_frame` gives the strips' cells as a table (``figure4_weights.csv``, the data of
 ``dvc plots show``'s Figure 4): one row per cell of each strip.
 """
 
@@ -35,15 +64,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from qbslt.atomic import atomic_paths  # noqa: E402
+from qbslt.atomic import atomic_paths, atomic_write_text  # noqa: E402
 from qbslt.errors import ResultError  # noqa: E402
 from qbslt.reports.results import read_json  # noqa: E402
 
 SP_PREFIX = "▁"
 WP_PREFIX = "##"
 _SPECIAL = re.compile(r"^(<[^<>\s]+>|\[[A-Z]+\]|[a-z]{2}_[A-Z]{2})$")
+
+# The colour scale of every strip: the sigmoid's range (module docstring, "Colour scale").
+COLOUR_RANGE = (0.0, 1.0)
+# What a cell is, in the figure's own words (its heading and colour-bar label).
+QUANTITY = "SSAW weight σ(f_f) (Eq. 4), mean over the d_model channels of each position"
+# The statistic's interval: a percentile bootstrap over test examples, with the tables' bootstrap
+# seed (qbslt.reports.tables.render_all), so the file is the same on every run of the same results.
+CONFIDENCE = 0.95
+BOOTSTRAP_SEED = 12345
+ALL_SEEDS = "all"
+STATS_COLUMNS = ["seed", "n_examples", "question_mean", "video_mean", "difference", "ci_low", "ci_high"]
 
 
 def is_special(token: str) -> bool:
@@ -155,22 +197,126 @@ def weights_frame(ssaw_json: Path, n_examples: int = 3, top_k: int = 2) -> pd.Da
     return pd.DataFrame(rows, columns=WEIGHT_COLUMNS)
 
 
-def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: int = 3, top_k: int = 2,
-                   dpi: int = 150) -> list[Path]:
-    """Draw the first ``n_examples`` stored examples' weight strips; write PNG and PDF."""
+# ---------------------------------------------------------------------------------------------
+# The statistic: question vs video weight over the whole test split
+
+
+def load_test_summary(ssaw_json: Path) -> tuple[int, pd.DataFrame]:
+    """(seed, one row per test example: name, question_mean, video_mean) of an SSAW weights file;
+    examples with an empty part (no question tokens or no video) are left out. ResultError naming
+    the file when it has no such summary (a file of an earlier qbslt: rerun the training)."""
+    data = read_json(Path(ssaw_json))
+    if not isinstance(data, dict) or data.get("fusion") != "ssaw":
+        raise ResultError(f"{ssaw_json}: no SSAW weights; Figure 4 needs an SSAW variant")
+    summary, seed = data.get("test_summary"), data.get("seed")
+    if not isinstance(summary, list) or not summary or not isinstance(seed, int):
+        raise ResultError(f"{ssaw_json}: no 'test_summary' and 'seed' (written by an earlier qbslt?): rerun the "
+                          f"training of this run for Figure 4's statistic")
+    try:
+        frame = pd.DataFrame([{key: row[key] for key in ("name", "question_mean", "video_mean")} for row in summary])
+        frame[["question_mean", "video_mean"]] = frame[["question_mean", "video_mean"]].astype(float)
+    except (KeyError, TypeError, ValueError) as e:
+        detail = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise ResultError(f"{ssaw_json}: test_summary: {detail}") from None
+    if frame["name"].duplicated().any():
+        raise ResultError(f"{ssaw_json}: test_summary names an example twice")
+    return seed, frame.dropna().reset_index(drop=True)
+
+
+def bootstrap_interval(differences: np.ndarray, n_samples: int, seed: int = BOOTSTRAP_SEED,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``differences`` (one per test example, paired:
+    question minus video of the same example): ``n_samples`` resamples of the examples with
+    replacement, from ``numpy.random.default_rng(seed)``."""
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) == 0 or n_samples < 1:
+        raise ValueError(f"a bootstrap needs examples and resamples (got {len(differences)} and {n_samples})")
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), size=(n_samples, len(differences)))].mean(axis=1)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _stats_row(seed: int | str, frame: pd.DataFrame, n_samples: int, bootstrap_seed: int) -> dict:
+    differences = (frame["question_mean"] - frame["video_mean"]).to_numpy()
+    low, high = bootstrap_interval(differences, n_samples, bootstrap_seed)
+    return {"seed": seed, "n_examples": len(frame), "question_mean": frame["question_mean"].mean(),
+            "video_mean": frame["video_mean"].mean(), "difference": differences.mean(), "ci_low": low,
+            "ci_high": high}
+
+
+def stats_frame(ssaw_jsons: list[Path], n_samples: int, bootstrap_seed: int = BOOTSTRAP_SEED,
+                decimals: int = 6) -> pd.DataFrame:
+    """Figure 4's statistic (module docstring, "The statistic"): one row per seed of ``ssaw_jsons``
+    (the SSAW weights files of one variant, one per seed), in seed order, then the ``all`` row;
+    :data:`STATS_COLUMNS`, floats rounded to ``decimals``."""
+    if not ssaw_jsons:
+        raise ResultError("Figure 4's statistic needs at least one SSAW weights file")
+    per_seed: dict[int, pd.DataFrame] = {}
+    names: set[str] | None = None
+    for path in ssaw_jsons:
+        seed, frame = load_test_summary(Path(path))
+        if seed in per_seed:
+            raise ResultError(f"{path}: seed {seed} given twice")
+        if frame.empty:
+            raise ResultError(f"{path}: no test example has both question tokens and video positions")
+        if names is not None and set(frame["name"]) != names:
+            raise ResultError(f"{path}: other test examples than the first file's: the seeds must share one test split")
+        names = set(frame["name"])
+        per_seed[seed] = frame.set_index("name")
+    rows = [_stats_row(seed, per_seed[seed].reset_index(), n_samples, bootstrap_seed) for seed in sorted(per_seed)]
+    pooled = pd.concat(per_seed.values()).groupby(level="name", sort=False).mean().reset_index()
+    rows.append(_stats_row(ALL_SEEDS, pooled, n_samples, bootstrap_seed))
+    return pd.DataFrame(rows, columns=STATS_COLUMNS).round(decimals)
+
+
+def write_stats(ssaw_jsons: list[Path], out_csv: Path, n_samples: int,
+                bootstrap_seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """Write :func:`stats_frame` as CSV (``plots/figure4.csv``); returns it."""
+    frame = stats_frame(ssaw_jsons, n_samples, bootstrap_seed)
+    atomic_write_text(Path(out_csv), frame.to_csv(index=False))
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# The figure
+
+
+def colour_norm() -> Normalize:
+    """The fixed colour scale of every strip (:data:`COLOUR_RANGE`)."""
+    return Normalize(*COLOUR_RANGE)
+
+
+def _heading(top_k: int, stats: dict | None) -> str:
+    """The figure's caption line: what a cell is, the scale, the boxes, the "%", and with ``stats``
+    (the drawn seed's row of :func:`stats_frame`) the whole test split's difference."""
+    low, high = COLOUR_RANGE
+    lines = [f"{QUANTITY}; fixed colour scale {low:g}-{high:g} (the sigmoid's range).",
+             f"Red boxes: the {top_k} question words with the highest weight in the strip. "
+             f"Title: question % reference translation."]
+    if stats is not None:
+        lines.append(f"Whole test split, seed {stats['seed']} ({stats['n_examples']} examples): question "
+                     f"{stats['question_mean']:.4f}, video {stats['video_mean']:.4f}, difference "
+                     f"{stats['difference']:+.4f} ({CONFIDENCE:.0%} CI {stats['ci_low']:+.4f} to "
+                     f"{stats['ci_high']:+.4f}).")
+    return "\n".join(lines)
+
+
+def draw_figure4(ssaw_json: Path, n_examples: int = 3, top_k: int = 2, stats: dict | None = None) -> Figure:
+    """The figure of the first ``n_examples`` stored examples' weight strips, on the fixed colour
+    scale (:func:`colour_norm`); ``stats``: the drawn seed's row of :func:`stats_frame`, quoted in
+    the heading. The caller closes it (``plt.close``)."""
     prepared = prepared_examples(ssaw_json, n_examples)
-    all_w = np.concatenate([np.concatenate([q, v]) for _, _, q, v in prepared])
-    vmin, vmax = float(all_w.min()), float(all_w.max())
-    if vmax - vmin < 1e-12:
-        vmin, vmax = vmin - 0.5, vmax + 0.5
     longest = max(len(q) + len(v) for _, _, q, v in prepared)
     width = min(max(8.0, 0.32 * longest + 2.0), 24.0)
-    fig, axes = plt.subplots(len(prepared), 1, figsize=(width, 1.9 * len(prepared) + 0.4), squeeze=False,
+    fig, axes = plt.subplots(len(prepared), 1, figsize=(width, 1.9 * len(prepared) + 1.0), squeeze=False,
                              layout="constrained")
+    fig.suptitle(_heading(top_k, stats), fontsize=8, x=0.01, ha="left")
     image = None
     for ax, (ex, words, q, video) in zip(axes[:, 0], prepared):
         strip = np.concatenate([q, video])[None, :]
-        image = ax.imshow(strip, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
+        image = ax.imshow(strip, aspect="auto", cmap="viridis", norm=colour_norm(), interpolation="nearest")
         n_q = len(q)
         ax.axvline(n_q - 0.5, color="black", linestyle="--", linewidth=1.5)
         labels = [w.text for w in words] + [str(i) for i in range(len(video))]
@@ -184,13 +330,27 @@ def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: in
             tick.set_color("red")
             tick.set_fontweight("bold")
         title = f"{ex['question']} % {ex['reference']}"
-        ax.set_title("\n".join(textwrap.wrap(title, width=int(width * 12))), fontsize=9, loc="left", pad=14)
+        # Wrapped short enough to leave room for the means on the right (about 2.6 in at fontsize 7).
+        ax.set_title("\n".join(textwrap.wrap(title, width=int(width * 8))), fontsize=9, loc="left", pad=14)
+        split = int(ex["split"])
+        means = [f"{part} mean {np.mean(w):.4f}" for part, w in
+                 (("question", ex["weights"][:split]), ("video", ex["weights"][split:])) if len(w)]
+        ax.set_title(", ".join(means), fontsize=7, loc="right", pad=14, color="dimgray")
         ax.text(n_q / 2 - 0.5, 1.02, "question words", transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=7, color="dimgray")
         ax.text(n_q + len(video) / 2 - 0.5, 1.02, "video positions", transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=7, color="dimgray")
     if image is not None:
-        fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.01, label="SSAW weight")
+        fig.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.01,
+                     label="SSAW weight σ(f_f), channel mean")
+    return fig
+
+
+def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: int = 3, top_k: int = 2,
+                   dpi: int = 150, stats: dict | None = None) -> list[Path]:
+    """Draw the first ``n_examples`` stored examples' weight strips (:func:`draw_figure4`); write PNG
+    and PDF."""
+    fig = draw_figure4(ssaw_json, n_examples, top_k, stats)
     out_png, out_pdf = Path(out_png), Path(out_pdf)
     try:
         # Whole or nothing: both land under temporary names (hence the explicit format), then renamed.

@@ -7,8 +7,12 @@ and once more with the question taken likewise (``qbslt.training.runs``; metrics
 the shuffled BLEU-4 and their difference Δ side by side, mean ± std over seeds. A Δ near 0 means
 the model ignores that input, whatever its score.
 
-    results/<profile>/tables/reliance.md   one table for all datasets and variants
-    results/<profile>/tables/reliance.csv  one row per (dataset, variant): means, stds, seeds
+A second table shows each row's training budget (``budget`` of the metrics, train.stage2.patience):
+per seed the dev-best epoch / the epochs run, whether the run stopped early or at the cap, and how
+many runs were still improving when they hit the cap (a cap too small for that row).
+
+    results/<profile>/tables/reliance.md   both tables, all datasets and variants
+    results/<profile>/tables/reliance.csv  one row per (dataset, variant): means, stds, seeds, budget
 """
 
 from __future__ import annotations
@@ -51,12 +55,44 @@ def reliance_frame(metrics: dict[tuple[str, str], dict[int, dict]]) -> pd.DataFr
                 deltas = [a - b for a, b in zip(scores, shuffled)]
                 row[f"{split}_{key}_bleu4_mean"], row[f"{split}_{key}_bleu4_std"] = _mean_std(shuffled)
                 row[f"{split}_delta_{which}_mean"], row[f"{split}_delta_{which}_std"] = _mean_std(deltas)
+        row.update(_budget(runs, seeds))
         rows.append(row)
     stems = [f"{split}_{name}" for split in SPLITS
              for name in ("bleu4", *(n for i in INPUTS for n in (f"shuffled_{i}_bleu4", f"delta_{i}")))]
-    columns = ["dataset", "variant", "seeds"] + [f"{stem}_{stat}" for stem in stems for stat in ("mean", "std")]
+    columns = (["dataset", "variant", "seeds"] + [f"{stem}_{stat}" for stem in stems for stat in ("mean", "std")]
+               + list(BUDGET_COLUMNS))
     frame = pd.DataFrame(rows, columns=columns)
     return frame
+
+
+BUDGET_COLUMNS = ("cap", "patience", "best_epochs", "epochs_run", "stopped_early", "still_improving")
+
+
+def _budget(runs: dict[int, dict], seeds: list[int]) -> dict:
+    """The budget columns of one row: per-seed best epochs and epochs run (space-separated, seed
+    order), how many seeds stopped early, how many were still improving at the cap."""
+    budgets = [runs[s].get("budget") for s in seeds]
+    if not all(budgets):  # a run without the record (older metrics): nothing to show
+        return {}
+    caps = sorted({b["cap"] for b in budgets})
+    patience = sorted({str(b["patience"]) for b in budgets})
+    return {"cap": " ".join(map(str, caps)), "patience": " ".join(patience),
+            "best_epochs": " ".join(str(b["best_epoch"]) for b in budgets),
+            "epochs_run": " ".join(str(b["epochs_run"]) for b in budgets),
+            "stopped_early": sum(b["stopped"] == "early" for b in budgets),
+            "still_improving": sum(bool(b["still_improving"]) for b in budgets)}
+
+
+def _budget_lines(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    lines = []
+    for _, row in frame.iterrows():
+        if pd.isna(row.get("cap")):
+            continue
+        n = len(str(row["seeds"]).split())
+        lines.append(("row", [row["dataset"], row["variant"], str(row["seeds"]), str(row["cap"]), str(row["patience"]),
+                              str(row["best_epochs"]), str(row["epochs_run"]), f"{int(row['stopped_early'])} / {n}",
+                              f"{int(row['still_improving'])} / {n}"]))
+    return lines
 
 
 def _cell(row: pd.Series, stem: str) -> str:
@@ -87,6 +123,17 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
                "– : the variant does not read it.")
     out_dir = Path(out_dir)
     md, csv = out_dir / "reliance.md", out_dir / "reliance.csv"
-    atomic_write_text(md, markdown_table(caption, header, lines, numeric=len(header) - 2))
+    text = markdown_table(caption, header, lines, numeric=len(header) - 2)
+    budget = _budget_lines(frame)
+    if budget:
+        text += "\n" + markdown_table(
+            "Training budget: dev BLEU-4 (greedy) is evaluated every train.stage2.eval_every epochs; a run stops "
+            "when it has not improved for `patience` evaluations, at the latest at the cap, and keeps its dev-best "
+            "weights. Per seed (in the order of the seeds column): the dev-best epoch and the epochs run. "
+            "\"Still improving\": runs that reached the cap with their best among the last `patience` "
+            "evaluations (the cap, not the method, limited them).",
+            ["Dataset", "Variant", "Seeds", "Cap", "Patience", "Best epoch", "Epochs run", "Stopped early",
+             "Still improving at cap"], budget, numeric=0)
+    atomic_write_text(md, text)
     atomic_write_text(csv, frame.to_csv(index=False))
     return [md, csv]

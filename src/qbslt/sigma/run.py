@@ -126,6 +126,7 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
                          "history": result.history}
         if phase == "finetune":
             phases[phase]["best_epoch"] = result.best_epoch
+            phases[phase]["budget"] = result.budget()
             if (phase_dir / "best.safetensors").exists():
                 model.load_state_dict(load_weights(phase_dir / "best.safetensors"))
     model.eval()

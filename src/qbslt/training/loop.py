@@ -160,18 +160,48 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def evaluations_since_best(history: list[dict]) -> int | None:
+    """How many dev evaluations of ``history`` came after its best one (the first of equal bests);
+    None before any evaluation."""
+    scores = [r["dev_score"] for r in history if "dev_score" in r]
+    if not scores:
+        return None
+    return len(scores) - 1 - scores.index(max(scores))
+
+
 @dataclass
 class FitResult:
-    epochs: int
+    epochs: int  # epochs run (the cap unless stopped early)
     best_epoch: int | None
     best_score: float | None
     train_seconds: float
     samples_seen: int
     history: list[dict] = field(default_factory=list)
+    cap: int | None = None  # stage_cfg['epochs']
+    stopped_early: bool = False
+    patience: int | None = None
 
     @property
     def samples_per_second(self) -> float:
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    @property
+    def dev_curve(self) -> list[list[float]]:
+        """``[[epoch, dev score], ...]`` of every dev evaluation."""
+        return [[r["epoch"], r["dev_score"]] for r in self.history if "dev_score" in r]
+
+    @property
+    def still_improving(self) -> bool:
+        """Ran to the cap with its best dev score among the last ``patience`` evaluations (the last one
+        without patience): more epochs might have helped, so the cap was too small for this run."""
+        since = evaluations_since_best(self.history)
+        return not self.stopped_early and since is not None and since < (self.patience or 1)
+
+    def budget(self) -> dict:
+        """What the metrics record of the training budget (docs/evaluation.md, "Training budget")."""
+        return {"cap": self.cap, "patience": self.patience, "epochs_run": self.epochs, "best_epoch": self.best_epoch,
+                "stopped": "early" if self.stopped_early else "cap", "still_improving": self.still_improving,
+                "dev_curve": self.dev_curve}
 
 
 def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
@@ -194,6 +224,11 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     last epoch is the only such point there is nothing to choose: no dev pass runs, and the last
     epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
+    Early stopping: with ``stage_cfg['patience']`` = P, training stops after the evaluation that is
+    the P-th since the best one, and ``epochs`` is only the cap. The learning-rate schedule is that
+    of the cap (so a run's first epochs do not depend on when it stops). A stopped run's ``last.pt``
+    says so: a rerun trains no further.
+
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
     ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's
     permutation (the same batches as on one process, so the same number of scheduler steps), and
@@ -205,6 +240,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     """
     rank, world = distributed()
     epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
+    patience = stage_cfg.get("patience") if evaluate is not None else None
     steps = max(1, epochs * math.ceil(n_train / batch_size))  # one per global batch (epoch_batches)
     if world > 1 and hasattr(model, "freeze_unused"):
         frozen = model.freeze_unused(objective)
@@ -215,6 +251,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
 
     start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
+    stopped = False
     state = load_checkpoint(last_path, run_config)
     if state is not None and fingerprint is not None and state.get("fingerprint") != fingerprint:
         log.info("%s: not resuming %s: written from other inputs (%s changed); training from the start", desc,
@@ -229,7 +266,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         torch.set_rng_state(state["torch_rng"])
         start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
         seconds, samples, history = state["train_seconds"], state["samples_seen"], state["history"]
-        log.info("%s: resumed from %s after epoch %d", desc, last_path, start_epoch)
+        stopped = bool(state.get("stopped_early"))
+        log.info("%s: resumed from %s after epoch %d%s", desc, last_path, start_epoch,
+                 " (stopped early: dev had not improved)" if stopped else "")
 
     forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
     if world > 1:
@@ -237,13 +276,13 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
     eval_every = stage_cfg.get("eval_every", 1)
     eval_epochs = {e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs}
-    selecting = evaluate is not None and len(eval_epochs) > 1
+    selecting = evaluate is not None and (len(eval_epochs) > 1 or patience is not None)
     if evaluate is not None and not selecting:
         best_epoch = epochs
     lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
     checkpoint_seconds, saved_at = train_cfg.get("checkpoint_seconds", 0), seconds
     fit_started = time.perf_counter()
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch, start_epoch if stopped else epochs):
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
         started, totals, count = time.perf_counter(), {}, 0
@@ -296,22 +335,37 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                 best_score, best_epoch = score, epoch + 1
                 save_weights(best_path, model.state_dict())
         history.append(record)
+        if patience is not None and "dev_score" in record and epoch + 1 < epochs:
+            stopped = evaluations_since_best(history) >= patience
+        if world > 1 and patience is not None:  # rank 0 evaluated: every rank stops with it
+            flag = torch.tensor([int(stopped)], device=device)
+            dist.broadcast(flag, 0)
+            stopped = bool(flag.item())
         if rank != 0:
             dist.barrier()
+            if stopped:
+                break
             continue
         # Elapsed and ETA in the log itself: tqdm's bar is off outside a terminal (a job's log file).
         elapsed = time.perf_counter() - fit_started
         eta = elapsed / (epoch + 1 - start_epoch) * (epochs - epoch - 1)
-        log.info("%s epoch %d/%d %s (elapsed %s, ETA %s)", desc, epoch + 1, epochs,
-                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"), _clock(elapsed), _clock(eta))
-        if epoch + 1 == epochs or seconds - saved_at >= checkpoint_seconds:
+        log.info("%s epoch %d/%d %s (elapsed %s, ETA %s%s)", desc, epoch + 1, epochs,
+                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"), _clock(elapsed),
+                 "≤ " if patience is not None else "", _clock(eta))
+        if stopped:
+            log.info("%s: stopped early after epoch %d: dev has not improved for %d evaluations (best: epoch %s)",
+                     desc, epoch + 1, patience, best_epoch)
+        if epoch + 1 == epochs or stopped or seconds - saved_at >= checkpoint_seconds:
             save_checkpoint(last_path, {
                 "run_config": run_config, "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
-                "train_seconds": seconds, "samples_seen": samples, "history": history})
+                "train_seconds": seconds, "samples_seen": samples, "history": history, "stopped_early": stopped})
             saved_at = seconds
         if world > 1:
             dist.barrier()
-    return FitResult(epochs=epochs, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
-                     samples_seen=samples, history=history)
+        if stopped:
+            break
+    run = history[-1]["epoch"] if history else 0
+    return FitResult(epochs=run, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
+                     samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience)

@@ -6,11 +6,14 @@ from it, selects the best epoch on dev BLEU-4 (greedy decoding, cheap), then dec
 test with beam search and writes the result contract:
 
     metrics      JSON: bleu1..bleu4, rouge_l for dev and test, epochs, train seconds, samples/s,
-                 parameter count, config hash; per split also ``shuffled_video.bleu4`` and
+                 parameter count, config hash, the training budget (cap, patience, epochs run, best
+                 epoch, early or at the cap, the dev curve: ``FitResult.budget``); per split also ``shuffled_video.bleu4`` and
                  ``shuffled_question.bleu4``: the input-reliance check (each input the variant reads
                  taken from another example of the split, a fixed derangement from the seed)
     predictions  TSV: name, reference, question, hypothesis (test split)
-    ssaw         JSON: SSAW sigmoid weights of a few test examples (null for other fusions)
+    ssaw         JSON: fusion, dataset, variant, seed; ``examples``: SSAW sigmoid weights of the first
+                 test examples; ``test_summary``: per test example, the mean weight of its question
+                 tokens and of its video positions (both null for other fusions)
     model dir    model.safetensors + config.json + tokenizer/ (for ``qbslt translate``)
 """
 
@@ -182,36 +185,79 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
 def decoding_order(model: QBSLTModel, data: ExampleSet) -> list[int]:
     """The order ``predict`` decodes ``data`` in. Beam search runs one ``generate`` call per
     decoder-prefix length in a batch (``QBSLTModel.generate``); a question-prefixed model's
-    examples sorted by that length fill each batch with few lengths, so it makes the fewest calls."""
-    if not model.config.ssl:
+    examples sorted by that length fill each batch with few lengths, so it makes the fewest calls.
+    Without a question prefix (no ssl, or ssl's ``auxiliary`` reading) every prefix is [start]:
+    input order, one call a batch."""
+    if not model.config.question_prefix:
         return list(range(len(data)))
     return sorted(range(len(data)), key=lambda i: len(data.question_dec_ids[i]))
 
 
-def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str, batch_size: int,
-            num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
-    """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights."""
+@dataclass
+class Decoded:
+    """What :func:`decode_split` returns (all lists in input order)."""
+
+    hypotheses: list[str]  # every example
+    weights: list[dict]  # the first ``weights_for``: their SSAW weights per position (Figure 4's strips)
+    summary: list[dict]  # the first ``summary_for``: :func:`ssaw_part_means` of each (Figure 4's statistics)
+
+
+def ssaw_part_means(weights: torch.Tensor, split: int, video_len: int) -> tuple[float | None, float | None]:
+    """(question mean, video mean) of one example's SSAW weights ``weights`` [L, d] (its unpadded
+    fused sequence, as ``QBSLTModel.generate(return_weights=True)`` returns it): the sigmoid weight
+    averaged over the d channels and over positions ``[0, split)`` (question tokens, special tokens
+    included), resp. ``[split, split + video_len)`` (video positions); None for an empty part."""
+    per_position = weights.double().mean(dim=1)
+    parts = per_position[:split], per_position[split:split + video_len]
+    return tuple(float(part.mean()) if len(part) else None for part in parts)
+
+
+def decode_split(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str,
+                 batch_size: int, num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None,
+                 summary_for: int = 0) -> Decoded:
+    """Beam-search every example of ``data``; with ``weights_for`` also the SSAW weights of its first
+    examples (``text_tok`` names their question tokens), with ``summary_for`` the question and video
+    means of its first examples (:func:`ssaw_part_means`; run_stage2 asks for every test example).
+
+    The weights come from the encoder side of the same decoding pass (the fusion runs once per
+    batch whether asked or not; asking only copies them to the CPU), so they cost no second pass.
+    Models without SSAW weights return empty ``weights`` and ``summary``."""
     device = model.device
     order = decoding_order(model, data)
     hypotheses: list[str] = [""] * len(data)
     weights: dict[int, dict] = {}
+    summary: dict[int, dict] = {}
+    wanted = max(weights_for, summary_for)
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
         batch = to_device(collator(indices), device)
-        want = any(i < weights_for for i in indices)
+        want = any(i < wanted for i in indices)
         out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
         ids, info = out if want else (out, None)
         for i, seq in zip(indices, ids):
             hypotheses[i] = decode(decoder_tok, seq, level)
-        if info is not None and info["weights"] is not None:
-            for row, i in enumerate(indices):
-                if i < weights_for:
-                    weights[i] = {"name": data.names[i], "question": data.questions[i],
-                                  "reference": data.translations[i], "split": info["split"][row],
-                                  "video_len": info["video_len"][row],
-                                  "question_tokens": text_tok.convert_ids_to_tokens(data.question_ids[i]),
-                                  "weights": info["weights"][row].mean(dim=1).tolist()}
-    return hypotheses, [weights[i] for i in sorted(weights)]
+        if info is None or info["weights"] is None:
+            continue
+        for row, i in enumerate(indices):
+            split, video_len, w = info["split"][row], info["video_len"][row], info["weights"][row]
+            if i < weights_for:
+                weights[i] = {"name": data.names[i], "question": data.questions[i],
+                              "reference": data.translations[i], "split": split, "video_len": video_len,
+                              "question_tokens": text_tok.convert_ids_to_tokens(data.question_ids[i]),
+                              "weights": w.mean(dim=1).tolist()}
+            if i < summary_for:
+                question_mean, video_mean = ssaw_part_means(w, split, video_len)
+                summary[i] = {"name": data.names[i], "question_mean": question_mean, "video_mean": video_mean}
+    return Decoded(hypotheses, [weights[i] for i in sorted(weights)], [summary[i] for i in sorted(summary)])
+
+
+def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str, batch_size: int,
+            num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
+    """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights
+    (:func:`decode_split` without the summary)."""
+    decoded = decode_split(model, data, collator, decoder_tok, level, batch_size, num_beams, max_new_tokens,
+                           weights_for, text_tok)
+    return decoded.hypotheses, decoded.weights
 
 
 def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | None, out: dict[str, Path],
@@ -253,7 +299,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         model.load_state_dict(load_weights(best))
     model.eval()
 
-    scores, test_hyps, ssaw = {}, None, []
+    scores, test_hyps, ssaw, ssaw_summary = {}, None, [], []
     for split in ("dev", "test"):
         data, n = splits[split], len(splits[split])
         # Input-reliance check: the split again with each example's video (or question) taken from
@@ -263,21 +309,28 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         shuffled = reliance_inputs(config)
         views = ExampleSet.concat([data] + [data.with_inputs_of(order, which) for which in shuffled])
         collator = make_collator(views, decoder_tok, text_tok, augment=collators[split].augment)
-        hyps, weights = predict(model, views, collator, decoder_tok, level, batch_size, ev["num_beams"],
-                                ev["max_new_tokens"], weights_for=SSAW_EXAMPLES if split == "test" else 0,
-                                text_tok=text_tok)
+        # Test: the SSAW weights of the first examples (Figure 4's strips) and the question / video
+        # means of every example (Figure 4's statistics), from this same pass; only the split's own
+        # examples (views[:n]), never its shuffled copies.
+        decoded = decode_split(model, views, collator, decoder_tok, level, batch_size, ev["num_beams"],
+                               ev["max_new_tokens"], weights_for=min(SSAW_EXAMPLES, n) if split == "test" else 0,
+                               text_tok=text_tok, summary_for=n if split == "test" else 0)
+        hyps = decoded.hypotheses
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[:n], data.translations, level).items()}
         for k, which in enumerate(shuffled, start=1):
             bleu4 = corpus_scores(hyps[k * n:(k + 1) * n], data.translations, level)["bleu4"]
             scores[split][f"shuffled_{which}"] = {"bleu4": round(bleu4, 2)}
         if split == "test":
-            test_hyps, ssaw = hyps[:n], weights
+            test_hyps, ssaw, ssaw_summary = hyps[:n], decoded.weights, decoded.summary
     test = splits["test"]
     predictions = pd.DataFrame({"name": test.names, "reference": test.translations, "question": test.questions,
                                 "hypothesis": test_hyps})
     atomic_write_text(out["predictions"], predictions.to_csv(sep="\t", index=False))
-    atomic_write_text(out["ssaw"], json.dumps({"fusion": config.fusion, "examples": ssaw if config.fusion == "ssaw"
-                                               else None}, ensure_ascii=False) + "\n")
+    is_ssaw = config.fusion == "ssaw"
+    atomic_write_text(out["ssaw"], json.dumps({
+        "fusion": config.fusion, "dataset": inputs.dataset, "variant": variant, "seed": seed,
+        "examples": ssaw if is_ssaw else None, "test_summary": ssaw_summary if is_ssaw else None},
+        ensure_ascii=False) + "\n")
     save_model(model, decoder_tok, text_tok, out["model"], {
         "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
         "max_frames": cfg["train"]["max_frames"], "crop_size": cfg["train"]["crop_size"],
@@ -286,7 +339,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         card={"variant": variant, "seed": seed, "train": cfg["train"],
               "metrics": {**scores, "epochs": result.epochs, "best_epoch": result.best_epoch}})
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,
-               "epochs": result.epochs, "best_epoch": result.best_epoch,
+               "epochs": result.epochs, "best_epoch": result.best_epoch, "budget": result.budget(),
                "train_seconds": round(result.train_seconds, 2),
                "samples_per_second": round(result.samples_per_second, 1),
                "parameters": sum(p.numel() for p in model.parameters()),

@@ -1,0 +1,143 @@
+"""Early stopping on dev (train.stage2.patience): a budget that cannot favour a row."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qbslt.training.loop import FitResult, evaluations_since_best, fit
+from tests.test_training import _regression_problem, _train_cfg
+
+STAGE = {"epochs": 10, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
+
+
+def _scripted(scores):
+    calls = []
+
+    def evaluate(model):
+        calls.append(1)
+        return scores[len(calls) - 1]
+
+    return evaluate, calls
+
+
+@pytest.mark.parametrize("history, since", [
+    ([], None),
+    ([{"epoch": 1}], None),
+    ([{"epoch": 1, "dev_score": 1.0}], 0),
+    ([{"epoch": 1, "dev_score": 2.0}, {"epoch": 2, "dev_score": 1.0}, {"epoch": 3, "dev_score": 2.0}], 2),  # first best
+    ([{"epoch": 2, "dev_score": 1.0}, {"epoch": 4, "dev_score": 3.0}], 0),
+])
+def test_evaluations_since_best(history, since):
+    assert evaluations_since_best(history) == since
+
+
+def test_stops_after_patience_evaluations_without_improvement(tmp_path):
+    Regression, rows, n = _regression_problem()
+    evaluate, calls = _scripted([1.0, 2.0, 5.0, 4.0, 5.0, 3.0, 9.0, 9.0, 9.0, 9.0])
+    result = fit(Regression(), rows, n, "regression", {**STAGE, "eval_every": 1, "patience": 3}, _train_cfg(), {}, 0,
+                 tmp_path, torch.device("cpu"), evaluate=evaluate)
+    # best 5.0 at epoch 3 (the later 5.0 is no improvement), then 3 evaluations without: stop after epoch 6
+    assert len(calls) == 6 and result.epochs == 6 and result.best_epoch == 3 and result.best_score == 5.0
+    budget = result.budget()
+    assert budget == {"cap": 10, "patience": 3, "epochs_run": 6, "best_epoch": 3, "stopped": "early",
+                      "still_improving": False,
+                      "dev_curve": [[1, 1.0], [2, 2.0], [3, 5.0], [4, 4.0], [5, 5.0], [6, 3.0]]}
+
+
+def test_a_run_still_improving_at_the_cap_is_flagged(tmp_path):
+    Regression, rows, n = _regression_problem()
+    evaluate, calls = _scripted([1.0, 2.0, 3.0, 2.5, 2.0])
+    result = fit(Regression(), rows, n, "regression", {**STAGE, "epochs": 10, "eval_every": 2, "patience": 3},
+                 _train_cfg(), {}, 0, tmp_path, torch.device("cpu"), evaluate=evaluate)
+    # evaluations at 2, 4, 6, 8, 10: best at 6 is among the last 3 evaluations when the cap is hit
+    assert len(calls) == 5 and result.epochs == 10 and result.best_epoch == 6
+    assert result.budget()["stopped"] == "cap" and result.still_improving
+    assert not FitResult(epochs=10, best_epoch=2, best_score=3.0, train_seconds=1, samples_seen=1, cap=10, patience=3,
+                         history=[{"epoch": e, "dev_score": s} for e, s in ((2, 3.0), (4, 1), (6, 1), (8, 1))]
+                         ).still_improving
+
+
+def test_the_cap_alone_evaluates_at_its_last_epoch_only_when_patience_is_off(tmp_path):
+    """patience null: the earlier behaviour (eval_every >= epochs: no dev pass at all)."""
+    Regression, rows, n = _regression_problem()
+    evaluate, calls = _scripted([1.0])
+    result = fit(Regression(), rows, n, "regression", {**STAGE, "epochs": 3, "eval_every": 3, "patience": None},
+                 _train_cfg(), {}, 0, tmp_path, torch.device("cpu"), evaluate=evaluate)
+    assert calls == [] and result.epochs == 3 and result.best_epoch == 3 and result.budget()["stopped"] == "cap"
+
+
+def test_a_stopped_run_resumes_as_stopped_with_the_same_weights(tmp_path):
+    """A rerun of a run that stopped early trains no further and ends with the same weights and budget."""
+    Regression, rows, n = _regression_problem()
+    scores = [1.0, 2.0, 1.0, 1.0, 5.0, 5.0]
+    stage = {**STAGE, "eval_every": 1, "patience": 2}
+    first = Regression()
+    evaluate, calls = _scripted(scores)
+    result = fit(first, rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
+                 evaluate=evaluate)
+    assert result.epochs == 4 and result.stopped_early
+    again = Regression()
+    evaluate, calls = _scripted(scores)
+    rerun = fit(again, rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
+                evaluate=evaluate)
+    assert calls == [] and rerun.budget() == result.budget()
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+
+
+def test_patience_is_validated(tmp_path):
+    from qbslt import config
+    from qbslt.errors import ConfigError
+
+    tree = config.load("params.yaml")
+    tree["train"]["stage2"]["patience"] = 0
+    with pytest.raises(ConfigError, match="patience"):
+        config.validate(tree)
+
+
+def test_reliance_table_shows_each_rows_budget(tmp_path):
+    from qbslt.reports.reliance import render_reliance
+
+    def run(best, ran, stopped, improving):
+        split = {"bleu4": 10.0, "shuffled_video": {"bleu4": 2.0}}
+        return {"dev": split, "test": split, "budget": {"cap": 20, "patience": 3, "epochs_run": ran, "best_epoch": best,
+                                                        "stopped": stopped, "still_improving": improving,
+                                                        "dev_curve": []}}
+
+    metrics = {("phoenix", "sign_only"): {0: run(7, 10, "early", False), 1: run(19, 20, "cap", True)},
+               ("phoenix", "old"): {0: {"dev": {"bleu4": 1.0, "shuffled_video": {"bleu4": 1.0}},
+                                        "test": {"bleu4": 1.0, "shuffled_video": {"bleu4": 1.0}}}}}
+    md, csv = render_reliance(metrics, tmp_path)
+    text = md.read_text()
+    assert "| phoenix | sign_only | 0 1 | 20 | 3 | 7 19 | 10 20 | 1 / 2 | 1 / 2 |" in text
+    assert "| phoenix | old | 0 |" not in text.split("Training budget")[1]  # no record: no budget row
+    import pandas as pd
+
+    frame = pd.read_csv(csv).set_index("variant")
+    assert frame.loc["sign_only", "still_improving"] == 1 and frame.loc["sign_only", "epochs_run"] == "10 20"
+
+
+@pytest.mark.parametrize("k, patience", [(1, 1), (1, 3), (2, 2), (3, 1), (4, 5)])
+def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience):
+    """benchmarks/budget_choice.py chooses k and P by replaying per-epoch dev curves: its stopping
+    epoch, kept score and 'still improving' must be those of fit itself."""
+    import importlib.util
+    from pathlib import Path
+
+    import qbslt.training.loop as loop
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "budget_choice.py"
+    spec = importlib.util.spec_from_file_location("budget_choice", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    curve = [1.0, 3.0, 2.0, 2.5, 3.0, 4.0, 3.5, 3.9, 3.2, 3.1, 4.2, 4.0]
+    trained = []  # epochs started (0-based), so that the dev score is the curve at the epoch just trained
+    original = loop.epoch_batches
+    monkeypatch.setattr(loop, "epoch_batches", lambda *a, **kw: trained.append(a[3]) or original(*a, **kw))
+    Regression, rows, n = _regression_problem()
+    stage = {**STAGE, "epochs": len(curve), "eval_every": k, "patience": patience}
+    result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
+                 evaluate=lambda model: curve[trained[-1]])
+    replayed = module.replay({e + 1: s for e, s in enumerate(curve)}, len(curve), k, patience)
+    assert replayed["run"] == result.epochs and replayed["best"] == result.best_score
+    assert replayed["improving"] == result.still_improving
