@@ -29,5 +29,6 @@ rule all:
         rules.prepare.input,
         rules.tables.output,
         rules.figure4.output if FIGURE else [],
+        rules.plots.output,
         rules.table10.output if SLSLR else [],  # SL-SLR: none without isolated-sign clips
         rules.table9.output,

@@ -8,7 +8,7 @@ Prints, per (k, P): the mean dev BLEU-4 of the weights kept, its loss against th
 whole curve, the mean epochs run (training cost), the dev evaluations made (decoding cost), and how
 many runs reach the cap still improving (their best among the last P evaluations). Only dev is read.
 
-    python benchmarks/budget_choice.py sweep.log [more.log ...] [--k 1 2 3] [--patience 2 3 4 5]
+    python benchmarks/budget_choice.py sweep.log [more.log ...] [--k 1 2 3] [--patience 2 3 4 5] [--min-epochs 10]
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import statistics
 from pathlib import Path
 
 
-def replay(curve: dict[int, float], cap: int, k: int, patience: int) -> dict:
-    """Where ``fit`` with eval_every ``k`` and ``patience`` stops on this per-epoch dev ``curve``."""
+def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs: int = 0) -> dict:
+    """Where ``fit`` with eval_every ``k``, ``patience`` and ``min_epochs`` stops on this per-epoch dev ``curve``."""
     evaluated = [e for e in range(1, cap + 1) if e % k == 0 or e == cap]
     scores: list[tuple[int, float]] = []
     for epoch in evaluated:
         scores.append((epoch, curve[epoch]))
         best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))  # the first of equal bests
-        if len(scores) - 1 - best >= patience and epoch < cap:
+        if len(scores) - 1 - best >= patience and min_epochs <= epoch < cap:
             return {"run": epoch, "best": scores[best][1], "evaluations": len(scores), "improving": False}
     best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))
     return {"run": cap, "best": scores[best][1], "evaluations": len(scores),
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("logs", nargs="+", type=Path)
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--min-epochs", type=int, default=0, help="no stop before this epoch (train.stage2.min_epochs)")
     args = parser.parse_args()
     runs = read_runs(args.logs)
     if not runs:
@@ -66,7 +67,7 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for k in args.k:
         for p in args.patience:
-            out = [replay(r["curve"], r["cap"], k, p) for r in runs]
+            out = [replay(r["curve"], r["cap"], k, p, args.min_epochs) for r in runs]
             kept = statistics.fmean(o["best"] for o in out)
             loss = statistics.fmean(max(r["curve"].values()) - o["best"] for r, o in zip(runs, out))
             print(f"| {k} | {p} | {kept:.2f} | {loss:.2f} | {statistics.fmean(o['run'] for o in out):.1f} | "

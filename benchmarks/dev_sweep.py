@@ -97,7 +97,8 @@ def main() -> None:
                 if not (s1 / "model.safetensors").exists():
                     run_stage1(stage1, seed, inputs, s1, tmp / f"ck1-{variant}-{seed}")
                 run_dir = tmp / f"{variant}-{seed}"
-                out = {"metrics": run_dir / "m.json", "predictions": run_dir / "p.tsv", "ssaw": run_dir / "w.json",
+                out = {"metrics": run_dir / "m.json", "predictions": run_dir / "p.tsv", "dev_predictions": run_dir / "p.dev.tsv",
+                       "ssaw": run_dir / "w.json",
                        "model": run_dir / "model"}
                 metrics = run_stage2(cfg, seed, inputs, s1 / "model.safetensors", out, run_dir / "ck2", variant)
                 line = {"tag": args.tag, "set": args.set, "subset": args.train_subset, "variant": variant,

@@ -87,7 +87,8 @@ def main() -> None:
         start = time.perf_counter()
         run_stage1(config.stage1_config(cfg), 0, inputs, tmp / "s1", tmp / "ck1")
         stage1 = time.perf_counter() - start
-        out = {"metrics": tmp / "m.json", "predictions": tmp / "p.tsv", "ssaw": tmp / "w.json", "model": tmp / "model"}
+        out = {"metrics": tmp / "m.json", "predictions": tmp / "p.tsv", "dev_predictions": tmp / "p.dev.tsv",
+               "ssaw": tmp / "w.json", "model": tmp / "model"}
         metrics = run_stage2(cfg, 0, inputs, tmp / "s1" / "model.safetensors", out, tmp / "ck2", args.variant)
         total = time.perf_counter() - start
     print(f"one full {args.variant} run: stage 1 {stage1:.1f} s + stage 2 {total - stage1:.1f} s = {total:.1f} s "

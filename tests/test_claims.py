@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -331,8 +332,16 @@ def test_tables_rule_writes_the_claims_in_a_dry_run(tmp_path, profile):
     assert {j.wildcards["seed"] for j in jobs if j.rule == "train" and j.wildcards["variant"] == "qb_question_only"
             } == {"0", "1", "2"}
     tables_block = result.stdout.split("rule tables:")[1].split("\n\n")[0]
-    for name in ("claims.md", "claims.csv", "claims.html", "claims_summary.md"):
+    for name in ("claims.md", "claims.csv", "claims.html", "claims_summary.md", "claims_overlap.csv"):
         assert f"{results}/{name}" in tables_block, name
+    # the overlap terciles read every run's dev predictions, written by the run (train or reference) itself
+    inputs = next(line for line in tables_block.splitlines() if line.strip().startswith("input:"))
+    tests = {p.strip() for p in inputs.split(":", 1)[1].split(",") if re.search(r"/predictions/.*seed\d+\.tsv$", p)}
+    devs = {p.strip() for p in inputs.split(":", 1)[1].split(",") if p.strip().endswith(".dev.tsv")}
+    assert tests and devs == {p.removesuffix(".tsv") + ".dev.tsv" for p in tests}
+    producers = {block.split(":", 1)[0] for block in result.stdout.split("\nrule ")[1:]
+                 if any(line.strip().startswith("output:") and ".dev.tsv" in line for line in block.splitlines())}
+    assert "train" in producers and producers <= {"train", "reference"}
 
 
 def test_filled_docs_quote_the_verdicts_in_one_line_each(tmp_path):

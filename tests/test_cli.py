@@ -95,7 +95,8 @@ def test_score_matches_the_metrics_of_a_results_file(tmp_path, capsys, dataset, 
     examples, metrics, predictions = tmp_path / "examples", tmp_path / "seed0.json", tmp_path / "seed0.tsv"
     write_examples(examples, rows)
     assert main(["reference", "--system", "copy_question", "--dataset", dataset, "--examples-dir", str(examples),
-                 "--metrics", str(metrics), "--predictions", str(predictions)]) == 0
+                 "--metrics", str(metrics), "--predictions", str(predictions),
+                 "--dev-predictions", str(tmp_path / "seed0.dev.tsv")]) == 0
     table = pd.read_csv(predictions, sep="\t", dtype=str, keep_default_na=False)
     (tmp_path / "hyp.txt").write_text("\n".join(table["hypothesis"]) + "\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("\n".join(table["reference"]) + "\n", encoding="utf-8")

@@ -40,7 +40,7 @@ def test_stops_after_patience_evaluations_without_improvement(tmp_path):
     # best 5.0 at epoch 3 (the later 5.0 is no improvement), then 3 evaluations without: stop after epoch 6
     assert len(calls) == 6 and result.epochs == 6 and result.best_epoch == 3 and result.best_score == 5.0
     budget = result.budget()
-    assert budget == {"cap": 10, "patience": 3, "epochs_run": 6, "best_epoch": 3, "stopped": "early",
+    assert budget == {"cap": 10, "patience": 3, "min_epochs": 0, "epochs_run": 6, "best_epoch": 3, "stopped": "early",
                       "still_improving": False,
                       "dev_curve": [[1, 1.0], [2, 2.0], [3, 5.0], [4, 4.0], [5, 5.0], [6, 3.0]]}
 
@@ -117,8 +117,9 @@ def test_reliance_table_shows_each_rows_budget(tmp_path):
     assert frame.loc["sign_only", "still_improving"] == 1 and frame.loc["sign_only", "epochs_run"] == "10 20"
 
 
-@pytest.mark.parametrize("k, patience", [(1, 1), (1, 3), (2, 2), (3, 1), (4, 5)])
-def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience):
+@pytest.mark.parametrize("k, patience, min_epochs", [(1, 1, 0), (1, 3, 0), (2, 2, 0), (3, 1, 0), (4, 5, 0), (1, 1, 6),
+                                                     (2, 1, 8)])
+def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience, min_epochs):
     """benchmarks/budget_choice.py chooses k and P by replaying per-epoch dev curves: its stopping
     epoch, kept score and 'still improving' must be those of fit itself."""
     import importlib.util
@@ -135,9 +136,25 @@ def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience):
     original = loop.epoch_batches
     monkeypatch.setattr(loop, "epoch_batches", lambda *a, **kw: trained.append(a[3]) or original(*a, **kw))
     Regression, rows, n = _regression_problem()
-    stage = {**STAGE, "epochs": len(curve), "eval_every": k, "patience": patience}
+    stage = {**STAGE, "epochs": len(curve), "eval_every": k, "patience": patience, "min_epochs": min_epochs}
     result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
                  evaluate=lambda model: curve[trained[-1]])
-    replayed = module.replay({e + 1: s for e, s in enumerate(curve)}, len(curve), k, patience)
+    replayed = module.replay({e + 1: s for e, s in enumerate(curve)}, len(curve), k, patience, min_epochs)
     assert replayed["run"] == result.epochs and replayed["best"] == result.best_score
     assert replayed["improving"] == result.still_improving
+
+
+def test_no_early_stop_before_min_epochs(tmp_path):
+    """Dev can stall early in training (a model that still writes one sentence): min_epochs keeps a run
+    from stopping there."""
+    Regression, rows, n = _regression_problem()
+    scores = [5.0, 1.0, 1.0, 1.0, 6.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    stage = {**STAGE, "eval_every": 1, "patience": 2}
+    evaluate, calls = _scripted(scores)
+    early = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path / "a", torch.device("cpu"),
+                evaluate=evaluate)
+    assert early.epochs == 3 and early.best_epoch == 1  # stalled after epoch 1: stopped at 3
+    evaluate, calls = _scripted(scores)
+    result = fit(Regression(), rows, n, "regression", {**stage, "min_epochs": 5}, _train_cfg(), {}, 0, tmp_path / "b",
+                 torch.device("cpu"), evaluate=evaluate)
+    assert result.epochs == 7 and result.best_epoch == 5 and result.budget()["min_epochs"] == 5

@@ -200,7 +200,8 @@ def test_paper_profile_text_path_runs_offline(paper_setup, tmp_path, monkeypatch
     assert cfg["model"]["text_model"] == text_model
     inputs = _inputs(paper_setup, text_model)
     run_stage1(config.stage1_config(cfg), 0, inputs, tmp_path / "s1", tmp_path / "ck1")
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     metrics = run_stage2(cfg, 0, inputs, tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2", variant)
     assert metrics["epochs"] == 1 and set(metrics["test"]) >= {"bleu4", "rouge_l"}

@@ -257,7 +257,8 @@ def test_a_stage2_run_of_the_auxiliary_variant(tiny_prepared, tmp_path):
     cfg["train"]["stage2"].update(epochs=1, eval_every=1)
     inputs = RunInputs("phoenix", tiny_prepared["examples"], tiny_prepared["features"], tiny_prepared["tokenizer"],
                        tiny_prepared["tokenizer"], frame_size=(16, 16))
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw_auxiliary")
     for split in ("dev", "test"):

@@ -12,6 +12,8 @@ from conftest import DEVICE_SETTINGS
 
 from qbslt import config
 from qbslt.errors import QbsltError
+from qbslt.eval.metrics import corpus_scores
+from qbslt.reports.results import read_predictions
 from qbslt.training.batches import mask_words
 from qbslt.training.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
 from qbslt.training.runs import RunInputs, run_stage1, run_stage2
@@ -89,7 +91,8 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     summary = run_stage1(config.stage1_config(cfg), 0, _inputs(tiny), tmp_path / "s1", tmp_path / "ck1")
     history = summary["history"]
     assert history[-1]["loss"] < history[0]["loss"]
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     metrics = run_stage2(cfg, 0, _inputs(tiny), tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2",
                          "ssl_ssaw")
@@ -103,6 +106,13 @@ def test_stage1_then_stage2_writes_the_result_contract(tiny, tmp_path):
     assert json.loads(out["metrics"].read_text())["test"] == metrics["test"]
     lines = out["predictions"].read_text().splitlines()
     assert lines[0] == "name\treference\tquestion\thypothesis" and len(lines) == 1 + 8
+    # The dev predictions: the same columns, every dev example in order, from the pass that scored dev.
+    dev = read_predictions(out["dev_predictions"])
+    dev_examples = read_examples(tiny["examples"] / "dev.tsv")
+    assert list(dev.columns) == ["name", "reference", "question", "hypothesis"]
+    assert list(dev["name"]) == list(dev_examples["name"]) and list(dev["reference"]) == list(dev_examples["translation"])
+    assert round(corpus_scores(list(dev["hypothesis"]), list(dev["reference"]), "word")["bleu4"], 2) == \
+        metrics["dev"]["bleu4"]
     ssaw = json.loads(out["ssaw"].read_text())
     example = ssaw["examples"][0]
     assert ssaw["fusion"] == "ssaw" and len(example["question_tokens"]) == example["split"]
@@ -154,7 +164,8 @@ def _train_cmd(tiny, tmp_path, name, epochs=6):
             "--examples-dir", str(tiny["examples"]), "--features-dir", str(tiny["features"]),
             "--decoder-tokenizer", str(tiny["tokenizer"]), "--text-tokenizer", str(tiny["tokenizer"]),
             "--checkpoint-dir", str(tmp_path / name / "ck"), "--metrics", str(tmp_path / name / "m.json"),
-            "--predictions", str(tmp_path / name / "p.tsv"), "--ssaw", str(tmp_path / name / "w.json"),
+            "--predictions", str(tmp_path / name / "p.tsv"), "--dev-predictions", str(tmp_path / name / "p.dev.tsv"),
+            "--ssaw", str(tmp_path / name / "w.json"),
             "--model-dir", str(tmp_path / name / "model"), "--cfg", json.dumps(cfg)]
 
 
@@ -222,7 +233,8 @@ def _train_one_epoch_from(tiny, tmp_path, tokenizer_dir, mbart_path):
     cfg["model"]["mbart_path"] = mbart_path
     cfg["train"]["stage2"]["epochs"] = 1
     inputs = RunInputs("phoenix", tiny["examples"], tiny["features"], tokenizer_dir, tokenizer_dir, (16, 16))
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     return run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
 
@@ -269,7 +281,8 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
     params["train"]["stage2"].update(epochs=1)
     frames_dir = tiny["base"] / "frames"  # {split}.npy: uint8 [N, 16, 16, 3]
     inputs = RunInputs("phoenix", tiny["examples"], frames_dir, tiny["tokenizer"], tiny["tokenizer"], (16, 16))
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     metrics = run_stage2(params, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
     assert metrics["parameters"] > 11_000_000  # the ResNet-18 is part of the model now
@@ -435,7 +448,8 @@ def test_gloss_text_reference_reads_the_glosses(tiny, tmp_path):
     cfg = config.variant_config(tiny["params"], "gloss_text")
     assert config.stage1_config(cfg) == config.stage1_config(config.variant_config(tiny["params"], "sign_only"))
     run_stage1(config.stage1_config(cfg), 0, _inputs(tiny), tmp_path / "s1", tmp_path / "ck1")
-    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "ssaw": tmp_path / "w.json",
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
     metrics = run_stage2(cfg, 0, _inputs(tiny), tmp_path / "s1" / "model.safetensors", out, tmp_path / "ck2",
                          "gloss_text")

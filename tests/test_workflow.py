@@ -153,7 +153,7 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     params = tiny_params()
     params["experiment"]["variants"]["ssl_tcn"] = {"model": {"fusion": "tcn"}, "train": {"stage2": {"lr": 0.002}}}
     write_params(work, params)
-    assert planned_jobs(work) == {"train": 1, "tables": 1, "all": 1}
+    assert planned_jobs(work) == {"train": 1, "tables": 1, "plots": 1, "all": 1}
     untouched = (work / "results" / "embedded" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns
     run(["dvc", "repro"], work)
     assert (work / "results" / "embedded" / "metrics" / "phoenix" / "ssl_ssaw" / "seed0.json").stat().st_mtime_ns == untouched
@@ -165,11 +165,11 @@ def test_full_pipeline_with_dvc_noop_and_incremental(tmp_path):
     # features or data).
     params["eval"]["bootstrap_samples"] = 40
     write_params(work, params)
-    assert planned_jobs(work) == {"tables": 1, "figure4": 1, "all": 1}  # Figure 4's bootstrap interval too
+    assert planned_jobs(work) == {"tables": 1, "figure4": 1, "plots": 1, "all": 1}  # Figure 4's bootstrap interval too
     params["train"]["stage2"]["weight_decay"] = 0.02
     write_params(work, params)
     n_runs = sum(len(v) for v in TINY_VARIANTS.values())
-    assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "table9": 1, "all": 1}
+    assert planned_jobs(work) == {"train": n_runs, "tables": 1, "figure4": 1, "plots": 1, "table9": 1, "all": 1}
 
     snakemake(work, "--report", "results/report.html")
     assert (work / "results" / "report.html").stat().st_size > 0

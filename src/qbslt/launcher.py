@@ -10,7 +10,9 @@ same arguments, output, exit code and signals as running ``qbslt.cli.main`` in t
   per request; the child takes the client's stdin/stdout/stderr (passed as file descriptors),
   working directory, environment and arguments, runs ``qbslt.cli.main`` and exits with its code;
 * the client (this module's ``main``) starts the server when none answers, sends the request,
-  forwards SIGINT/SIGTERM/SIGHUP to the child, and exits with the child's exit code; a child killed
+  forwards SIGINT/SIGTERM/SIGHUP/SIGUSR1 to the child (``FORWARDED``), and exits with the child's
+  exit code (a training run asked to stop by SIGTERM or SIGUSR1 saves its state and exits 75: so
+  does the client); a child killed
   by signal N kills the client with N too (SIGKILL included: an OOM-killed job dies of SIGKILL, as
   it would have run directly), else the client exits 128+N; if the client dies, the server kills
   the child and what it started (its process group), so killing a job kills its work;
@@ -71,6 +73,8 @@ IMPORT_ENV_PREFIXES = ("PYTHON", "QBSLT_", "OMP_", "MKL_", "ATEN_", "ONEDNN_", "
                        "TRANSFORMERS_",
                        "LD_")
 HEADER = 16  # bytes: the request's JSON length, zero-padded
+# Signals the client passes on to the command's process (SIGUSR1: SLURM's "--signal" before the time limit).
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 # Set inside a batch job: run there directly (the scheduler owns the job's processes and devices).
 BATCH_JOB_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID")
 
@@ -166,7 +170,7 @@ def _kill_me_with_parent() -> None:
 
 def _become_worker(request: dict, fds: list[int], server_pid: int, go: int) -> None:
     """In the forked child: die with the server, wait until the client knows this pid, then run."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):  # not the server's handlers
+    for signum in (*FORWARDED, signal.SIGCHLD):  # not the server's handlers
         signal.signal(signum, signal.SIG_DFL)
     with contextlib.suppress(OSError):  # a group of its own: the server kills what the command starts too
         os.setpgid(0, 0)
@@ -418,7 +422,7 @@ def _request(sock: socket.socket, body: bytes) -> int | None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child[0], signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     while True:
         try:
             line = reader.readline()

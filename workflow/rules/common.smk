@@ -90,10 +90,13 @@ REFERENCES = list(qbslt_config.REFERENCE_SYSTEMS)
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = CFG["train"]["gpus"]
 # More than one GPU per job: torchrun starts one process per GPU (DistributedDataParallel).
+# `exec`: the training process replaces the job's shell, so a stop signal (SIGTERM from SLURM before
+# the time limit) reaches it, and it saves its state and exits 75 (docs/paper-profile.md), instead of
+# the shell dying at once and the job failing before the state is saved.
 LAUNCH = (
-    f"torchrun --standalone --nproc_per_node {GPU} -m qbslt"
+    f"exec torchrun --standalone --nproc_per_node {GPU} -m qbslt"
     if GPU > 1
-    else "python -m qbslt"
+    else "exec python -m qbslt"
 )
 MODELS = f"models/{PROFILE}"
 CHECKPOINTS = f"checkpoints/{PROFILE}"
@@ -152,13 +155,17 @@ FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
 
 
 def table_inputs(wildcards):
-    """Every metrics and predictions file the tables read (the whole experiment matrix)."""
+    """Every metrics and predictions file the tables read (the whole experiment matrix), with the
+    dev predictions the claims page's overlap terciles read (qbslt.reports.overlap)."""
     runs = [(d, v, s) for (d, v) in VARIANTS for s in RUN_SEEDS[(d, v)]]
     runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
         "predictions": [
             f"{RESULTS}/predictions/{d}/{v}/seed{s}.tsv" for d, v, s in runs
+        ],
+        "dev_predictions": [
+            f"{RESULTS}/predictions/{d}/{v}/seed{s}.dev.tsv" for d, v, s in runs
         ],
     }
 

@@ -37,7 +37,8 @@ FIGURE4_STATS = f"{RESULTS}/plots/figure4.csv"
 
 rule tables:
     """Tables 1-8 (md, csv, tex, html) of exactly the runs of the experiment matrix
-    (the metrics files passed with --metrics), the input-reliance and claims tables (Table R, Table C),
+    (the metrics files passed with --metrics), the input-reliance and claims tables (Table R, Table C;
+    Table C's page also BLEU-4 per question-overlap tercile, from the dev and test predictions),
     and the data of `dvc metrics show` (summary.json,
     scores/<dataset>/<variant>.json) and `dvc plots show` (per-run BLEU-4, training curves,
     Figure 4's SSAW weights)."""
@@ -77,6 +78,8 @@ rule tables:
         ),
         claims_csv=f"{RESULTS}/tables/claims.csv",
         claims_summary=f"{RESULTS}/tables/claims_summary.md",
+        # claims.md's second table (BLEU-4 per tercile of question-translation overlap), unrounded
+        claims_overlap=f"{RESULTS}/tables/claims_overlap.csv",
         summary=f"{RESULTS}/summary.json",
         runs=f"{RESULTS}/plots/bleu4_by_variant.csv",
         scores=[f"{RESULTS}/scores/{d}/{v}.json" for d, v in SCORED],
@@ -143,6 +146,38 @@ rule figure4:
     shell:
         "python -m qbslt figure4 --ssaw {input.ssaw} --png {output.png} --pdf {output.pdf}"
         " --stats {output.stats} --bootstrap-samples {params.samples} > {log} 2>&1"
+
+
+rule plots:
+    """The dev curves of every trained variant (dev BLEU-4 per epoch, mean ± std over seeds) and
+    ours beside the paper (test BLEU-4 per row of each table with the paper's numbers), as PNGs.
+    """
+    input:
+        curves=rules.tables.output.curves,
+        tables=rules.tables.output.csv,
+    output:
+        dev_curves=report(
+            f"{RESULTS}/figures/dev_curves.png",
+            caption="../report/dev_curves.rst",
+            category="Figures",
+        ),
+        paper_vs_ours=report(
+            f"{RESULTS}/figures/paper_vs_ours.png",
+            caption="../report/paper_vs_ours.rst",
+            category="Figures",
+        ),
+    log:
+        f"logs/plots/{PROFILE}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        profile=PROFILE,
+    shell:
+        "python -m qbslt plots --curves {input.curves} --tables {input.tables} --dev-curves {output.dev_curves}"
+        " --paper-vs-ours {output.paper_vs_ours} --profile {params.profile} > {log} 2>&1"
 
 
 # Per-table targets: `snakemake --cores all table5` builds only the runs Table 5 shows (its variants

@@ -128,6 +128,8 @@ rule train:
     output:
         metrics=f"{RESULTS}/metrics/{{dataset}}/{{variant}}/seed{{seed}}.json",
         predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.tsv",
+        # dev predictions, from the same decoding pass that scores dev (the claims page's terciles)
+        dev_predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.dev.tsv",
         ssaw=f"{RESULTS}/ssaw/{{dataset}}/{{variant}}/seed{{seed}}.json",
         model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
     log:
@@ -160,7 +162,8 @@ rule train:
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
         " --stage1 {input.stage1} {params.keypoints} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
         " --metrics {output.metrics}"
-        " --predictions {output.predictions} --ssaw {output.ssaw} --model-dir {output.model}"
+        " --predictions {output.predictions} --dev-predictions {output.dev_predictions}"
+        " --ssaw {output.ssaw} --model-dir {output.model}"
         " --cfg {params.cfg:q} > {log} 2>&1"
 
 
@@ -186,6 +189,7 @@ rule reference:
     output:
         metrics=f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
         predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.tsv",
+        dev_predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.dev.tsv",
     log:
         "logs/reference/{dataset}_{system}.log",
     wildcard_constraints:
@@ -200,4 +204,4 @@ rule reference:
     shell:
         "python -m qbslt reference --system {wildcards.system} --dataset {wildcards.dataset}"
         " --examples-dir {params.examples_dir} --metrics {output.metrics} --predictions {output.predictions}"
-        " > {log} 2>&1"
+        " --dev-predictions {output.dev_predictions} > {log} 2>&1"

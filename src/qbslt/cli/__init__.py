@@ -71,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return args.func(args)
-    except QbsltError as exc:
-        print(f"qbslt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except QbsltError as exc:  # 2, or the error's own status (a training run stopped on a signal: 75, retryable)
+        code = getattr(exc, "exit_code", 2)
+        print(f"qbslt {args.command}: {'error: ' if code == 2 else ''}{exc}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

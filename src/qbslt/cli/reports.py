@@ -51,6 +51,15 @@ def cmd_figure4(args) -> int:
     return 0
 
 
+def cmd_plots(args) -> int:
+    from qbslt.reports.plots import render_dev_curves, render_paper_vs_ours
+
+    render_dev_curves(Path(args.curves), Path(args.dev_curves))
+    render_paper_vs_ours([Path(t) for t in args.tables], Path(args.paper_vs_ours), args.profile)
+    log.info("wrote %s and %s", args.dev_curves, args.paper_vs_ours)
+    return 0
+
+
 DOCS_EXAMPLE = """example:
   qbslt docs --results results/            # fill README.md and docs/*.md from results/<profile>/ and docs/measurements.yaml
   qbslt docs --results results/ --check    # fail on any block that differs (a results file not there is skipped)"""
@@ -110,7 +119,9 @@ def register(sub) -> None:
     p.add_argument("--claims", action="store_true",
                    help="also write the paper's claims judged from the runs: OUT/claims.{md,csv,html} and "
                         "OUT/claims_summary.md (pairs: layout.yaml's claims; the SSAW-weights claim: the run of "
-                        "--figure4-ssaw, 'not run' without it)")
+                        "--figure4-ssaw, 'not run' without it), and, as the page's second table, BLEU-4 per tercile "
+                        "of question-translation overlap from the runs' dev and test predictions "
+                        "(OUT/claims_overlap.csv)")
     p.add_argument("--figure4-stats", metavar="FILE",
                    help="Figure 4's test-wide SSAW statistic per seed (CSV: seed, difference, ...), read by --claims "
                         "when the file exists ('not measured' otherwise)")
@@ -126,3 +137,13 @@ def register(sub) -> None:
                                    "tokens and on video positions, their difference, bootstrap interval)")
     p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples of the statistic's interval")
     p.set_defaults(func=cmd_figure4)
+
+    p = sub.add_parser("plots", help="render the dev curves (per variant, mean ± std over seeds) and ours-vs-paper "
+                                     "(test BLEU-4 per table row) as PNGs")
+    p.add_argument("--curves", required=True, help="plots/training_curves.csv (qbslt tables)")
+    p.add_argument("--tables", required=True, nargs="+", metavar="CSV", help="tables/table<n>.csv")
+    p.add_argument("--dev-curves", required=True, metavar="PNG")
+    p.add_argument("--paper-vs-ours", required=True, metavar="PNG")
+    p.add_argument("--profile", required=True, help="named in the figure (only the paper profile's numbers are "
+                                                    "comparable with the paper's)")
+    p.set_defaults(func=cmd_plots)

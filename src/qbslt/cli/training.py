@@ -56,8 +56,8 @@ def cmd_pretrain(args) -> int:
 def cmd_train(args) -> int:
     from qbslt.training.runs import run_stage2
 
-    out = {"metrics": Path(args.metrics), "predictions": Path(args.predictions), "ssaw": Path(args.ssaw),
-           "model": Path(args.model_dir)}
+    out = {"metrics": Path(args.metrics), "predictions": Path(args.predictions),
+           "dev_predictions": Path(args.dev_predictions), "ssaw": Path(args.ssaw), "model": Path(args.model_dir)}
     run_stage2(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.stage1) if args.stage1 else None, out,
                Path(args.checkpoint_dir), args.variant)
     return 0
@@ -66,7 +66,8 @@ def cmd_train(args) -> int:
 def cmd_reference(args) -> int:
     from qbslt.training.reference_runs import run_reference
 
-    run_reference(args.system, args.dataset, Path(args.examples_dir), Path(args.metrics), Path(args.predictions))
+    run_reference(args.system, args.dataset, Path(args.examples_dir), Path(args.metrics), Path(args.predictions),
+                  Path(args.dev_predictions))
     return 0
 
 
@@ -120,7 +121,8 @@ def register(sub) -> None:
     p.add_argument("--stage1", help="stage-1 model.safetensors to start from")
     p.add_argument("--keypoints-dir", help="folder of the <split>.npy keypoint stores (model.skeleton)")
     p.add_argument("--metrics", required=True)
-    p.add_argument("--predictions", required=True)
+    p.add_argument("--predictions", required=True, help="test predictions TSV (name, reference, question, hypothesis)")
+    p.add_argument("--dev-predictions", required=True, help="dev predictions TSV, same columns")
     p.add_argument("--ssaw", required=True)
     p.add_argument("--model-dir", required=True)
     p.set_defaults(func=cmd_train)
@@ -130,5 +132,6 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--examples-dir", required=True)
     p.add_argument("--metrics", required=True)
-    p.add_argument("--predictions", required=True)
+    p.add_argument("--predictions", required=True, help="test predictions TSV (name, reference, question, hypothesis)")
+    p.add_argument("--dev-predictions", required=True, help="dev predictions TSV, same columns")
     p.set_defaults(func=cmd_reference)

@@ -144,6 +144,14 @@ def corpus_scores(hypotheses: list[str], references: list[str], level: str) -> d
     return scores
 
 
+def corpus_bleu(hypotheses: list[str], references: list[str], level: str, n: int = 4) -> float:
+    """Corpus BLEU-n of a corpus, one reference each: the same number as ``corpus_scores(...)[f"bleu{n}"]``
+    (without the ROUGE-L pass), for reports that need BLEU alone on many sub-corpora."""
+    _check_pair(hypotheses, references)
+    _check_level(level)
+    return float(_bleu(n).corpus_score(_joined(hypotheses, level), [_joined(references, level)]).score)
+
+
 def sentence_bleu4(hypothesis: str, reference: str, level: str) -> float:
     """Sentence BLEU-4 for ranking examples: sacrebleu sentence BLEU, effective order, exp smoothing."""
     from sacrebleu.metrics import BLEU

@@ -4,6 +4,11 @@
     results/<profile>/tables/claims.csv         the same rows, numbers unrounded
     results/<profile>/tables/claims.html        the page the Snakemake report shows
     results/<profile>/tables/claims_summary.md  one line: each claim and its verdict (what README.md quotes)
+    results/<profile>/tables/claims_overlap.csv the second table of claims.md / .html: BLEU-4 per tercile
+                                                of question–translation overlap (:mod:`qbslt.reports.overlap`)
+
+claims.md and claims.html hold Table C's own table first (the docs quote its cells) and then the
+overlap table, for reading where the gains come from.
 
 What is compared is data: ``claims`` in ``layout.yaml``. Each claim is judged on like-for-like
 pairs (treatment, control): two variants that differ only in what the claim is about, on every
@@ -45,6 +50,7 @@ from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
 from qbslt.reports.figure4 import ALL_SEEDS, CONFIDENCE
+from qbslt.reports import overlap
 from qbslt.reports.layout import DEFAULT_LAYOUT, load_yaml
 from qbslt.reports.rendering import html_table, markdown_table
 from qbslt.reports.results import Results
@@ -303,20 +309,35 @@ def summary_line(frame: pd.DataFrame) -> str:
 
 def render_claims(results: Results, out_dir: Path, figure4_run: tuple[str, str] | None = None,
                   figure4_stats: Path | None = None, layout_path: Path = DEFAULT_LAYOUT) -> list[Path]:
-    """Write ``claims.{md,csv,html}`` and ``claims_summary.md`` under ``out_dir``; returns the paths.
-    ``figure4_run``: the ``(dataset, variant)`` Figure 4 shows (None: not in the matrix);
-    ``figure4_stats``: its per-seed statistic (read when the file exists)."""
+    """Write ``claims.{md,csv,html}``, ``claims_summary.md`` and ``claims_overlap.csv`` under ``out_dir``;
+    returns the paths. ``figure4_run``: the ``(dataset, variant)`` Figure 4 shows (None: not in the
+    matrix); ``figure4_stats``: its per-seed statistic (read when the file exists). claims.md and
+    claims.html: Table C's table, then the overlap table (:mod:`qbslt.reports.overlap`)."""
     claims = load_yaml(Path(layout_path)).get("claims", [])
     frame = claims_frame(build_comparisons(results, claims, figure4_run, figure4_stats))
     text, lines = caption(claims), display_lines(frame)
+    by_overlap = overlap.overlap_frame(results)
+    overlap_text, overlap_lines = overlap.caption(), overlap.display_lines(by_overlap)
     out_dir = Path(out_dir)
-    written = {out_dir / "claims.md": markdown_table(text, HEADER, lines, NUMERIC),
+    written = {out_dir / "claims.md": markdown_table(text, HEADER, lines, NUMERIC) + "\n"
+               + markdown_table(overlap_text, overlap.HEADER, overlap_lines, overlap.NUMERIC),
                out_dir / "claims.csv": frame.to_csv(index=False),
-               out_dir / "claims.html": html_table(text, HEADER, lines, NUMERIC, title=TITLE.split(":")[0]),
-               out_dir / "claims_summary.md": summary_line(frame) + "\n"}
+               out_dir / "claims.html": _html_page(html_table(text, HEADER, lines, NUMERIC, title=TITLE.split(":")[0]),
+                                                   html_table(overlap_text, overlap.HEADER, overlap_lines,
+                                                              overlap.NUMERIC)),
+               out_dir / "claims_summary.md": summary_line(frame) + "\n",
+               out_dir / "claims_overlap.csv": by_overlap.to_csv(index=False)}
     for path, content in written.items():
         atomic_write_text(path, content)
     return list(written)
+
+
+def _html_page(first: str, *more: str) -> str:
+    """One HTML page of several :func:`html_table` pages: the first page with the other pages'
+    tables appended to its body, in order."""
+    tables = [page[page.index("<table>"):page.index("</table>") + len("</table>")] for page in more]
+    end = first.rindex("</body>")
+    return first[:end] + "".join(f"<br>\n{t}\n" for t in tables) + first[end:]
 
 
 def figure4_run_of(ssaw_file: Path | str) -> tuple[str, str]:

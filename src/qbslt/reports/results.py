@@ -3,7 +3,8 @@
 Result contract (under the results folder of a profile, ``results/<profile>/``)::
 
     metrics/<dataset>/<variant>/seed<k>.json      test/dev scores, training history
-    predictions/<dataset>/<variant>/seed<k>.tsv   name, reference, question, hypothesis
+    predictions/<dataset>/<variant>/seed<k>.tsv   name, reference, question, hypothesis (test split)
+    predictions/<dataset>/<variant>/seed<k>.dev.tsv   the same columns, dev split
     ssaw/<dataset>/<variant>/seed<k>.json         SSAW weights (Figure 4)
 
 A :class:`Results` is that folder plus the runs -- ``(dataset, variant, seed)`` -- a report
@@ -41,6 +42,8 @@ Run = tuple[str, str, int]
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
 PREDICTION_COLUMNS = ("name", "reference", "question", "hypothesis")
+# The predictions file of a split: seed<k><suffix> (test keeps the plain name it always had).
+PREDICTION_SUFFIX = {"test": ".tsv", "dev": ".dev.tsv"}
 _SEED_FILE = re.compile(r"^seed(\d+)\.json$")
 
 
@@ -179,8 +182,15 @@ class Results:
     def metrics_path(self, dataset: str, variant: str, seed: int) -> Path:
         return self.metrics_file(self.root, dataset, variant, seed)
 
-    def predictions_path(self, dataset: str, variant: str, seed: int) -> Path:
-        return self.root / "predictions" / dataset / variant / f"seed{seed}.tsv"
+    @staticmethod
+    def predictions_file(root: Path, dataset: str, variant: str, seed: int, split: str = "test") -> Path:
+        """``ROOT/predictions/<dataset>/<variant>/seed<k>.tsv`` (test) or ``seed<k>.dev.tsv`` (dev)."""
+        if split not in PREDICTION_SUFFIX:
+            raise ValueError(f"no predictions file of split {split!r} (expected one of {', '.join(PREDICTION_SUFFIX)})")
+        return Path(root) / "predictions" / dataset / variant / f"seed{seed}{PREDICTION_SUFFIX[split]}"
+
+    def predictions_path(self, dataset: str, variant: str, seed: int, split: str = "test") -> Path:
+        return self.predictions_file(self.root, dataset, variant, seed, split)
 
     # --- the matrix ------------------------------------------------------------------------
 
@@ -211,8 +221,8 @@ class Results:
             found.setdefault((d, v), {})[s] = read_metrics(self.metrics_path(d, v, s))
         return found
 
-    def read_predictions(self, dataset: str, variant: str, seed: int) -> pd.DataFrame:
-        return read_predictions(self.predictions_path(dataset, variant, seed))
+    def read_predictions(self, dataset: str, variant: str, seed: int, split: str = "test") -> pd.DataFrame:
+        return read_predictions(self.predictions_path(dataset, variant, seed, split))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -315,14 +315,16 @@ def _only(items: list[dict]) -> dict:
 
 
 def batch_loader(collator: Collator, batches: list[list[int]], generator: torch.Generator, workers: int = 0,
-                 pin_memory: bool = False, rank: int = 0, world: int = 1) -> torch.utils.data.DataLoader:
+                 pin_memory: bool = False, rank: int = 0, world: int = 1,
+                 worker_init_fn=None) -> torch.utils.data.DataLoader:
     """Batches of one epoch: planned in order here, assembled by ``workers`` processes (0: here).
     The result does not depend on ``workers``. With ``world`` > 1 each batch is planned whole and
-    rank ``rank`` gets its share (``collator.share(plan, rank, world)``, :func:`share_plan`)."""
+    rank ``rank`` gets its share (``collator.share(plan, rank, world)``, :func:`share_plan`).
+    ``worker_init_fn`` runs first in each worker process (the training loop's: ignore stop signals)."""
     sampler = _PlanSampler(collator, batches, generator, rank, world)
     return torch.utils.data.DataLoader(_Assembler(collator), batch_sampler=sampler,
                                        num_workers=workers, collate_fn=_only, pin_memory=pin_memory,
-                                       prefetch_factor=4 if workers else None,
+                                       prefetch_factor=4 if workers else None, worker_init_fn=worker_init_fn,
                                        # its own generator: the loader must not draw from torch's global
                                        # RNG, whose stream (dropout) a resumed run restores
                                        generator=torch.Generator().manual_seed(0))

@@ -1,7 +1,8 @@
 """Atomic, resumable training checkpoints.
 
 A checkpoint is one ``torch.save`` file holding only tensors and plain Python values, so it
-loads with ``weights_only=True``. It records the flattened run config: resuming with a
+loads with ``weights_only=True``. ``fit`` writes one after an epoch, or after an optimiser step when
+a signal stopped it (its ``within_epoch``: :mod:`qbslt.training.loop`). It records the flattened run config: resuming with a
 different config is refused with the differing keys named. Checkpoints live outside
 Snakemake's declared outputs (Snakemake deletes the outputs of a failed job).
 """

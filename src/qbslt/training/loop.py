@@ -5,6 +5,11 @@ so an epoch's batches do not depend on whether the run was interrupted before it
 epoch the whole state (weights, optimiser, scheduler, torch RNG, best score, history, elapsed
 time) goes atomically into ``last.pt``; a rerun resumes from there and ends with the same
 result as an uninterrupted run (on CPU, bit for bit).
+
+Asked to stop (SIGTERM, or SIGUSR1: what SLURM sends before a job's time limit or on preemption),
+``fit`` finishes the optimiser step it is in, writes ``last.pt`` with the position inside the epoch
+(the step, the augmentation generator, the epoch's partial loss sums) and raises :class:`Preempted`,
+whose exit status is ``EXIT_PREEMPTED`` (75); a rerun resumes from that step, with the same result.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import logging
 import math
 import os
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +43,61 @@ log = logging.getLogger("qbslt.train")
 
 class NonFiniteLoss(QbsltError):
     """A loss became NaN or infinite: training stops instead of writing a model of NaNs."""
+
+
+# The exit status of a training job stopped on request with its state saved: EX_TEMPFAIL of
+# sysexits.h ("temporary failure; the user is invited to retry"). Rerun the job to resume.
+EXIT_PREEMPTED = 75
+# What asks a training run to stop: SLURM sends SIGTERM on preemption and at the time limit, and the
+# signal of ``--signal`` (SIGUSR1 here) that long before the limit.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class Preempted(QbsltError):
+    """Training stopped on a stop signal after its state was saved: a rerun resumes it (exit status 75)."""
+
+    exit_code = EXIT_PREEMPTED
+
+
+class _StopRequest:
+    """While ``fit`` runs: a stop signal is remembered, not acted on, so that the step in progress
+    ends and its state is saved. Outside ``fit`` (and in threads other than the main one, where no
+    handler can be set) the signals keep their own handlers."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        self.signum = signum  # nothing else here: a handler may run between any two bytecodes
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def now(self, world: int, device: torch.device) -> bool:
+        """Whether to stop after this step; under DDP, whether any rank was asked (all stop together)."""
+        if world == 1:
+            return self.signum is not None
+        flag = torch.tensor([int(self.signum is not None)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "a stop signal on another rank"
+
+
+def ignore_stop_signals(worker_id: int | None = None) -> None:
+    """In a data-loader worker: the stop signals are the training process's to act on. (SLURM signals
+    every process of a job step; a worker killed by it would make the loader raise in the training
+    process before it could save its state.)"""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -91,6 +153,21 @@ def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
 
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of an epoch's random draws in the training process (crops, augmentation, masks)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
+
+
+def _generator_after(collator, batches: list[list[int]], seed: int, epoch: int) -> torch.Tensor:
+    """The state of the epoch's generator once ``batches`` (those trained so far) are planned. Loader
+    workers plan ahead of training, so the live generator may be further on: the plans are drawn
+    again (no frame is read), as the loader drew them, in order."""
+    generator = _epoch_generator(seed, epoch)
+    for indices in batches:
+        collator.plan(indices, generator)
+    return generator.get_state()
 
 
 # Length buckets: the shuffled epoch is cut into chunks of this many batches, each sorted by length.
@@ -153,6 +230,16 @@ def _sum_over_ranks(totals: dict[str, float], device: torch.device) -> dict[str,
     return dict(zip(totals, values.tolist()))
 
 
+def _totals_of_ranks(totals: dict[str, float], device: torch.device, world: int) -> list[dict[str, float]]:
+    """Every rank's loss totals, in rank order (the same keys, in the same order, on every rank)."""
+    if world == 1:
+        return [dict(totals)]
+    values = torch.tensor(list(totals.values()), dtype=torch.float64, device=device)
+    gathered = [torch.empty_like(values) for _ in range(world)]
+    dist.all_gather(gathered, values)
+    return [dict(zip(totals, v.tolist())) for v in gathered]
+
+
 def _clock(seconds: float) -> str:
     """``75.4`` -> ``"1:15"``; an hour or more -> ``"1:02:03"``."""
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -180,6 +267,7 @@ class FitResult:
     cap: int | None = None  # stage_cfg['epochs']
     stopped_early: bool = False
     patience: int | None = None
+    min_epochs: int = 0
 
     @property
     def samples_per_second(self) -> float:
@@ -199,7 +287,8 @@ class FitResult:
 
     def budget(self) -> dict:
         """What the metrics record of the training budget (docs/evaluation.md, "Training budget")."""
-        return {"cap": self.cap, "patience": self.patience, "epochs_run": self.epochs, "best_epoch": self.best_epoch,
+        return {"cap": self.cap, "patience": self.patience, "min_epochs": self.min_epochs,
+                "epochs_run": self.epochs, "best_epoch": self.best_epoch,
                 "stopped": "early" if self.stopped_early else "cap", "still_improving": self.still_improving,
                 "dev_curve": self.dev_curve}
 
@@ -225,9 +314,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
     Early stopping: with ``stage_cfg['patience']`` = P, training stops after the evaluation that is
-    the P-th since the best one, and ``epochs`` is only the cap. The learning-rate schedule is that
-    of the cap (so a run's first epochs do not depend on when it stops). A stopped run's ``last.pt``
-    says so: a rerun trains no further.
+    the P-th since the best one (not before epoch ``stage_cfg['min_epochs']``), and ``epochs`` is
+    only the cap. The learning-rate schedule is that of the cap (so a run's first epochs do not
+    depend on when it stops). A stopped run's ``last.pt`` says so: a rerun trains no further.
 
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
     ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's
@@ -237,10 +326,19 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     parameters the objective does not use are frozen (``model.freeze_unused``), so DDP needs no
     search for unused parameters. Rank 0 alone evaluates and writes checkpoints (the others wait at
     a barrier); the logged losses are those of the whole batch, summed over the ranks.
+
+    Preemption: a SIGTERM or SIGUSR1 while ``fit`` runs (``STOP_SIGNALS``) lets the optimiser step in
+    progress finish; then ``last.pt`` gets the state inside the epoch (``within_epoch``: the steps
+    done, the augmentation generator after their batches, each rank's loss sums, the example count,
+    the seconds) and ``fit`` raises :class:`Preempted` (exit status ``EXIT_PREEMPTED``, 75). A
+    signal during an epoch's last step or its dev pass stops after that epoch's checkpoint. Under
+    DDP the ranks agree after every step whether any was signalled (an all-reduce of a flag) and
+    stop after the same one. Data-loader workers ignore the stop signals.
     """
     rank, world = distributed()
     epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
     patience = stage_cfg.get("patience") if evaluate is not None else None
+    min_epochs = stage_cfg.get("min_epochs") or 0  # no early stop before: dev can stall early in training
     steps = max(1, epochs * math.ceil(n_train / batch_size))  # one per global batch (epoch_batches)
     if world > 1 and hasattr(model, "freeze_unused"):
         frozen = model.freeze_unused(objective)
@@ -251,7 +349,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
 
     start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
-    stopped = False
+    stopped, within = False, None
     state = load_checkpoint(last_path, run_config)
     if state is not None and fingerprint is not None and state.get("fingerprint") != fingerprint:
         log.info("%s: not resuming %s: written from other inputs (%s changed); training from the start", desc,
@@ -264,11 +362,32 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
         seconds, samples, history = state["train_seconds"], state["samples_seen"], state["history"]
         stopped = bool(state.get("stopped_early"))
-        log.info("%s: resumed from %s after epoch %d%s", desc, last_path, start_epoch,
+        within = state.get("within_epoch")  # stopped by a signal inside the next epoch: on from its step
+        log.info("%s: resumed from %s after epoch %d%s%s", desc, last_path, start_epoch,
+                 f" and step {within['step']} of epoch {start_epoch + 1}" if within else "",
                  " (stopped early: dev had not improved)" if stopped else "")
+
+    def checkpoint(epochs_done: int, within_epoch: dict | None = None) -> None:
+        """``last.pt``: the state after ``epochs_done`` epochs (and ``within_epoch``'s steps of the next)."""
+        save_checkpoint(last_path, {
+            "run_config": run_config, "fingerprint": fingerprint, "epoch": epochs_done, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "best_score": best_score, "best_epoch": best_epoch, "train_seconds": seconds, "samples_seen": samples,
+            "history": history, "stopped_early": stopped, "within_epoch": within_epoch})
+
+    def preempted(where: str) -> Preempted:
+        message = (f"{desc}: stopped by {stop.name()} {where}; the state is saved in {last_path}: "
+                   f"rerun to resume from there (exit status {EXIT_PREEMPTED})")
+        if rank == 0:
+            log.warning("%s", message)
+        return Preempted(message)
 
     forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
     if world > 1:
@@ -282,90 +401,118 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
     checkpoint_seconds, saved_at = train_cfg.get("checkpoint_seconds", 0), seconds
     fit_started = time.perf_counter()
-    for epoch in range(start_epoch, start_epoch if stopped else epochs):
-        model.train()
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
-        started, totals, count = time.perf_counter(), {}, 0
-        batches = epoch_batches(n_train, batch_size, seed, epoch, lengths)
-        loader = batch_loader(collator, batches, generator, train_cfg["workers"], pin_memory=device.type == "cuda",
-                              rank=rank, world=world)
-        for step, full in enumerate(tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5,
-                                         disable=None), start=1):
-            optimizer.zero_grad(set_to_none=True)
-            if world == 1:
-                passes = split_batch(full, train_cfg["micro_batch_size"])
-                # Gradients of the whole batch: each pass's mean loss weighted by its share.
-                weights = [None] if len(passes) == 1 else [len(p["index"]) / len(full["index"]) for p in passes]
-                size = len(full["index"])
-            else:
-                passes, weights, size = _rank_passes(full, train_cfg["micro_batch_size"], world)
-            for k, (part, weight) in enumerate(zip(passes, weights)):
-                # DDP synchronises once, on the last pass.
-                syncing = k == len(passes) - 1 or world == 1
-                with contextlib.nullcontext() if syncing else forward.no_sync():
-                    part = to_device(part, device)
-                    with autocast(device, train_cfg["precision"]):
-                        out = forward(part, objective)
-                    (out["loss"] if weight is None else out["loss"] * weight).backward()
-                examples = 0 if part.get("ghost") else len(part["index"])
-                for key, value in out.items():
-                    if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
-                        number = float(value.detach())
-                        if not math.isfinite(number):  # stop before the optimiser spreads it into every weight
-                            raise NonFiniteLoss(f"{desc}: epoch {epoch + 1}, step {step}: {key} is {number} "
-                                                f"(check the learning rate, grad_clip and the inputs)")
-                        totals[key] = totals.get(key, 0.0) + number * examples
-            if world > 1 and step == 1:
-                _check_all_trained(model, desc)
-            if train_cfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
-            optimizer.step()
-            scheduler.step()
-            count += size
-        if world > 1:  # the logged losses: means over every rank's examples
-            totals = _sum_over_ranks(totals, device)
-        seconds += time.perf_counter() - started
-        samples += count
-        record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
-        if selecting and rank == 0 and epoch + 1 in eval_epochs:
-            model.eval()
-            score = float(evaluate(model))
-            record["dev_score"] = round(score, 4)
-            if best_score is None or score > best_score:
-                best_score, best_epoch = score, epoch + 1
-                save_weights(best_path, model.state_dict())
-        history.append(record)
-        if patience is not None and "dev_score" in record and epoch + 1 < epochs:
-            stopped = evaluations_since_best(history) >= patience
-        if world > 1 and patience is not None:  # rank 0 evaluated: every rank stops with it
-            flag = torch.tensor([int(stopped)], device=device)
-            dist.broadcast(flag, 0)
-            stopped = bool(flag.item())
-        if rank != 0:
-            dist.barrier()
+    with _StopRequest() as stop:
+        for epoch in range(start_epoch, start_epoch if stopped else epochs):
+            model.train()
+            generator = _epoch_generator(seed, epoch)
+            started, totals, count, first = time.perf_counter(), {}, 0, 0
+            batches = epoch_batches(n_train, batch_size, seed, epoch, lengths)
+            if within is not None:  # the epoch a stop signal cut short: on from the step after the saved one
+                first, count, saved = within["step"], within["count"], within["totals"]
+                if len(saved) == world:  # each rank its own loss sums
+                    totals = dict(saved[rank])
+                else:  # another number of processes: rank 0 takes them all (the same keys, in the same order)
+                    totals = {k: sum(t[k] for t in saved) if rank == 0 else 0.0 for k in saved[0]}
+                generator.set_state(within["generator"])
+                started -= within["seconds"]
+                within = None
+            loader = batch_loader(collator, batches[first:], generator, train_cfg["workers"],
+                                  pin_memory=device.type == "cuda", rank=rank, world=world,
+                                  worker_init_fn=ignore_stop_signals)
+            for step, full in enumerate(tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5,
+                                             disable=None, initial=first, total=len(batches)), start=first + 1):
+                optimizer.zero_grad(set_to_none=True)
+                if world == 1:
+                    passes = split_batch(full, train_cfg["micro_batch_size"])
+                    # Gradients of the whole batch: each pass's mean loss weighted by its share.
+                    weights = [None] if len(passes) == 1 else [len(p["index"]) / len(full["index"]) for p in passes]
+                    size = len(full["index"])
+                else:
+                    passes, weights, size = _rank_passes(full, train_cfg["micro_batch_size"], world)
+                for k, (part, weight) in enumerate(zip(passes, weights)):
+                    # DDP synchronises once, on the last pass.
+                    syncing = k == len(passes) - 1 or world == 1
+                    with contextlib.nullcontext() if syncing else forward.no_sync():
+                        part = to_device(part, device)
+                        with autocast(device, train_cfg["precision"]):
+                            out = forward(part, objective)
+                        (out["loss"] if weight is None else out["loss"] * weight).backward()
+                    examples = 0 if part.get("ghost") else len(part["index"])
+                    for key, value in out.items():
+                        if value.dim() == 0:  # scalar losses only (stage 1 also returns its similarity matrix)
+                            number = float(value.detach())
+                            if not math.isfinite(number):  # stop before the optimiser spreads it into every weight
+                                raise NonFiniteLoss(f"{desc}: epoch {epoch + 1}, step {step}: {key} is {number} "
+                                                    f"(check the learning rate, grad_clip and the inputs)")
+                            totals[key] = totals.get(key, 0.0) + number * examples
+                if world > 1 and step == first + 1:
+                    _check_all_trained(model, desc)
+                if train_cfg["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
+                optimizer.step()
+                scheduler.step()
+                count += size
+                # Asked to stop: the step is done; save where the epoch stands (its last step: see below).
+                if step < len(batches) and stop.now(world, device):
+                    saved = _totals_of_ranks(totals, device, world)
+                    if rank == 0:
+                        checkpoint(epoch, {"step": step, "count": count, "totals": saved,
+                                           "seconds": time.perf_counter() - started,
+                                           "generator": _generator_after(collator, batches[:step], seed, epoch)})
+                    if world > 1:
+                        dist.barrier()
+                    raise preempted(f"after step {step} of {len(batches)} of epoch {epoch + 1}")
+            if world > 1:  # the logged losses: means over every rank's examples
+                totals = _sum_over_ranks(totals, device)
+            seconds += time.perf_counter() - started
+            samples += count
+            record = {"epoch": epoch + 1, **{k: round(v / count, 5) for k, v in totals.items()}}
+            if selecting and rank == 0 and epoch + 1 in eval_epochs:
+                model.eval()
+                score = float(evaluate(model))
+                record["dev_score"] = round(score, 4)
+                if best_score is None or score > best_score:
+                    best_score, best_epoch = score, epoch + 1
+                    save_weights(best_path, model.state_dict())
+            history.append(record)
+            if patience is not None and "dev_score" in record and min_epochs <= epoch + 1 < epochs:
+                stopped = evaluations_since_best(history) >= patience
+            if world > 1 and patience is not None:  # rank 0 evaluated: every rank stops with it
+                flag = torch.tensor([int(stopped)], device=device)
+                dist.broadcast(flag, 0)
+                stopped = bool(flag.item())
+            # Asked to stop during the epoch's last step or its dev pass: the epoch's checkpoint, then stop.
+            halt = stop.now(world, device)
+            if rank != 0:
+                dist.barrier()
+                if halt:
+                    raise preempted(f"after epoch {epoch + 1}")
+                if stopped:
+                    break
+                continue
+            # Elapsed and ETA in the log itself: tqdm's bar is off outside a terminal (a job's log file).
+            elapsed = time.perf_counter() - fit_started
+            eta = elapsed / (epoch + 1 - start_epoch) * (epochs - epoch - 1)
+            log.info("%s epoch %d/%d %s (elapsed %s, ETA %s%s)", desc, epoch + 1, epochs,
+                     " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"), _clock(elapsed),
+                     "≤ " if patience is not None else "", _clock(eta))
+            if stopped:
+                log.info("%s: stopped early after epoch %d: dev has not improved for %d evaluations (best: epoch %s)",
+                         desc, epoch + 1, patience, best_epoch)
+            if epoch + 1 == epochs or stopped or halt or seconds - saved_at >= checkpoint_seconds:
+                checkpoint(epoch + 1)
+                saved_at = seconds
+            if world > 1:
+                dist.barrier()
+            if halt:
+                raise preempted(f"after epoch {epoch + 1}")
             if stopped:
                 break
-            continue
-        # Elapsed and ETA in the log itself: tqdm's bar is off outside a terminal (a job's log file).
-        elapsed = time.perf_counter() - fit_started
-        eta = elapsed / (epoch + 1 - start_epoch) * (epochs - epoch - 1)
-        log.info("%s epoch %d/%d %s (elapsed %s, ETA %s%s)", desc, epoch + 1, epochs,
-                 " ".join(f"{k}={v}" for k, v in record.items() if k != "epoch"), _clock(elapsed),
-                 "≤ " if patience is not None else "", _clock(eta))
-        if stopped:
-            log.info("%s: stopped early after epoch %d: dev has not improved for %d evaluations (best: epoch %s)",
-                     desc, epoch + 1, patience, best_epoch)
-        if epoch + 1 == epochs or stopped or seconds - saved_at >= checkpoint_seconds:
-            save_checkpoint(last_path, {
-                "run_config": run_config, "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "best_score": best_score, "best_epoch": best_epoch,
-                "train_seconds": seconds, "samples_seen": samples, "history": history, "stopped_early": stopped})
-            saved_at = seconds
-        if world > 1:
-            dist.barrier()
-        if stopped:
-            break
+        # A signal during the last checkpoint's write: training is over and saved, but the job was asked
+        # to stop, and what follows (decoding) would not be.
+        if stop.signum is not None:
+            raise preempted("after the last epoch")
     run = history[-1]["epoch"] if history else 0
     return FitResult(epochs=run, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
-                     samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience)
+                     samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience,
+                     min_epochs=min_epochs)

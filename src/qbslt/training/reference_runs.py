@@ -2,7 +2,7 @@
 
 ``copy_question`` and ``retrieve`` read only the example tables (no video, no training); their
 results go to ``results/<profile>/metrics/<dataset>/<system>/seed0.json`` and the matching predictions
-file, so the tables read them like any variant. They show how much of a score the question
+files (test: ``seed0.tsv``, dev: ``seed0.dev.tsv``), so the tables read them like any variant. They show how much of a score the question
 alone explains.
 """
 
@@ -29,19 +29,20 @@ def reference_hypotheses(system: str, train: pd.DataFrame, split: pd.DataFrame, 
     raise ValueError(f"unknown reference system {system!r} (expected one of {', '.join(SYSTEMS)})")
 
 
-def run_reference(system: str, dataset: str, examples_dir: Path, metrics_path: Path, predictions_path: Path) -> dict:
+def run_reference(system: str, dataset: str, examples_dir: Path, metrics_path: Path, predictions_path: Path,
+                  dev_predictions_path: Path) -> dict:
+    """Score ``system`` on dev and test; writes the metrics and the test and dev predictions (TSV: name,
+    reference, question, hypothesis)."""
     level = get_dataset(dataset).eval_level
     train = read_examples(examples_dir / "train.tsv")
-    scores, test_hyps = {}, None
-    for split in ("dev", "test"):
+    scores = {}
+    for split, path in (("dev", dev_predictions_path), ("test", predictions_path)):
         table = read_examples(examples_dir / f"{split}.tsv")
         hyps = reference_hypotheses(system, train, table, level)
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps, list(table["translation"]), level).items()}
-        if split == "test":
-            test_hyps, test = hyps, table
-    predictions = pd.DataFrame({"name": test["name"], "reference": test["translation"], "question": test["question"],
-                                "hypothesis": test_hyps})
-    atomic_write_text(predictions_path, predictions.to_csv(sep="\t", index=False))
+        predictions = pd.DataFrame({"name": table["name"], "reference": table["translation"],
+                                    "question": table["question"], "hypothesis": hyps})
+        atomic_write_text(path, predictions.to_csv(sep="\t", index=False))
     metrics = {"dataset": dataset, "variant": system, "seed": 0, **scores, "epochs": 0, "best_epoch": None,
                "train_seconds": 0.0, "samples_per_second": None, "parameters": 0, "config_hash": None}
     atomic_write_json(metrics_path, metrics)

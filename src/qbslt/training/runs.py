@@ -11,6 +11,8 @@ test with beam search and writes the result contract:
                  ``shuffled_question.bleu4``: the input-reliance check (each input the variant reads
                  taken from another example of the split, a fixed derangement from the seed)
     predictions  TSV: name, reference, question, hypothesis (test split)
+    dev_predictions  TSV: the same columns, dev split (from the same final beam-search pass that
+                 scores dev: no extra decoding)
     ssaw         JSON: fusion, dataset, variant, seed; ``examples``: SSAW sigmoid weights of the first
                  test examples; ``test_summary``: per test example, the mean weight of its question
                  tokens and of its video positions (both null for other fusions)
@@ -262,7 +264,8 @@ def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok
 
 def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | None, out: dict[str, Path],
                checkpoint_dir: Path, variant: str) -> dict:
-    """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions, ssaw, model)."""
+    """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions,
+    dev_predictions, ssaw, model)."""
     device = _setup(cfg, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     gloss_tok = gloss_tokenizer(cfg, inputs)
@@ -299,7 +302,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         model.load_state_dict(load_weights(best))
     model.eval()
 
-    scores, test_hyps, ssaw, ssaw_summary = {}, None, [], []
+    scores, final_hyps, ssaw, ssaw_summary = {}, {}, [], []
     for split in ("dev", "test"):
         data, n = splits[split], len(splits[split])
         # Input-reliance check: the split again with each example's video (or question) taken from
@@ -320,12 +323,11 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         for k, which in enumerate(shuffled, start=1):
             bleu4 = corpus_scores(hyps[k * n:(k + 1) * n], data.translations, level)["bleu4"]
             scores[split][f"shuffled_{which}"] = {"bleu4": round(bleu4, 2)}
+        final_hyps[split] = hyps[:n]
         if split == "test":
-            test_hyps, ssaw, ssaw_summary = hyps[:n], decoded.weights, decoded.summary
-    test = splits["test"]
-    predictions = pd.DataFrame({"name": test.names, "reference": test.translations, "question": test.questions,
-                                "hypothesis": test_hyps})
-    atomic_write_text(out["predictions"], predictions.to_csv(sep="\t", index=False))
+            ssaw, ssaw_summary = decoded.weights, decoded.summary
+    for split, key in (("test", "predictions"), ("dev", "dev_predictions")):
+        write_predictions(out[key], splits[split], final_hyps[split])
     is_ssaw = config.fusion == "ssaw"
     atomic_write_text(out["ssaw"], json.dumps({
         "fusion": config.fusion, "dataset": inputs.dataset, "variant": variant, "seed": seed,
@@ -346,6 +348,13 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
                "config_hash": config_hash(run_config), "history": result.history}
     atomic_write_json(out["metrics"], metrics)
     return metrics
+
+
+def write_predictions(path: Path, data: ExampleSet, hypotheses: list[str]) -> None:
+    """A predictions TSV of the result contract (name, reference, question, hypothesis), written atomically."""
+    frame = pd.DataFrame({"name": data.names, "reference": data.translations, "question": data.questions,
+                          "hypothesis": hypotheses})
+    atomic_write_text(path, frame.to_csv(sep="\t", index=False))
 
 
 def reliance_inputs(config: QBSLTConfig) -> list[str]:
