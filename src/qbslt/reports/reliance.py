@@ -128,10 +128,12 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
     if budget:
         text += "\n" + markdown_table(
             "Training budget: dev BLEU-4 (greedy) is evaluated every train.stage2.eval_every epochs; a run stops "
-            "when it has not improved for `patience` evaluations, at the latest at the cap, and keeps its dev-best "
-            "weights. Per seed (in the order of the seeds column): the dev-best epoch and the epochs run. "
-            "\"Still improving\": runs that reached the cap with their best among the last `patience` "
-            "evaluations (the cap, not the method, limited them).",
+            "when it has not improved for `patience` evaluations (not before train.stage2.min_epochs), at the "
+            "latest at the cap, and keeps its dev-best weights. Per seed (in the order of the seeds column): the "
+            "dev-best epoch and the epochs run. \"Still improving\": runs that reached the cap with their best "
+            "among the last `patience` evaluations; the cap may have limited them, though with a cosine schedule "
+            "that ends at the cap a best near the cap is partly the schedule's doing (docs/model-choices.md, "
+            "\"Training budget\").",
             ["Dataset", "Variant", "Seeds", "Cap", "Patience", "Best epoch", "Epochs run", "Stopped early",
              "Still improving at cap"], budget, numeric=0)
     atomic_write_text(md, text)
