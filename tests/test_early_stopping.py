@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from qbslt.training.loop import FitResult, evaluations_since_best, fit
-from tests.test_training import _regression_problem, _train_cfg
+from test_training import _regression_problem, _train_cfg
 
 STAGE = {"epochs": 10, "batch_size": 4, "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "warmup_steps": 0}
 

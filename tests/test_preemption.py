@@ -227,7 +227,7 @@ def test_a_job_through_the_preloaded_launcher_forwards_sigusr1_and_exits_75(tiny
     """`python -m qbslt train` runs in a fork of the launcher's server: SIGUSR1 to the job (the client)
     reaches the training process, which saves and exits 75, and so does the job; its rerun ends as an
     uninterrupted one."""
-    from tests.test_launcher import environment, servers_of_this_test
+    from test_launcher import environment, servers_of_this_test
 
     with servers_of_this_test() as runtime:
         env = environment(runtime)
