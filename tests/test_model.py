@@ -332,6 +332,39 @@ def test_ssl_targets_layout():
     assert seg[b, :7].tolist() == [SEG_QUESTION] * 2 + [SEG_SEP] + [SEG_TRANSLATION] * 4
 
 
+@pytest.mark.parametrize("ssl,reading", [(False, "prefix"), (True, "prefix"), (True, "auxiliary")])
+def test_losses_equal_cross_entropy_of_the_full_mbart_logits(ssl, reading):
+    """The losses project only the scored positions onto the vocabulary: the same values (and gradients)
+    as label-smoothed CE over MBartForConditionalGeneration's full logits at those positions."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    torch.manual_seed(0)
+    model = QBSLTModel(tiny_config(ssl=ssl, ssl_reading=reading, label_smoothing=0.1)).eval()
+    batch = make_batch()
+    out = model.translation_losses(batch)
+    states, mask, _ = model.encode(batch)
+
+    def full_ce(targets, select=None, start=model.config.decoder_start_id):
+        ids = targets.masked_fill(targets == -100, PAD)
+        first = torch.full((len(ids), 1), start)
+        logits = model.seq2seq(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=mask.long(),
+                               decoder_input_ids=torch.cat([first, ids[:, :-1]], 1),
+                               decoder_attention_mask=torch.cat([torch.ones_like(first),
+                                                                 (targets[:, :-1] != -100).long()], 1)).logits
+        keep = (targets != -100) if select is None else (targets != -100) & select
+        return torch.nn.functional.cross_entropy(logits[keep], targets[keep], label_smoothing=0.1)
+
+    if not ssl:
+        expected = {"l_s": full_ce(batch["labels"])}
+    elif reading == "auxiliary":
+        expected = {"l_d": full_ce(model.question_targets(batch), start=SEP), "l_s": full_ce(batch["labels"])}
+    else:
+        targets, seg = model.ssl_targets(batch)
+        expected = {"l_d": full_ce(targets, (seg == SEG_QUESTION) | (seg == SEG_SEP)),
+                    "l_s": full_ce(targets, seg == SEG_TRANSLATION)}
+    for key, value in expected.items():
+        torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-6)
+
 @pytest.mark.parametrize("fusion", ["concat", "lstm", "tcn", "ssaw"])
 def test_translation_losses_decrease_every_fusion(fusion):
     torch.manual_seed(0)

@@ -263,10 +263,10 @@ class QBSLTModel(PretrainedModel, nn.Module):
         fused, mask, extras = self.fusion(q, qm, v, vm)
         return self._encode_states(fused, mask), mask, extras
 
-    def _decoder_logits(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
+    def _decoder_states(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
                         start_id: int | None = None) -> torch.Tensor:
-        """Teacher forcing: targets [B, L] (-100 = ignore) -> logits [B, L, V]; input = [start] + targets[:-1],
-        start = ``start_id`` (default ``config.decoder_start_id``)."""
+        """Teacher forcing: targets [B, L] (-100 = ignore) -> the Text Decoder's last hidden states [B, L, d];
+        input = [start] + targets[:-1], start = ``start_id`` (default ``config.decoder_start_id``)."""
         self._check_positions(targets.shape[1], "the decoder sequence")
         B = targets.shape[0]
         ids = targets.masked_fill(targets == -100, self.config.pad_token_id)
@@ -274,19 +274,32 @@ class QBSLTModel(PretrainedModel, nn.Module):
         start = torch.full((B, 1), start_id, dtype=torch.long, device=targets.device)
         dec_in = torch.cat([start, ids[:, :-1]], 1)
         dec_mask = torch.cat([torch.ones_like(start), (targets[:, :-1] != -100).long()], 1)
-        out = self.seq2seq(encoder_outputs=BaseModelOutput(last_hidden_state=states),
-                           attention_mask=mask.long(), decoder_input_ids=dec_in,
-                           decoder_attention_mask=dec_mask, use_cache=False)
-        return out.logits
+        out = self.seq2seq.model(encoder_outputs=BaseModelOutput(last_hidden_state=states),
+                                 attention_mask=mask.long(), decoder_input_ids=dec_in,
+                                 decoder_attention_mask=dec_mask, use_cache=False)
+        return out.last_hidden_state
 
-    def _ce(self, logits: torch.Tensor, targets: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
-        """Token-mean label-smoothed CE over positions where targets != -100 (and ``select``)."""
+    def _token_losses(self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
+                      start_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Label-smoothed CE of every scored position (targets != -100) of a teacher-forced decoder pass
+        (:meth:`_decoder_states`) -> (losses [N], keep bool [B, L], hidden [B, L, d]).
+
+        The vocabulary projection (``lm_head`` + ``final_logits_bias``, as MBartForConditionalGeneration
+        applies them) runs on the N scored positions only: padding gets no logits, which is most of the
+        cost of a step of the small models (a [B, L, V] product and its backward)."""
+        hidden = self._decoder_states(states, mask, targets, start_id)
         keep = targets != -100
-        if select is not None:
-            keep = keep & select
-        if not keep.any():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits[keep].float(), targets[keep], label_smoothing=self.config.label_smoothing)
+        logits = self.seq2seq.lm_head(hidden[keep]) + self.seq2seq.final_logits_bias
+        losses = F.cross_entropy(logits.float(), targets[keep], label_smoothing=self.config.label_smoothing,
+                                 reduction="none")
+        return losses, keep, hidden
+
+    @staticmethod
+    def _mean(losses: torch.Tensor, hidden: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        """The token mean of ``losses`` (where ``select``, a bool [N]); with no token selected a zero that
+        still depends on the pass (every parameter keeps a gradient, as DDP expects)."""
+        chosen = losses if select is None else losses[select]
+        return chosen.mean() if chosen.numel() else hidden.sum() * 0.0
 
     # ------------------------------------------------------------------ stage 1
     def forward(self, batch: dict, objective: str = "translation") -> dict[str, torch.Tensor]:
@@ -315,7 +328,8 @@ class QBSLTModel(PretrainedModel, nn.Module):
         masked_mask = batch.get("masked_text_mask", batch["text_mask"])
         states = self.text_encoder(batch["masked_text_ids"], masked_mask)
         labels = batch["labels"]
-        l_rec = self._ce(self._decoder_logits(states, masked_mask.bool(), labels), labels)
+        losses, _, hidden = self._token_losses(states, masked_mask.bool(), labels)
+        l_rec = self._mean(losses, hidden)
         return {"loss": l_sim + l_rec, "l_sim": l_sim, "l_rec": l_rec, "sim": sim.detach()}
 
     def freeze_unused(self, objective: str) -> list[str]:
@@ -385,17 +399,21 @@ class QBSLTModel(PretrainedModel, nn.Module):
         states, mask, _ = self.encode(batch)
         labels = batch["labels"]
         if not self.config.ssl:
-            l_s = self._ce(self._decoder_logits(states, mask, labels), labels)
+            losses, _, hidden = self._token_losses(states, mask, labels)
+            l_s = self._mean(losses, hidden)
             return {"loss": l_s, "l_d": torch.zeros((), device=l_s.device), "l_s": l_s}
         if self.config.ssl_reading == "auxiliary":
             question = self.question_targets(batch)
-            l_d = self._ce(self._decoder_logits(states, mask, question, self.config.sep_question_token_id), question)
-            l_s = self._ce(self._decoder_logits(states, mask, labels), labels)
+            losses, _, hidden = self._token_losses(states, mask, question, self.config.sep_question_token_id)
+            l_d = self._mean(losses, hidden)
+            losses, _, hidden = self._token_losses(states, mask, labels)
+            l_s = self._mean(losses, hidden)
         else:
             targets, seg = self.ssl_targets(batch)
-            logits = self._decoder_logits(states, mask, targets)
-            l_d = self._ce(logits, targets, (seg == SEG_QUESTION) | (seg == SEG_SEP))
-            l_s = self._ce(logits, targets, seg == SEG_TRANSLATION)
+            losses, keep, hidden = self._token_losses(states, mask, targets)
+            part = seg[keep]  # the segment of each scored position
+            l_d = self._mean(losses, hidden, (part == SEG_QUESTION) | (part == SEG_SEP))
+            l_s = self._mean(losses, hidden, part == SEG_TRANSLATION)
         return {"loss": self.config.ssl_weight * l_d + l_s, "l_d": l_d, "l_s": l_s}
 
     @torch.no_grad()
