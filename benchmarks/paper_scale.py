@@ -201,7 +201,7 @@ def flops_only(args, tree: dict) -> None:
             # Stage 1 builds its model from the stage-1 config (no fusion, inputs, ssl), as qbslt pretrain does.
             run_cfg = config.stage1_config(cfg) if objective == "pretrain" else cfg
             model_cfg = model_config(run_cfg, decoder_vocab, text_vocab, mbart_path=None, bert_path=None,
-                                     backbone_pretrained=False)
+                                     mbart_revision=None, bert_revision=None, backbone_pretrained=False)
             torch.manual_seed(0)
             model = QBSLTModel(model_cfg).to(device).train()
             n_params = sum(p.numel() for p in model.parameters())
@@ -275,7 +275,8 @@ def main() -> None:
     if args.loader_only:
         return
     vocab = StandInVocabulary(args.vocab)
-    model_cfg = model_config(cfg, vocab, vocab, mbart_path=None, bert_path=None, backbone_pretrained=False)
+    model_cfg = model_config(cfg, vocab, vocab, mbart_path=None, bert_path=None, mbart_revision=None, bert_revision=None,
+                             backbone_pretrained=False)
     torch.manual_seed(0)
     model = QBSLTModel(model_cfg).to(device).train()
     crop = cfg["train"]["crop_size"]

@@ -4,7 +4,8 @@ The resolved config is the base tree with ``overrides.<profile>`` merged on top.
 runs twice: the raw file (so a typo inside ``overrides`` is caught with its path too) and the
 merged tree. Unknown keys always fail: the schema sets ``additionalProperties: false`` and we
 never fill defaults, so what runs is exactly what the file says. Every number must be finite (the
-schema's ``number`` takes .inf and .nan), and the experiment matrix must render at least one of
+schema's ``number`` takes .inf and .nan), a Hub revision (``model.mbart_revision`` /
+``model.bert_revision``) needs its path, and the experiment matrix must render at least one of
 Tables 1-8. Under Snakemake, :func:`resolve_layers` names the config layer (params.yaml, a
 --configfile, the command-line --config) that an error comes from.
 """
@@ -24,7 +25,7 @@ import jsonschema
 import yaml
 
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.configuration import PRETRAINED_REVISIONS, QBSLTConfig
 from qbslt.model.sigma_configuration import check_settings
 
 # Shipped inside the package (importlib.resources), so a non-editable install validates too.
@@ -211,6 +212,7 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     merged = deep_merge(base, overrides)
     merged["overrides"] = raw.get("overrides", {})
     validate(merged, schema, source=f"{source} (profile {active})")
+    _check_revisions(merged["model"], f"{source} (profile {active})")
     _check_experiment(merged, schema, source)
     _check_sigma(merged, schema, source)
     _check_renders_a_table(merged, f"{source} (profile {active})")
@@ -288,6 +290,15 @@ def _check_renders_a_table(tree: dict, source: str) -> None:
     raise ConfigError(f"{source}: key 'experiment.datasets': the experiment renders none of Tables 1-8 (each needs "
                       f"every row it shows); the nearest, Table {number}, needs {', '.join(missing)} on {dataset} "
                       f"({where})")
+
+
+def _check_revisions(model: dict, source: str) -> None:
+    """A Hub revision pins a pretrained path: one set while its path is null is a leftover (a
+    variant that nulls the path is caught by its model config, :class:`QBSLTConfig`)."""
+    for path_key, revision_key in PRETRAINED_REVISIONS.items():
+        if model[revision_key] is not None and not model[path_key]:
+            raise ConfigError(f"{source}: key 'model.{revision_key}': set to {model[revision_key]!r} but "
+                              f"model.{path_key} is null (a revision pins a Hub id; set the path or null the revision)")
 
 
 def _check_experiment(tree: dict, schema: dict, source: str) -> None:

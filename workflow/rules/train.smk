@@ -32,6 +32,8 @@ rule tokenizer:
                 for k in (
                     "mbart_path",
                     "bert_path",
+                    "mbart_revision",
+                    "bert_revision",
                     "trim_vocab",
                     "subword_vocab_size",
                 )

@@ -16,10 +16,12 @@ def cmd_tokenizer(args) -> int:
     from qbslt.training.tokenizer import SUBWORD_KINDS, build_tokenizer
 
     model = subtree(args, "model")
-    pretrained = model["mbart_path"] if args.text_model == "mbart" else model["bert_path"]
+    text = "mbart" if args.text_model == "mbart" else "bert"
+    pretrained, revision = model[f"{text}_path"], model[f"{text}_revision"]
     trim_from = model["mbart_path"] if args.text_model == "mbart" and model["trim_vocab"] else None
     subword = (SUBWORD_KINDS[args.text_model], model["subword_vocab_size"]) if model["subword_vocab_size"] else None
-    build_tokenizer(args.train_examples, get_dataset(args.dataset).eval_level, pretrained, Path(args.out), trim_from, subword)
+    build_tokenizer(args.train_examples, get_dataset(args.dataset).eval_level, pretrained, Path(args.out), trim_from,
+                    subword, revision=revision)
     return 0
 
 

@@ -11,10 +11,12 @@ The fields mirror the paper's ablation axes:
 * ``alignment``                   Table 3 (stage-1 contrastive alignment strategy).
 
 Size fields (``d_model`` ... ``vocab_size``, ``scale_embedding``) describe the randomly initialised
-mBART / BERT used when ``mbart_path`` / ``bert_path`` is ``None``. When a pretrained path is given,
-the model overwrites the size fields of its own copy of the config with the checkpoint's values
-(``QBSLTModel.config`` then records what actually runs, so that the recorded config rebuilds the
-same model without the checkpoint).
+mBART / BERT used when ``mbart_path`` / ``bert_path`` is ``None``. A path is a local folder or a
+Hugging Face Hub id; ``mbart_revision`` / ``bert_revision`` pin a hub id to one commit of its
+repository (:func:`hub_kwargs`, the one place that decides when a revision is passed on). When a
+pretrained path is given, the model overwrites the size fields of its own copy of the config with
+the checkpoint's values (``QBSLTModel.config`` then records what actually runs, so that the recorded
+config rebuilds the same model without the checkpoint).
 
 Layer counts are honoured in both cases: the Video Encoder has ``encoder_layers`` layers, the Text
 Decoder ``decoder_layers`` and the stage-1 Text Encoder ``text_encoder_layers`` (``None``: as many as
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,6 +56,20 @@ ALIGNMENTS = ("vector", "text_to_video", "video_to_text")
 #              question prefix, nor does decoding: the question reaches the translation only through
 #              the encoder side (fusion + Video Encoder, the h_j of Eq. 6).
 SSL_READINGS = ("prefix", "auxiliary")
+# A Hugging Face Hub revision that pins: a full commit hash (a branch or tag name can move).
+HUB_REVISION = re.compile(r"[0-9a-f]{40}")
+# Each pretrained path and the revision that pins it when it is a hub id.
+PRETRAINED_REVISIONS = {"mbart_path": "mbart_revision", "bert_path": "bert_revision"}
+
+
+def hub_kwargs(path: str | Path | None, revision: str | None) -> dict[str, str]:
+    """The keyword arguments that pin ``from_pretrained(path)``: ``{"revision": revision}`` for a Hub id,
+    none for an existing local folder (a saved or vocabulary-trimmed checkpoint has no hub history, and
+    its files are what they are) or without a revision (the hub's default branch). Every loading of
+    ``mbart_path`` / ``bert_path`` (the models, the tokenizers, the trimmed mBART) goes through here."""
+    if revision is None or path is None or Path(path).is_dir():
+        return {}
+    return {"revision": revision}
 
 
 class ModelConfig:
@@ -144,8 +161,11 @@ class QBSLTConfig(ModelConfig):
 
     # ---- text side ----
     text_model: str = "mbart"             # text embedding / stage-1 text encoder: "mbart" | "mbert"
-    mbart_path: str | None = None         # local save_pretrained dir of MBartForConditionalGeneration
-    bert_path: str | None = None          # local save_pretrained dir of BertModel (mBERT)
+    mbart_path: str | None = None         # local save_pretrained dir or hub id of MBartForConditionalGeneration
+    bert_path: str | None = None          # local save_pretrained dir or hub id of BertModel (mBERT)
+    # The hub commit a hub-id path is loaded at (None: a local folder, or the hub's default branch).
+    mbart_revision: str | None = None
+    bert_revision: str | None = None
 
     # ---- transformer sizes (random init only; overwritten from a pretrained checkpoint) ----
     d_model: int = 256
@@ -219,6 +239,14 @@ class QBSLTConfig(ModelConfig):
         if self.text_encoder_layers is not None and (not isinstance(self.text_encoder_layers, int)
                                                      or self.text_encoder_layers < 1):
             raise bad("text_encoder_layers", f"must be a positive integer or null, got {self.text_encoder_layers!r}")
+        for path_key, revision_key in PRETRAINED_REVISIONS.items():
+            revision = getattr(self, revision_key)
+            if revision is None:
+                continue
+            if not isinstance(revision, str) or not HUB_REVISION.fullmatch(revision):
+                raise bad(revision_key, f"must be a full 40-character hex commit hash or null, got {revision!r}")
+            if not getattr(self, path_key):
+                raise bad(revision_key, f"set to {revision!r} but {path_key} is null (a revision pins a Hub id)")
         if not isinstance(self.temporal_blocks, int) or self.temporal_blocks < 0:
             raise bad("temporal_blocks", f"must be an integer >= 0, got {self.temporal_blocks!r}")
         if self.temporal_kernel % 2 == 0:
@@ -255,6 +283,7 @@ class QBSLTConfig(ModelConfig):
             temporal_blocks=model["temporal_blocks"], temporal_kernel=model["temporal_kernel"],
             input_norm=model["input_norm"],
             text_model=model["text_model"], mbart_path=model["mbart_path"], bert_path=model["bert_path"],
+            mbart_revision=model["mbart_revision"], bert_revision=model["bert_revision"],
             d_model=model["d_model"], encoder_layers=model["encoder_layers"],
             decoder_layers=model["decoder_layers"], text_encoder_layers=model["text_encoder_layers"],
             attention_heads=model["attention_heads"], ffn_dim=model["ffn_dim"], dropout=model["dropout"],
@@ -277,5 +306,5 @@ class QBSLTConfig(ModelConfig):
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["QBSLTConfig", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS", "SIGN_INPUTS",
+__all__ = ["QBSLTConfig", "hub_kwargs", "HUB_REVISION", "PRETRAINED_REVISIONS", "BACKBONES", "TEXT_MODELS", "FUSIONS", "INPUTS", "ALIGNMENTS", "SIGN_INPUTS",
            "SSL_READINGS"]

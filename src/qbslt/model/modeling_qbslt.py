@@ -100,7 +100,7 @@ from transformers import AutoConfig, AutoModel, GenerationConfig, MBartForCondit
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.configuration import QBSLTConfig, hub_kwargs
 from qbslt.model.contrastive import ContrastiveHead, gathered_world
 from qbslt.model.fusion import build_fusion
 from qbslt.model.pretrained import PretrainedModel
@@ -149,7 +149,8 @@ class QBSLTModel(PretrainedModel, nn.Module):
     @classmethod
     def config_for_loading(cls, config: QBSLTConfig) -> QBSLTConfig:
         # The stored config already holds the sizes of the trained model: never fetch pretrained weights.
-        return config.replace(mbart_path=None, bert_path=None, backbone_pretrained=False)
+        return config.replace(mbart_path=None, bert_path=None, mbart_revision=None, bert_revision=None,
+                              backbone_pretrained=False)
 
     def __init__(self, config: QBSLTConfig):
         super().__init__()
@@ -159,7 +160,8 @@ class QBSLTModel(PretrainedModel, nn.Module):
         if config.mbart_path:
             # Loaded whole: the Text Encoder copies its layers from the full pretrained encoder before
             # the Video Encoder and Text Decoder are cut to their first layers (below).
-            self.seq2seq = MBartForConditionalGeneration.from_pretrained(config.mbart_path)
+            self.seq2seq = MBartForConditionalGeneration.from_pretrained(
+                config.mbart_path, **hub_kwargs(config.mbart_path, config.mbart_revision))
             if config.vocab_size > self.seq2seq.config.vocab_size:
                 # The tokenizer added tokens (e.g. the <q> separator of the SSL sequence): new rows.
                 self.seq2seq.resize_token_embeddings(config.vocab_size)

@@ -45,7 +45,7 @@ from transformers import BertConfig, BertModel, MBartConfig
 from transformers.models.mbart.modeling_mbart import MBartEncoder, MBartScaledWordEmbedding
 
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.configuration import QBSLTConfig, hub_kwargs
 
 
 def build_mbart_config(config: QBSLTConfig) -> MBartConfig:
@@ -86,7 +86,8 @@ def build_bert(config: QBSLTConfig) -> BertModel:
     ``config.bert_path``; else one of ``config.bert_config`` (recorded from a loaded one), or a
     random tiny one from the size fields."""
     if config.bert_path:
-        bert = BertModel.from_pretrained(config.bert_path, add_pooling_layer=False)
+        bert = BertModel.from_pretrained(config.bert_path, add_pooling_layer=False,
+                                         **hub_kwargs(config.bert_path, config.bert_revision))
         # Loaded whole, then cut to its first layers (a smaller config would report every dropped weight).
         check_depth(config.text_encoder_depth, bert.config.num_hidden_layers, "text_encoder_layers", config.bert_path)
         del bert.encoder.layer[config.text_encoder_depth:]

@@ -28,6 +28,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from qbslt.eval.metrics import tokenize_for_eval
+from qbslt.model.configuration import hub_kwargs
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<q>"]
 TRIMMED_MODEL_DIR = "trimmed_mbart"
@@ -108,7 +109,8 @@ def decode(tokenizer, ids: list[int], level: str) -> str:
 
 
 def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | None, out_dir: Path | str,
-                    trim_model_from: str | None = None, subword: tuple[str, int] | None = None) -> None:
+                    trim_model_from: str | None = None, subword: tuple[str, int] | None = None,
+                    revision: str | None = None) -> None:
     """Write the tokenizer of one (dataset, text model) to ``out_dir``.
 
     Without a pretrained path: a word/character-level tokenizer trained on the training
@@ -117,6 +119,8 @@ def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | No
     separator, saved locally. With ``trim_model_from`` (an mBART checkpoint), the vocabulary is
     trimmed to the tokens of the training texts (qbslt.training.vocab_trim) and the trimmed mBART
     is saved beside the tokenizer in ``TRIMMED_MODEL_DIR``, which the runs then load instead.
+    ``revision``: the Hub commit both are read at when they are hub ids (``model.mbart_revision`` /
+    ``model.bert_revision``; not passed for a local folder, :func:`qbslt.model.configuration.hub_kwargs`).
     """
     import pandas as pd
 
@@ -127,7 +131,7 @@ def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | No
                      else train_word_tokenizer(texts, level))
         tokenizer.save_pretrained(str(out_dir))
         return
-    tokenizer = AutoTokenizer.from_pretrained(pretrained)
+    tokenizer = AutoTokenizer.from_pretrained(pretrained, **hub_kwargs(pretrained, revision))
     if QUESTION_SEP not in tokenizer.get_vocab():
         tokenizer.add_tokens([QUESTION_SEP], special_tokens=True)  # the model grows its embedding to match
     if not trim_model_from:
@@ -138,7 +142,7 @@ def build_tokenizer(train_examples: Path | str, level: str, pretrained: str | No
     from qbslt.training.vocab_trim import TrimmedTokenizer, trim_model, used_ids
 
     keep = used_ids(tokenizer, [for_tokenizer(t, level) for t in texts])
-    model = MBartForConditionalGeneration.from_pretrained(trim_model_from)
+    model = MBartForConditionalGeneration.from_pretrained(trim_model_from, **hub_kwargs(trim_model_from, revision))
     if len(tokenizer) > model.config.vocab_size:
         model.resize_token_embeddings(len(tokenizer))
     trim_model(model, keep)
