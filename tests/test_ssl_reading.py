@@ -83,9 +83,10 @@ def test_config_default_choices_and_round_trip():
     # From a params.yaml model tree (the runs build it so): the key reaches the config; a stage-1 tree
     # has no stage-2 keys and gets the default.
     tree = config.load(REPO / "params.yaml")
-    model = config.variant_config(tree, "ssl_ssaw_auxiliary")["model"]
-    assert QBSLTConfig.from_params(model).ssl_reading == "auxiliary"
-    stage1 = config.stage1_config(config.variant_config(tree, "ssl_ssaw_auxiliary"))["model"]
+    model = config.variant_config(tree, "ssl_ssaw_prefix")["model"]
+    assert QBSLTConfig.from_params(model).ssl_reading == "prefix"
+    assert QBSLTConfig.from_params(config.variant_config(tree, "ssl_ssaw")["model"]).ssl_reading == "auxiliary"
+    stage1 = config.stage1_config(config.variant_config(tree, "ssl_ssaw_prefix"))["model"]
     assert "ssl_reading" not in stage1 and QBSLTConfig.from_params(stage1).ssl_reading == "prefix"
 
 
@@ -105,17 +106,22 @@ def test_without_ssl_the_reading_is_ignored():
     assert out["prefix"][1] == out["auxiliary"][1]
 
 
-def test_params_run_the_auxiliary_variant_on_phoenix_sharing_stage1():
+def test_params_default_to_the_dev_chosen_reading_and_run_the_other_on_embedded():
+    """Dev chose the auxiliary reading (docs/model-choices.md): the default of every SSL row. The embedded
+    matrix keeps the other reading's row beside ssl_ssaw, sharing its stage 1; realtext made the choice in a
+    dev sweep and does not run it; the paper profile does not either."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert raw["model"]["ssl_reading"] == "prefix"
-    assert raw["experiment"]["variants"]["ssl_ssaw_auxiliary"] == {"model": {"ssl_reading": "auxiliary"}}
-    for profile in ("embedded", "realtext"):
+    assert raw["model"]["ssl_reading"] == "auxiliary"
+    assert raw["experiment"]["variants"]["ssl_ssaw_prefix"] == {"model": {"ssl_reading": "prefix"}}
+    tree = config.resolve(copy.deepcopy(raw), "embedded")
+    assert "ssl_ssaw_prefix" in config.dataset_variants(tree, "phoenix")
+    other, chosen = (config.variant_config(tree, v) for v in ("ssl_ssaw_prefix", "ssl_ssaw"))
+    assert config.stage1_key(other) == config.stage1_key(chosen)     # a stage-2 key: one shared stage 1
+    assert config.variant_seeds(tree, "ssl_ssaw_prefix") == config.variant_seeds(tree, "ssl_ssaw")
+    for profile in ("realtext", "paper"):
         tree = config.resolve(copy.deepcopy(raw), profile)
-        assert "ssl_ssaw_auxiliary" in config.dataset_variants(tree, "phoenix"), profile
-        aux, ref = (config.variant_config(tree, v) for v in ("ssl_ssaw_auxiliary", "ssl_ssaw"))
-        assert config.stage1_key(aux) == config.stage1_key(ref)     # a stage-2 key: one shared stage 1
-        assert 0 in config.variant_seeds(tree, "ssl_ssaw_auxiliary")
-    assert "ssl_ssaw_auxiliary" not in config.dataset_variants(config.resolve(copy.deepcopy(raw), "paper"), "phoenix")
+        assert "ssl_ssaw_prefix" not in config.dataset_variants(tree, "phoenix"), profile
+        assert config.variant_config(tree, "ssl_ssaw")["model"]["ssl_reading"] == "auxiliary", profile
     bad = copy.deepcopy(raw)
     bad["model"]["ssl_reading"] = "both"
     with pytest.raises(ConfigError, match=r"key 'model\.ssl_reading'"):
@@ -249,18 +255,18 @@ def test_save_pretrained_round_trip_keeps_the_reading(tmp_path):
 
 # ----------------------------------------------------------------------------- a run of the variant
 def test_a_stage2_run_of_the_auxiliary_variant(tiny_prepared, tmp_path):
-    """run_stage2 of ssl_ssaw_auxiliary on the tiny prepared data: the result contract, the input-reliance
+    """run_stage2 of ssl_ssaw (the auxiliary reading, the default) on the tiny prepared data: the result contract, the input-reliance
     check (the encoder-side question shuffled) and a model folder that records the reading."""
     from qbslt.training.runs import RunInputs, run_stage2
 
-    cfg = config.variant_config(tiny_prepared["params"], "ssl_ssaw_auxiliary")
+    cfg = config.variant_config(tiny_prepared["params"], "ssl_ssaw")
     cfg["train"]["stage2"].update(epochs=1, eval_every=1)
     inputs = RunInputs("phoenix", tiny_prepared["examples"], tiny_prepared["features"], tiny_prepared["tokenizer"],
                        tiny_prepared["tokenizer"], frame_size=(16, 16))
     out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
            "ssaw": tmp_path / "w.json",
            "model": tmp_path / "model"}
-    metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw_auxiliary")
+    metrics = run_stage2(cfg, 0, inputs, None, out, tmp_path / "ck", "ssl_ssaw")
     for split in ("dev", "test"):
         assert {"shuffled_video", "shuffled_question"} <= set(metrics[split])
     saved = QBSLTConfig.from_pretrained(out["model"])
