@@ -71,10 +71,10 @@ def measured_values(profile: str, work: Path, full: float, noop: float, dvc: tup
     return {}
 
 
-def command_line(ref: str) -> str:
+def command_line() -> str:
     """This run's command line, and what it ran, for the measurements file's ``command``."""
     argv = " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-    return (f"{argv}  (README command 1, `snakemake --cores all`, in a fresh clone of {ref}, packages installed; "
+    return (f"{argv}  (README command 1, `snakemake --cores all`, in a fresh clone, packages installed; "
             "du of data/<profile>, models and checkpoints there; job seconds per rule from Snakemake's benchmark files)")
 
 
@@ -117,7 +117,7 @@ def main() -> None:
         if args.record:
             values = measured_values(args.profile, work, full, noop, dvc, os.cpu_count() or 1)
             hardware = m.hardware_description()
-            command = command_line(ref)
+            command = command_line()
             m.record_all(MEASUREMENTS, values, command, hardware)
             print(f"\nrecorded in {MEASUREMENTS} ({hardware}): {', '.join(values)}; `qbslt docs` copies them into the docs")
     finally:
