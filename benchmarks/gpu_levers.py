@@ -168,7 +168,8 @@ class Setting:
         override the variant's model keys (a lever's change)."""
         cfg = {**self.cfg, "model": {**self.cfg["model"], **model_changes}}
         vocab = paper_scale().StandInVocabulary(self.vocab)
-        model_cfg = model_config(cfg, vocab, vocab, mbart_path=None, bert_path=None, backbone_pretrained=False,
+        model_cfg = model_config(cfg, vocab, vocab, mbart_path=None, bert_path=None, mbart_revision=None, bert_revision=None,
+                                 backbone_pretrained=False,
                                  **self.model_overrides)
         torch.manual_seed(0)
         return QBSLTModel(model_cfg).to(self.device).train()

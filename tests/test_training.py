@@ -468,10 +468,11 @@ def test_one_decoding_pass_over_a_split_and_its_shuffled_copies_equals_separate_
     from qbslt.training.batches import ExampleSet
     from qbslt.training.runs import decoding_order, load_split, make_collator, predict, run_model_config
 
-    cfg = config.variant_config(tiny["params"], "ssl_ssaw")
+    cfg = config.variant_config(tiny["params"], "ssl_ssaw_prefix")  # the reading with a decoder prefix per example
     tok = load_tokenizer(tiny["tokenizer"])
     torch.manual_seed(0)
     model = QBSLTModel(run_model_config(cfg, _inputs(tiny), tok, tok)).eval()
+    assert model.config.question_prefix
     data = load_split(_inputs(tiny), "dev", cfg, tok, tok)
     n, order = len(data), [1, 2, 3, 4, 5, 6, 7, 0]
     copies = [data, data.with_inputs_of(order, "video"), data.with_inputs_of(order, "question")]
