@@ -1,7 +1,7 @@
 """Training throughput of one variant: samples/s, model FLOPs per step, and MFU against the
 machine's measured fp32 matmul rate; then the wall time of one full stage-1 + stage-2 run.
 
-    python benchmarks/training_throughput.py [--variant ssl_ssaw] [--dataset phoenix] [--steps 20]
+    python benchmarks/training_throughput.py [--profile realtext] [--variant ssl_ssaw] [--dataset phoenix] [--steps 20]
 
 Reads the prepared embedded data (run `snakemake --cores all prepare` and the variant's
 tokenizer/features first, e.g. `snakemake --cores all results/embedded/metrics/phoenix/ssl_ssaw/seed0.json`).
@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import qbslt  # noqa: F401 - first: pins the CPU kernels (qbslt.numerics) before torch is imported
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -39,6 +40,7 @@ def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", help="a profile of params.yaml (default: its profile key)")
     parser.add_argument("--variant", default="ssl_ssaw")
     parser.add_argument("--dataset", default="phoenix")
     parser.add_argument("--steps", type=int, default=20)
@@ -46,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    tree = config.load(args.params)
+    tree = config.load(args.params, profile=args.profile)
     cfg = config.variant_config(tree, args.variant)
     data = Path("data") / tree["profile"]
     m = cfg["model"]
