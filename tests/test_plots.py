@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -60,3 +62,16 @@ def test_a_table_without_scores_is_left_out_and_an_unreadable_one_named(tmp_path
     empty.write_text("")
     with pytest.raises(QbsltError, match="table1.csv: cannot read the table"):
         paper_comparison_frame([empty])
+
+
+def test_dvc_shows_every_png_figure_the_report_rules_draw():
+    """Every PNG under results/<profile>/figures/ that a report rule writes is a top-level DVC image plot
+    (``dvc plots show`` renders images without Vega), and DVC lists no figure the rules do not write."""
+    import re
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    drawn = set(re.findall(r'f"\{RESULTS\}/figures/([\w.]+\.png)"', (repo / "workflow/rules/report.smk").read_text()))
+    listed = {Path(p).name for p in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]}
+    assert drawn and drawn == listed
