@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from qbslt.reports.measurements import jobs_from_benchmarks
+
 STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "data", "extract_frames": "data",
           "keypoints": "data", "join_questions": "data",
           "features": "features", "tokenizer": "features", "pretrain": "stage 1", "train": "stage 2",
@@ -24,11 +26,9 @@ STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "d
 
 
 def rule_times(root: Path = Path("results/embedded/benchmarks")) -> pd.DataFrame:
-    rows = []
-    for path in sorted(root.glob("*/*.tsv")):
-        seconds = pd.read_csv(path, sep="\t")["s"].iloc[-1]
-        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(seconds)})
-    return pd.DataFrame(rows)
+    """One row per job (rule, job, seconds), read by the measurements module's reader."""
+    return pd.DataFrame([{"rule": job.rule, "job": job.name, "seconds": job.seconds}
+                         for job in jobs_from_benchmarks(root)], columns=["rule", "job", "seconds"])
 
 
 def print_rule_times(root: Path = Path("results/embedded/benchmarks")) -> float:
