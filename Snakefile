@@ -30,5 +30,5 @@ rule all:
         rules.tables.output,
         rules.figure4.output if FIGURE else [],
         rules.plots.output,
-        rules.table10.output if SLSLR else [],  # SL-SLR: none without isolated-sign clips
+        rules.slslr_all.input,  # Table 10; nothing without isolated-sign clips
         rules.table9.output,

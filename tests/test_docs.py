@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from qbslt.cli import main
-from qbslt.config import PROFILES
+from qbslt.profiles import PROFILES
 from qbslt.errors import QbsltError
 from qbslt.reports.docs import MARKER, default_docs, fill, find_blocks
 

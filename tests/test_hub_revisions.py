@@ -183,11 +183,11 @@ def _tokenizer_step(paper: dict, train_examples, out, text_model: str, **model_c
     ``--cfg``), the Hub loaders mocked: the calls of AutoTokenizer and of mBART's from_pretrained."""
     from qbslt.cli.training import cmd_tokenizer
 
-    rule = (REPO / "workflow" / "rules" / "train.smk").read_text(encoding="utf-8")
-    block = rule.split("rule tokenizer:")[1].split("\nrule ")[0]
-    keys = re.findall(r'"(\w+)",', block)
-    assert {"mbart_revision", "bert_revision"} <= set(keys)  # a changed pin reruns the tokenizers
-    cfg = {k: paper["model"][k] for k in keys} | model_changes
+    from qbslt.experiment import Experiment
+
+    settings = Experiment(paper).step_settings("tokenizer")  # what the rule passes
+    assert {"mbart_revision", "bert_revision"} <= set(settings)  # a changed pin reruns the tokenizers
+    cfg = settings | model_changes
     args = argparse.Namespace(cfg=json.dumps(cfg), dataset="phoenix", text_model=text_model,
                               train_examples=str(train_examples), out=str(out))
     tokenizer = mock.MagicMock()

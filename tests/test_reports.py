@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from qbslt.errors import ConfigError
 from qbslt.reports.example_translations import mark
 from qbslt.reports.figure4 import merge_subwords, render_figure4, weights_frame, word_weights
 from qbslt.reports.results import Results
@@ -270,7 +271,7 @@ def test_caption_paper_profile(tmp_path, rendered):
     first = (tmp_path / "table1.md").read_text().splitlines()[0]
     assert EMBEDDED not in first and "PHOENIX-2014T-QA" in first
     assert "CSL-Daily-QA" in (tmp_path / "table2.md").read_text().splitlines()[0]
-    with pytest.raises(ValueError, match="profile"):
+    with pytest.raises(ConfigError, match="unknown profile"):
         render_all(root, tmp_path, profile="nonsense")
 
 
@@ -472,6 +473,17 @@ def test_figure4_written(rendered, tmp_path):
     render_figure4(root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json", png, pdf)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+def test_figure4_bytes_carry_no_date(rendered, tmp_path, monkeypatch):
+    """The same weights give the same PNG and PDF bytes at another time: no creation date inside."""
+    root, _, _ = rendered
+    ssaw = root / "ssaw" / "phoenix" / "ssl_ssaw" / "seed0.json"
+    render_figure4(ssaw, tmp_path / "a.png", tmp_path / "a.pdf")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")  # matplotlib's date for the PDF, when it writes one
+    render_figure4(ssaw, tmp_path / "b.png", tmp_path / "b.pdf")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
 
 
 def test_figure4_weights_frame(rendered):

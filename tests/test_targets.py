@@ -13,6 +13,7 @@ import yaml
 from conftest import REPO
 from qbslt import config
 from qbslt.errors import ConfigError
+from qbslt.experiment import Experiment
 from qbslt.plan.dry_run import Job, parse_dry_run
 from qbslt.plan.estimate import (Planner, dev_evaluations, evaluation_flops, gpu_hours, jpeg_bytes_per_frame,
                                  store_bytes_per_frame, training_flops)
@@ -220,7 +221,7 @@ def test_run_costs_on_a_hand_checkable_dataset(tmp_path):
     model = config.variant_config(tree, "ssl_ssaw")["model"]
     keys = {("pretrain", *(model[k] for k in ("backbone", "text_model", "alignment"))),
             ("translation", *(model[k] for k in ("backbone", "text_model", "alignment", "fusion", "inputs", "ssl")))}
-    planner = Planner(tree, tmp_path, flops={k: (1e9, 1e10, 1000) for k in keys})
+    planner = Planner(Experiment(tree), tmp_path, flops={k: (1e9, 1e10, 1000) for k in keys})
     stage1 = planner.run_cost(Job("pretrain", {"dataset": "phoenix", "key": stage1_key("ssl_ssaw", "paper"),
                                                "seed": "0"}))
     assert stage1.flops == pytest.approx(80 * 10 * 110e9) and stage1.params == 1000

@@ -27,13 +27,13 @@ import yaml
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import PRETRAINED_REVISIONS, QBSLTConfig
 from qbslt.model.sigma_configuration import check_settings
+from qbslt.profiles import PROFILE_NAMES
 
 # Shipped inside the package (importlib.resources), so a non-editable install validates too.
 SCHEMA = resources.files("qbslt") / "schemas" / "params.schema.yaml"
 # The report tables' layout: which rows each table needs (here, so that a matrix that renders no
 # table fails validation; qbslt.reports.layout reads the rest).
 LAYOUT = resources.files("qbslt") / "reports" / "layout.yaml"
-PROFILES = ("embedded", "realtext", "paper")
 # The reference systems (not trained) the DAG runs on every dataset (qbslt.training.reference_runs).
 REFERENCE_SYSTEMS = ("copy_question", "retrieve")
 # Where a Snakemake config layer set on the command line (--config KEY=VALUE) comes from, in messages.
@@ -229,7 +229,7 @@ def resolve_layers(tree: dict, layers: list[tuple[str, dict]]) -> dict:
         error = str(exc)
     # Every prefix under the final profile: an error of overrides.<profile> in the file, which a
     # `--config profile=P` only brings to light, is the file's.
-    profile = tree.get("profile") if tree.get("profile") in PROFILES else None
+    profile = tree.get("profile") if tree.get("profile") in PROFILE_NAMES else None
     merged: dict = {}
     for source, layer in layers:
         merged = deep_merge(merged, layer or {})

@@ -18,14 +18,12 @@ import torch
 from qbslt.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_frames
 from qbslt.errors import QbsltError
 from qbslt.numerics import configure_torch
+from qbslt.profiles import PROFILES
 from qbslt.model.configuration import QBSLTConfig
 from qbslt.model.modeling_qbslt import QBSLTModel
 from qbslt.training.augment import crop_frames, evenly_spaced
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer
-
-# Profiles whose videos are drawn by the renderer (40x32, synthetic signers), not filmed.
-RENDERED_PROFILES = ("embedded", "realtext")
 
 
 @dataclass
@@ -66,11 +64,12 @@ class Translator:
         and realtext draw their videos at 40x32. pipeline.json records the frame size; the model
         folder's path (models/<profile>/...) names the profile."""
         parts = Path(folder).resolve().parts
-        profile = parts[parts.index("models") + 1] if "models" in parts[:-1] else None
-        if profile in RENDERED_PROFILES:
-            return profile
+        profile = PROFILES.get(parts[parts.index("models") + 1]) if "models" in parts[:-1] else None
+        if profile is not None and profile.rendered_video:
+            return profile.name
         size = self.pipeline.get("frame_size") or []
-        return "embedded or realtext" if size and max(size) < 64 else None
+        rendered = " or ".join(p.name for p in PROFILES.values() if p.rendered_video)
+        return rendered if size and max(size) < 64 else None
 
     def video_input(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames [T, H, W, 3] -> the model's video input [1, T', ...]."""

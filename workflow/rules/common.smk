@@ -17,9 +17,9 @@ shell.prefix(
 )
 
 from qbslt import config as qbslt_config
+from qbslt import experiment as qbslt_experiment
 from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
-from qbslt.data import keypoints as qbslt_keypoints
 from qbslt.reports import layout as qbslt_layout
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
@@ -53,40 +53,33 @@ def config_layers():
 
 try:
     LAYERS = config_layers()
-    CFG = qbslt_config.resolve_layers(qbslt_config.merge_layers(LAYERS), LAYERS)
+    # The experiment plan (qbslt.experiment): the matrix, the jobs and their settings, built once;
+    # every rule file reads it, and no rule file reads another's globals.
+    EXPERIMENT = qbslt_experiment.Experiment(
+        qbslt_config.resolve_layers(qbslt_config.merge_layers(LAYERS), LAYERS)
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
-PROFILE = CFG["profile"]
+CFG = EXPERIMENT.tree
+PROFILE = EXPERIMENT.profile.name
 DATA = f"data/{PROFILE}"
 # Every profile has its own tree, as DATA, MODELS and CHECKPOINTS: dvc.yaml names them by ${profile} too.
 RESULTS = f"results/{PROFILE}"
-DATASETS = CFG["data"]["datasets"]
+MODELS = f"models/{PROFILE}"
+CHECKPOINTS = f"checkpoints/{PROFILE}"
+DATASETS = EXPERIMENT.datasets
 SPLITS = ["train", "dev", "test"]
 # slslr.isolated_dataset: an isolated-sign dataset whose frames and keypoints are stored as a
 # dataset of its own (split train), for SL-SLR only (slslr.smk).
 ISOLATED = CFG["slslr"]["isolated_dataset"]
-
-
-def as_json(tree):
-    """A config subtree as one JSON string: passed to the CLI and compared by the params trigger."""
-    return json.dumps(tree, sort_keys=True, ensure_ascii=False)
-
-
 # (dataset, variant) -> resolved variant config; (dataset, stage-1 key) -> stage-1 config.
-VARIANTS = {
-    (d, v): qbslt_config.variant_config(CFG, v)
-    for d in DATASETS
-    for v in qbslt_config.dataset_variants(CFG, d)
-}
-STAGE1 = {
-    (d, qbslt_config.stage1_key(c)): qbslt_config.stage1_config(c)
-    for (d, v), c in VARIANTS.items()
-}
-SEEDS = CFG["experiment"]["seeds"]
+VARIANTS = EXPERIMENT.variants
+STAGE1 = EXPERIMENT.stage1
+SEEDS = EXPERIMENT.seeds
 # (dataset, variant) -> its seeds (experiment.variant_seeds, else experiment.seeds).
-RUN_SEEDS = {(d, v): qbslt_config.variant_seeds(CFG, v) for (d, v) in VARIANTS}
-REFERENCES = list(qbslt_config.REFERENCE_SYSTEMS)
+RUN_SEEDS = EXPERIMENT.run_seeds
+REFERENCES = EXPERIMENT.references
 VARIANT_PATTERN = "|".join(sorted({v for (_, v) in VARIANTS}, key=len, reverse=True))
 GPU = CFG["train"]["gpus"]
 # More than one GPU per job: torchrun starts one process per GPU (DistributedDataParallel).
@@ -98,25 +91,32 @@ LAUNCH = (
     if GPU > 1
     else "exec python -m qbslt"
 )
-MODELS = f"models/{PROFILE}"
-CHECKPOINTS = f"checkpoints/{PROFILE}"
-
-
 # data.frame_store: raw uint8 memory map (<split>.npy) or compressed (jpeg/<split>.jpgs).
-FRAME_STORE = CFG["data"].get(
-    "frame_store", {"format": "raw", "quality": qbslt_frame_store.DEFAULT_QUALITY}
+FRAME_STORE = EXPERIMENT.frame_store
+# data.keypoints: rendered positions (embedded, realtext) or MediaPipe Holistic (paper).
+KEYPOINT_EXTRACTOR = EXPERIMENT.keypoint_extractor
+# An SL-SLR encoder (slslr.smk's slslr_run writes it; a stage-0 variant's stage 1 starts from it).
+SLSLR_ENCODER_FILE = (
+    f"{MODELS}/slslr/{{dataset}}/{{method}}/seed{{seed}}/encoder.safetensors"
 )
 
 
-# data.keypoints: rendered positions (embedded, realtext) or MediaPipe Holistic (paper), resolved here.
-KEYPOINTS = {**qbslt_keypoints.DEFAULTS, **CFG["data"].get("keypoints", {})}
-KEYPOINT_EXTRACTOR = qbslt_keypoints.resolve_extractor(KEYPOINTS["extractor"], PROFILE)
-# What the extractor reads of data.keypoints (the renderer: nothing, so a Holistic setting never reruns it).
-KEYPOINT_SETTINGS = (
-    {k: v for k, v in KEYPOINTS.items() if k != "extractor"}
-    if KEYPOINT_EXTRACTOR == "mediapipe"
-    else {}
-)
+def job_settings(kind, wildcards):
+    """The settings of the planned job of ``kind`` at these wildcards, encoded for its --cfg."""
+    w = dict(wildcards.items())
+    name = w.get("variant", w.get("key", w.get("system")))
+    try:
+        job = EXPERIMENT.job(kind, w.get("dataset"), name, w.get("seed", 0))
+    except ConfigError as exc:
+        raise WorkflowError(str(exc)) from None
+    return EXPERIMENT.encoded(job)
+
+
+def step_settings(step):
+    """The settings a data or tokenizer step reads, encoded for its --cfg (as a function of the
+    wildcards: a params string would have its JSON braces read as wildcards)."""
+    encoded = EXPERIMENT.encoded(step)
+    return lambda wildcards: encoded
 
 
 def frame_store_path(dataset, split):
@@ -140,13 +140,21 @@ def run_inputs(dataset, model_cfg, splits):
     }
 
 
+def stage0_encoder(w):
+    """The SL-SLR encoder stage-1 run (dataset, key, seed) starts from; none for every other run."""
+    method = EXPERIMENT.stage0_method(w.dataset, w.key)
+    if method is None:
+        return []
+    return SLSLR_ENCODER_FILE.format(dataset=w.dataset, method=method, seed=w.seed)
+
+
 def stage1_model(w):
-    key = qbslt_config.stage1_key(VARIANTS[(w.dataset, w.variant)])
+    key = EXPERIMENT.stage1_key(w.dataset, w.variant)
     return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
 
 
 # dataset -> the variants and reference systems the experiment runs on it.
-MATRIX = qbslt_config.run_matrix(CFG)
+MATRIX = EXPERIMENT.matrix
 # The tables whose every row the experiment matrix runs (embedded: Tables 1-8; realtext: fewer).
 TABLES = qbslt_layout.renderable_tables(MATRIX)
 FIGURE_DATASET = "phoenix"
@@ -157,8 +165,11 @@ FIGURE = (FIGURE_DATASET, FIGURE_VARIANT) in VARIANTS
 def table_inputs(wildcards):
     """Every metrics and predictions file the tables read (the whole experiment matrix), with the
     dev predictions the claims page's overlap terciles read (qbslt.reports.overlap)."""
-    runs = [(d, v, s) for (d, v) in VARIANTS for s in RUN_SEEDS[(d, v)]]
-    runs += [(d, r, 0) for d in DATASETS for r in REFERENCES]
+    runs = [
+        (j.dataset, j.name, j.seed)
+        for j in EXPERIMENT.jobs()
+        if j.kind in ("train", "reference")
+    ]
     return {
         "metrics": [f"{RESULTS}/metrics/{d}/{v}/seed{s}.json" for d, v, s in runs],
         "predictions": [

@@ -18,7 +18,7 @@ rule generate_embedded:
     resources:
         mem_mb=2000,
     params:
-        cfg=lambda w: as_json({k: CFG["data"][k] for k in ("synthetic", "frame_size")}),
+        cfg=step_settings("generate_embedded"),
         out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt generate --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
@@ -41,9 +41,7 @@ rule realtext_data:
     resources:
         mem_mb=2000,
     params:
-        cfg=lambda w: as_json(
-            {k: CFG["data"][k] for k in ("sources", "synthetic", "frame_size")}
-        ),
+        cfg=step_settings("realtext_data"),
         out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt realtext-data --dataset {wildcards.dataset} --out {params.out} --threads {threads}"
@@ -64,7 +62,7 @@ rule fetch_real:
     resources:
         mem_mb=2000,
     params:
-        cfg=lambda w: as_json(CFG["data"]["sources"]),
+        cfg=step_settings("fetch_real"),
         out=lambda w, output: os.path.dirname(output.manifest),
     shell:
         "python -m qbslt fetch --dataset {wildcards.dataset} --out {params.out} --cfg {params.cfg:q} > {log} 2>&1"
@@ -123,7 +121,7 @@ rule keypoints:
         mem_mb=8000 if KEYPOINT_EXTRACTOR == "mediapipe" else 1000,
     params:
         extractor=KEYPOINT_EXTRACTOR,
-        cfg=as_json(KEYPOINT_SETTINGS),
+        cfg=step_settings("keypoints"),
     shell:
         "python -m qbslt keypoints --index {input.index} --frame-store {input.store} --out {output.points}"
         " --extractor {params.extractor} --threads {threads} --no-progress --cfg {params.cfg:q} > {log} 2>&1"

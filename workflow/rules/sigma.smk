@@ -2,11 +2,8 @@
 # one job per (dataset, seed) running every sigma.variants entry -> Table 9.
 
 # variant -> resolved settings (params.yaml's sigma section with the variant merged) of every variant
-# sigma.run names, built at DAG time: qbslt.config.resolve has already validated and checked them.
-SIGMA_VARIANTS = {
-    v: qbslt_config.sigma_variant_config(CFG, v)
-    for v in qbslt_config.sigma_run_variants(CFG)
-}
+# sigma.run names (qbslt.experiment: validated and checked there).
+SIGMA_VARIANTS = EXPERIMENT.sigma_variants
 SIGMA_RESULTS = f"{RESULTS}/sigma"
 # The RGB (+ skeleton) rows of Table 9 (table9.rgb_rows of the table layout), where the
 # experiment matrix runs them.
@@ -56,18 +53,7 @@ rule sigma:
         mem_mb=2000,
         gpu=GPU,
     params:
-        cfg=as_json(
-            {
-                "variants": SIGMA_VARIANTS,
-                "data": CFG["sigma"]["data"],
-                "eval": {
-                    k: CFG["eval"][k]
-                    for k in ("num_beams", "eval_beams_during_training", "batch_size")
-                },
-                "device": CFG["train"]["device"],
-                "threads": CFG["train"]["threads"],
-            }
-        ),
+        cfg=lambda w: job_settings("sigma", w),
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         keypoints_dir=lambda w, input: os.path.dirname(input.keypoints[0]),
         frames_dir=lambda w, input: os.path.dirname(input.index[0]),

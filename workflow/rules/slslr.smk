@@ -1,39 +1,13 @@
 # SL-SLR (arXiv 2509.05188): isolated-sign clips -> self-supervised pre-training of every method and every
 # evaluation protocol, one job per seed -> Table 10. Its encoder can start SSL-SSAW's stage 1 (stage 0).
-from qbslt.slr import config as qbslt_slslr
-
-# Every method line is checked here (a typo fails at `snakemake -n`); SLSLR_SOURCE None: no
-# isolated-sign clips in this profile, so no SL-SLR jobs and no Table 10.
-try:
-    SLSLR_METHODS = qbslt_slslr.method_configs(CFG)
-    SLSLR_SOURCE = qbslt_slslr.clip_source(CFG)
-    SLSLR_DATASETS = qbslt_slslr.clip_datasets(CFG)
-    SLSLR_ENCODER = qbslt_slslr.encoder_model(CFG) if SLSLR_SOURCE else None
-    STAGE0 = qbslt_slslr.stage0_methods(CFG, VARIANTS)  # (dataset, variant) -> method
-    SLSLR_SEEDS = qbslt_slslr.slslr_seeds(CFG)
-except ConfigError as exc:
-    raise WorkflowError(str(exc)) from None
-SLSLR = SLSLR_SOURCE is not None
-SLSLR_ENCODER_FILE = (
-    f"{MODELS}/slslr/{{dataset}}/{{method}}/seed{{seed}}/encoder.safetensors"
-)
+# SL-SLR's part of the experiment plan (qbslt.experiment.SlslrPlan): its methods, checked there (a typo
+# fails at `snakemake -n`); source None: no isolated-sign clips in this profile, so no SL-SLR jobs and no
+# Table 10.
+SLSLR = EXPERIMENT.slslr.source is not None
+SLSLR_DATASETS = EXPERIMENT.slslr.datasets
+SLSLR_SEEDS = EXPERIMENT.slslr.seeds
 # (dataset, method) encoders the stage-0 variants start from: saved by the seed's slslr_run job.
-STAGE0_ENCODERS = sorted({(d, m) for (d, _), m in STAGE0.items()})
-# (dataset, stage-1 key) -> the encoder file its stage 1 starts from ("{seed}" open); train.smk's
-# pretrain rule reads it (no entry, no input: every other variant's jobs are as before).
-STAGE0_FILES = {
-    (d, qbslt_config.stage1_key(VARIANTS[(d, v)])): SLSLR_ENCODER_FILE.format(
-        dataset=d, method=m, seed="{seed}"
-    )
-    for (d, v), m in STAGE0.items()
-}
-SLSLR_RUN_CFG = {
-    "slslr": {
-        k: v for k, v in CFG["slslr"].items() if k not in qbslt_slslr.RUN_EXCLUDED_KEYS
-    },
-    "encoder": SLSLR_ENCODER,
-    "threads": CFG["train"]["threads"],
-}
+STAGE0_ENCODERS = sorted({(d, m) for (d, _), m in EXPERIMENT.slslr.stage0.items()})
 
 
 rule slslr_clips:
@@ -54,7 +28,7 @@ rule slslr_clips:
     resources:
         mem_mb=1000,
     params:
-        cfg=as_json({k: CFG["slslr"][k] for k in qbslt_slslr.CLIP_KEYS}),
+        cfg=step_settings("slslr_clips"),
     shell:
         "python -m qbslt slslr-clips --dataset {wildcards.dataset} --manifest {input.manifest} --index {input.index}"
         " --out {output.clips} --summary {output.summary} --cfg {params.cfg:q} > {log} 2>&1"
@@ -126,7 +100,7 @@ rule slslr_run:
     resources:
         mem_mb=4000,
     params:
-        cfg=as_json(SLSLR_RUN_CFG),
+        cfg=lambda w: job_settings("slslr_run", w),
         datasets=" ".join(SLSLR_DATASETS),
         encoders=lambda w, output: " ".join(
             f"{d}:{m}:{path}" for (d, m), path in zip(STAGE0_ENCODERS, output.encoders)

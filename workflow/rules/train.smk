@@ -26,19 +26,7 @@ rule tokenizer:
     resources:
         mem_mb=2000,
     params:
-        cfg=lambda w: as_json(
-            {
-                k: CFG["model"][k]
-                for k in (
-                    "mbart_path",
-                    "bert_path",
-                    "mbart_revision",
-                    "bert_revision",
-                    "trim_vocab",
-                    "subword_vocab_size",
-                )
-            }
-        ),
+        cfg=step_settings("tokenizer"),
     shell:
         "python -m qbslt tokenizer --dataset {wildcards.dataset} --text-model {wildcards.text_model}"
         " --train-examples {input.train} --out {output} --cfg {params.cfg:q} > {log} 2>&1"
@@ -61,9 +49,7 @@ rule features:
         mem_mb=4000,
         gpu=GPU,
     params:
-        cfg=lambda w: as_json(
-            {"backbone_pretrained": CFG["model"]["backbone_pretrained"]}
-        ),
+        cfg=step_settings("features"),
     shell:
         "python -m qbslt features --backbone {wildcards.backbone} --frames {input.frames} --out {output}"
         " --no-progress --cfg {params.cfg:q} > {log} 2>&1"
@@ -77,9 +63,8 @@ rule pretrain:
                 w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"]
             )
         ),
-        # SL-SLR stage-0 variants only: the encoder stage 1 starts from (slslr.smk)
-        stage0=lambda w: STAGE0_FILES.get((w.dataset, w.key), "").format(seed=w.seed)
-        or [],
+        # SL-SLR stage-0 variants only: the encoder stage 1 starts from (slslr.smk's slslr_run)
+        stage0=stage0_encoder,
     output:
         model=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/model.safetensors",
         summary=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/stage1.json",
@@ -94,12 +79,8 @@ rule pretrain:
         mem_mb=4000,
         gpu=GPU,
     params:
-        cfg=lambda w, input: as_json(
-            {
-                **STAGE1[(w.dataset, w.key)],
-                **({"stage0_encoder": input.stage0} if input.stage0 else {}),
-            }
-        ),
+        cfg=lambda w: job_settings("pretrain", w),
+        stage0=lambda w, input: f"--stage0 {input.stage0}" if input.stage0 else "",
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         out_dir=lambda w, output: os.path.dirname(output.model),
@@ -109,7 +90,7 @@ rule pretrain:
         "{params.launch} pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
-        " --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
+        " {params.stage0} --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
 
 
 rule train:
@@ -147,7 +128,7 @@ rule train:
         mem_mb=4000,
         gpu=GPU,
     params:
-        cfg=lambda w: as_json(VARIANTS[(w.dataset, w.variant)]),
+        cfg=lambda w: job_settings("train", w),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),
         examples_dir=lambda w, input: os.path.dirname(input.examples[0]),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/{w.variant}/seed{w.seed}",
@@ -173,15 +154,10 @@ rule train_all:
     """Target: every (dataset, variant, seed) of the experiment matrix, and the reference systems."""
     input:
         [
-            f"{RESULTS}/metrics/{d}/{v}/seed{s}.json"
-            for (d, v) in VARIANTS
-            for s in RUN_SEEDS[(d, v)]
+            f"{RESULTS}/metrics/{j.dataset}/{j.name}/seed{j.seed}.json"
+            for j in EXPERIMENT.jobs()
+            if j.kind in ("train", "reference")
         ],
-        expand(
-            f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
-            dataset=DATASETS,
-            system=REFERENCES,
-        ),
 
 
 rule reference:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from qbslt.cli.common import add_cfg, log, subtree
+from qbslt.settings import decode_settings
 from qbslt.data.datasets import DATASETS
 
 
@@ -67,7 +68,7 @@ def cmd_keypoints(args) -> int:
         if not args.frame_store:
             raise keypoints.KeypointError("--extractor mediapipe reads the frames: give --frame-store")
         # --cfg: data.keypoints as JSON; by hand: that key of --params (absent: the defaults)
-        settings = json.loads(args.cfg) if args.cfg else subtree(args, "data").get("keypoints") or {}
+        settings = decode_settings(args.cfg) if args.cfg else subtree(args, "data").get("keypoints") or {}
         meta = keypoints.extract_mediapipe(Path(args.frame_store), Path(args.index), Path(args.out), settings,
                                            threads=args.threads, progress=not args.no_progress)
     found = keypoints.open_keypoint_store(args.out).mask.any(axis=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qbslt.config import PROFILES
+from qbslt.profiles import PROFILE_NAMES
 
 
 def cmd_plan(args) -> int:
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p = sub.add_parser("plan", help="jobs per rule, disk and estimated GPU-hours of Snakemake targets, before running",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--params", default="params.yaml")
-    p.add_argument("--profile", choices=list(PROFILES), help="override params.yaml's profile")
+    p.add_argument("--profile", choices=list(PROFILE_NAMES), help="override params.yaml's profile")
     p.add_argument("--target", nargs="+", default=["all"],
                    help=f"Snakemake target(s): all (default), {span(table_numbers(), 'table')} (one table each), "
                         f"{RELIANCE_TARGET} (Tables {span(layout_tables())} and the input-reliance table), figure4, "

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from qbslt.cli.common import log
-from qbslt.config import PROFILES
+from qbslt.profiles import PROFILE_NAMES
 
 
 def cmd_tables(args) -> int:
@@ -103,7 +103,7 @@ def register(sub) -> None:
                         "(the Snakemake rule passes the experiment matrix); only these runs' metrics and predictions "
                         "are read. Without it (ad hoc), every metrics file under RESULTS is read, leftovers included")
     p.add_argument("--out", default="results/embedded/tables")
-    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.add_argument("--profile", choices=list(PROFILE_NAMES), default="embedded")
     p.add_argument("--bootstrap-samples", type=int, default=1000)
     p.add_argument("--tables", type=int, nargs="+", help=f"table numbers to render (default: {tables})")
     p.add_argument("--datasets", nargs="+", help="datasets of Table 8 (default: the layout's)")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qbslt.cli.common import log
-from qbslt.config import PROFILES
+from qbslt.profiles import PROFILE_NAMES
+from qbslt.settings import decode_settings
 from qbslt.data.datasets import DATASETS
 
 
 def cmd_sigma(args) -> int:
     from qbslt.sigma.run import SigmaInputs, run_all
 
-    cfg = json.loads(args.cfg)
+    cfg = decode_settings(args.cfg)
     inputs = SigmaInputs(args.dataset, Path(args.examples_dir), Path(args.keypoints_dir),
                          Path(args.frames_dir) if args.frames_dir else None, Path(args.tokenizer))
     run_all(cfg, args.dataset, args.seed, inputs, Path(args.out_dir), Path(args.checkpoint_dir))
@@ -48,6 +48,6 @@ def register(sub) -> None:
     p.add_argument("--rgb-metrics", nargs="*", metavar="FILE", help="metrics of ssl_ssaw / ssl_ssaw_skeleton runs")
     p.add_argument("--variants", nargs="+", required=True, help="Sigma variants, in row order")
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.add_argument("--profile", choices=list(PROFILE_NAMES), default="embedded")
     p.add_argument("--out", default="results/embedded/tables")
     p.set_defaults(func=cmd_sigma_table9)

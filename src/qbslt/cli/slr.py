@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qbslt.cli.common import add_cfg, log, subtree
-from qbslt.config import PROFILES
+from qbslt.profiles import PROFILE_NAMES
+from qbslt.settings import decode_settings
 from qbslt.data.datasets import DATASETS
 
 
@@ -38,7 +38,7 @@ def cmd_slslr_isolated(args) -> int:
 def cmd_slslr_run(args) -> int:
     from qbslt.slr.runs import run_seed
 
-    cfg = json.loads(args.cfg)
+    cfg = decode_settings(args.cfg)
     inputs = {d: {"clips": Path(c), "features": Path(f), "keypoints": Path(k)}
               for d, c, f, k in zip(args.datasets, args.clips, args.features, args.keypoints)}
     encoders = {(d, m): Path(p) for d, m, p in (spec.split(":", 2) for spec in args.encoder or [])}
@@ -93,5 +93,5 @@ def register(sub) -> None:
     p = sub.add_parser("slslr-table", help="SL-SLR: Table 10 from the runs of every seed")
     p.add_argument("--runs", nargs="+", required=True)
     p.add_argument("--out", required=True, help="folder of table10.{md,csv,tex}")
-    p.add_argument("--profile", choices=list(PROFILES), default="embedded")
+    p.add_argument("--profile", choices=list(PROFILE_NAMES), default="embedded")
     p.set_defaults(func=cmd_slslr_table)

@@ -4,10 +4,10 @@ the reference systems."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from qbslt.cli.common import add_cfg, log, subtree
+from qbslt.settings import decode_settings
 from qbslt.data.datasets import DATASETS
 
 
@@ -48,10 +48,8 @@ def _run_inputs(args):
 def cmd_pretrain(args) -> int:
     from qbslt.training.runs import run_stage1
 
-    cfg = _variant_cfg(args)
-    stage0 = cfg.pop("stage0_encoder", None)  # SL-SLR stage 0: the encoder file the rule adds to the job's config
-    run_stage1(cfg, args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir),
-               stage0=Path(stage0) if stage0 else None)
+    run_stage1(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir),
+               stage0=Path(args.stage0) if args.stage0 else None)
     return 0
 
 
@@ -74,11 +72,12 @@ def cmd_reference(args) -> int:
 
 
 def _variant_cfg(args) -> dict:
-    if args.cfg:
-        return json.loads(args.cfg)
-    from qbslt import config
+    from qbslt.experiment import Experiment
 
-    return config.variant_config(config.load(args.params, args.profile), args.variant)
+    if args.cfg:
+        return decode_settings(args.cfg)
+    experiment = Experiment.load(args.params, args.profile)
+    return experiment.settings(experiment.job("train", args.dataset, args.variant, args.seed))
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +115,7 @@ def register(sub) -> None:
     p = sub.add_parser("pretrain", help="stage 1: shared feature space (Eq. 1-2)")
     _add_run(p)
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--stage0", help="SL-SLR encoder (encoder.safetensors) stage 1 starts from (stage-0 variants)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("train", help="stage 2: translation of one variant and seed, then evaluation")

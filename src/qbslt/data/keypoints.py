@@ -52,6 +52,7 @@ import numpy as np
 
 from qbslt.atomic import atomic_paths
 from qbslt.errors import KeypointError
+from qbslt.profiles import Profile
 
 # mediapipe.solutions.pose.PoseLandmark, in enum order.
 POSE_LANDMARKS = (
@@ -83,7 +84,6 @@ BYTES_PER_FRAME = NUM_JOINTS * len(CHANNELS) * 4 + NUM_JOINTS  # float32 points 
 VERSION = 1
 
 EXTRACTORS = ("renderer", "mediapipe")
-RENDERED_PROFILES = ("embedded", "realtext")  # profiles whose video the sign renderer draws
 RENDERED_NAME = "keypoints.npy"  # the renderer's per-video file, inside the video's frame folder
 MEDIAPIPE_VERSION = "0.10.14"
 # data.keypoints of params.yaml when it is absent.
@@ -98,7 +98,7 @@ INSTALL_HINT = (f"pip install 'qbslt[keypoints]' (mediapipe=={MEDIAPIPE_VERSION}
 def resolve_extractor(extractor: str, profile: str) -> str:
     """``auto`` -> ``renderer`` for rendered profiles, else ``mediapipe``; an explicit choice stays."""
     if extractor == "auto":
-        return "renderer" if profile in RENDERED_PROFILES else "mediapipe"
+        return "renderer" if Profile.named(profile).rendered_video else "mediapipe"
     if extractor not in EXTRACTORS:
         raise KeypointError(f"data.keypoints.extractor: unknown extractor {extractor!r} "
                             f"(known: auto, {', '.join(EXTRACTORS)})")

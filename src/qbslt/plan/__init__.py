@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbslt import config as qconfig
 from qbslt.errors import QbsltError
+from qbslt.experiment import Experiment
 from qbslt.plan.dry_run import DryRun, dry_run
 from qbslt.plan.estimate import Planner, measure_flops
 from qbslt.plan.figures import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
@@ -32,12 +32,12 @@ def plan_targets(params: Path, profile: str | None, targets: list[str], snakefil
     early = (DryRun(targets[0], profile, params, snakefile)
              if targets and profile is not None and params.is_file() and snakefile.is_file() else None)
     try:
-        tree = qconfig.load(params, profile)
+        experiment = Experiment.load(params, profile)
     except BaseException:
         if early is not None:
             early.cancel()
         raise
-    profile = tree["profile"]
+    profile = experiment.profile.name
     if early is not None and early.profile != profile:  # not expected: load() keeps the override
         early.cancel()
         early = None
@@ -45,12 +45,11 @@ def plan_targets(params: Path, profile: str | None, targets: list[str], snakefil
             for i, t in enumerate(targets)}
     flops = None
     if measure:
-        if any(qconfig.variant_config(tree, v)["model"]["freeze_backbone"] for d in tree["data"]["datasets"]
-               for v in qconfig.dataset_variants(tree, d)):
+        if any(cfg["model"]["freeze_backbone"] for cfg in experiment.variants.values()):
             raise QbsltError(f"--measure-flops counts models that train their backbone on frames (the paper "
                              f"profile); profile {profile} has frozen-backbone variants")
-        flops = measure_flops(tree, [j for jobs in runs.values() for j in jobs], params, profile)
-    planner = Planner(tree, data_dir, flops)
+        flops = measure_flops(experiment, [j for jobs in runs.values() for j in jobs], params)
+    planner = Planner(experiment, data_dir, flops)
     return render([planner.plan(t, jobs) for t, jobs in runs.items()], profile, params, gpu_tflops, mfu)
 
 

@@ -20,11 +20,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from qbslt import config as qconfig
 from qbslt.errors import QbsltError
+from qbslt.experiment import Experiment
 from qbslt.plan.dry_run import Job, job_counts
 from qbslt.plan.figures import (DATASET_FIGURES, FLOPS, JPEG_BYTES_PER_FRAME, MEASURED_MODEL, PRETRAIN_KEYS,
                                 PRETRAINED_PARAMS, TRANSLATION_KEYS, TRIMMED_MBART_PARAMS)
+from qbslt.profiles import Profile
 
 # Facts of this code, not measurements. Optimizer states per parameter kept in the resumable
 # checkpoint (last.pt).
@@ -92,10 +93,10 @@ class Figures:
     source: str
 
 
-def dataset_figures(profile: str, dataset: str, data_dir: Path = Path("data")) -> Figures | None:
+def dataset_figures(profile: Profile, dataset: str, data_dir: Path = Path("data")) -> Figures | None:
     """Counted in ``data/<profile>/examples`` when that exists, else the paper datasets' figures
-    (:data:`DATASET_FIGURES`, paper profile only); None when unknown."""
-    folder = Path(data_dir) / profile / "examples" / dataset
+    (:data:`DATASET_FIGURES`, the profile of the paper's data only); None when unknown."""
+    folder = Path(data_dir) / profile.name / "examples" / dataset
     if all((folder / f"{s}.tsv").is_file() for s in ("train", "dev", "test")):
         import pandas as pd
 
@@ -104,7 +105,7 @@ def dataset_figures(profile: str, dataset: str, data_dir: Path = Path("data")) -
             table = pd.read_csv(folder / f"{split}.tsv", sep="\t", usecols=["num_frames"])
             videos[split], frames[split] = len(table), float(table["num_frames"].sum())
         return Figures(videos, frames, f"counted in {folder}")
-    if profile == "paper" and dataset in DATASET_FIGURES:
+    if profile.paper_data and dataset in DATASET_FIGURES:
         f = DATASET_FIGURES[dataset]
         return Figures(dict(f.videos), {s: n * f.mean_frames for s, n in f.videos.items()}, f.source)
     return None
@@ -141,17 +142,15 @@ class TargetPlan:
 class Planner:
     """Turns the jobs of a dry run into disk and GPU estimates for one resolved config."""
 
-    def __init__(self, tree: dict, data_dir: Path = Path("data"), flops: dict | None = None):
-        self.tree, self.profile = tree, tree["profile"]
+    def __init__(self, experiment: Experiment, data_dir: Path = Path("data"), flops: dict | None = None):
+        self.tree, self.profile = experiment.tree, experiment.profile
         self.flops = FLOPS if flops is None else flops
         self.data_dir = Path(data_dir)
-        datasets = tree["data"]["datasets"]
-        self.variants = {(d, v): qconfig.variant_config(tree, v) for d in datasets
-                         for v in qconfig.dataset_variants(tree, d)}
-        self.stage1 = {}
-        for (d, _), cfg in self.variants.items():
-            self.stage1.setdefault((d, qconfig.stage1_key(cfg)), cfg)
-        self.figures = {d: dataset_figures(self.profile, d, self.data_dir) for d in datasets}
+        self.variants = experiment.variants
+        # (dataset, stage-1 key) -> the config of the first variant that shares that stage 1
+        self.stage1 = {(d, key): self.variants[(d, experiment.stage1_variant(d, key))]
+                       for (d, key) in experiment.stage1}
+        self.figures = {d: dataset_figures(self.profile, d, self.data_dir) for d in experiment.datasets}
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -162,7 +161,7 @@ class Planner:
         else:
             cfg, objective, stage = self.variants[(d, job.wildcards["variant"])], "translation", "stage2"
         figures = self.figures.get(d)
-        if self.profile != "paper" and self.flops is FLOPS:
+        if not self.profile.paper_data and self.flops is FLOPS:
             return RunCost(None, None, f"the FLOP constants are the paper profile's model's, not {self.profile}'s")
         if self.flops is FLOPS and (mismatch := model_mismatch(cfg)):
             return RunCost(None, None, "model differs from the measured one (" + ", ".join(mismatch)
@@ -205,7 +204,7 @@ class Planner:
 
         runs = [j for j in jobs if j.rule in TRAINED_RULES]
         costs = {id(j): self.run_cost(j) for j in runs}
-        if self.profile == "paper":
+        if self.profile.paper_data:
             needed = set()
             for j in runs:
                 cfg = (self.stage1[(j.wildcards["dataset"], j.wildcards["key"])] if j.rule == "pretrain"
@@ -288,13 +287,13 @@ class Planner:
 # --measure-flops: the benchmark, run now on the configured model
 
 
-def measure_flops(tree: dict, jobs: list[Job], params_path: Path, profile: str,
+def measure_flops(experiment: Experiment, jobs: list[Job], params_path: Path,
                   benchmark: Path = Path("benchmarks/paper_scale.py"), frames: tuple[int, int] = (8, 16)) -> dict:
     """FLOP constants of the runs in ``jobs``, counted now by the paper-scale benchmark (a CPU
     minute or more per model and objective); keys as :data:`FLOPS`."""
     if not benchmark.is_file():
         raise QbsltError(f"{benchmark}: benchmark not found (run `qbslt plan` in the repository)")
-    planner = Planner(tree, flops={})
+    planner, profile = Planner(experiment, flops={}), experiment.profile.name
     wanted: dict[str, dict[tuple, str]] = {"pretrain": {}, "translation": {}}
     for j in jobs:
         d = j.wildcards.get("dataset")

@@ -355,8 +355,9 @@ def render_figure4(ssaw_json: Path, out_png: Path, out_pdf: Path, n_examples: in
     try:
         # Whole or nothing: both land under temporary names (hence the explicit format), then renamed.
         with atomic_paths(out_png, out_pdf) as (tmp_png, tmp_pdf):
-            fig.savefig(tmp_png, dpi=dpi, format="png")
-            fig.savefig(tmp_pdf, format="pdf")
+            # No creation date or software stamp: the bytes depend on the weights and matplotlib only.
+            fig.savefig(tmp_png, dpi=dpi, format="png", metadata={"Software": None})
+            fig.savefig(tmp_pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     finally:
         plt.close(fig)
     return [out_png, out_pdf]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from qbslt.atomic import atomic_paths
 from qbslt.errors import QbsltError
+from qbslt.profiles import Profile
 
 SCORE_COLUMNS = {"table", "dataset", "label", "bleu4_mean", "bleu4_std", "bleu4_paper"}  # tables.table_frame
 DEV_QUANTITY = "dev_bleu4"  # training_curves.csv's name of the dev score (dvc_outputs.HISTORY_NAMES)
@@ -129,7 +130,7 @@ def render_paper_vs_ours(table_csvs: list[Path], out_png: Path, profile: str) ->
             ax.legend(fontsize=7, loc="lower right")
     axes[-1, 0].set_xlabel("test BLEU-4")
     fig.suptitle("Ours beside the paper: only the order of rows is comparable on synthetic or rendered data"
-                 if profile != "paper" else "Ours beside the paper", fontsize=9)
+                 if not Profile.named(profile).paper_data else "Ours beside the paper", fontsize=9)
     _save_png(fig, Path(out_png))
     plt.close(fig)
     return Path(out_png)

@@ -19,6 +19,7 @@ import pandas as pd
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
+from qbslt.profiles import Profile
 from qbslt.reports.rendering import latex_table, markdown_table
 
 METRICS = ("top1", "top5")
@@ -130,9 +131,7 @@ def caption(frame: pd.DataFrame, clips: dict, profile: str) -> str:
     seeds = int(frame["n"].max()) if len(frame) else 0
     counts = "; ".join(f"{dataset_title(d)}: {c['train']} train / {c['test']} test clips, {c['classes']} glosses"
                        for d, c in clips.items())
-    rendered = {"embedded": "embedded synthetic data",
-                "realtext": "videos rendered from the real PHOENIX-2014T glosses (realtext profile)"}
-    data = (f"{rendered.get(profile, 'rendered videos')} (clips cut at the renderer's gloss boundaries, split by signer)"
+    data = (f"{Profile.named(profile).clip_videos} (clips cut at the renderer's gloss boundaries, split by signer)"
             if all(d in DATASETS for d in clips) else "an isolated-sign dataset (one clip per video, split by signer)")
     return (f"Table 10: SL-SLR isolated sign recognition, top-1 / top-5 accuracy (%) on the held-out signers' "
             f"clips, mean ± std over {seeds} seed(s) (std ddof=1, ± 0.00 for one seed), {data}. {counts}. "

@@ -40,7 +40,7 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-from qbslt.config import PROFILES
+from qbslt.profiles import Profile
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS, DatasetSpec
 from qbslt.reports.dvc_outputs import write_dvc_outputs
@@ -221,18 +221,8 @@ def add_significance(table: Table, reference: str | None, bootstrap: _Bootstrapp
 
 
 def data_statement(profile: str, dataset_key: str, datasets: Mapping[str, DatasetSpec] = DATASETS) -> str:
-    name = datasets[dataset_key].title
-    if profile == "embedded":
-        return (f"Embedded synthetic data, not the paper's datasets: the {dataset_key} data here is this project's "
-                f"synthetic stand-in for {name} (docs/embedded-data.md), so only the pattern across rows, not the "
-                f"values, can be compared with the paper.")
-    if profile == "realtext":
-        return (f"Realtext profile: the real {name} texts (translation, question and gloss of every sample, test "
-                f"split), with each video rendered from the sample's real gloss sequence and small models trained "
-                f"from scratch on a CPU. The rendered video carries exactly the glosses, so sign input here is "
-                f"closer to a gloss-to-text system (the paper's gloss-based rows of Table 1, e.g. GBT with question "
-                f"and gloss: 34.31 BLEU-4) than to its video-only rows.")
-    return f"Dataset: {name}, test split."
+    """The captions' sentence about the data of a table on ``dataset_key`` under ``profile``."""
+    return Profile.named(profile).statement(dataset_key, datasets[dataset_key].title)
 
 
 def _seeds_text(table: Table) -> str:
@@ -431,7 +421,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
 
     ``results``: the runs to report (:class:`qbslt.reports.results.Results`, the experiment
     matrix); a folder instead reads every run found there (ad hoc, leftovers included).
-    ``profile`` (one of :data:`qbslt.config.PROFILES`) decides what the captions say about the
+    ``profile`` (one of :data:`qbslt.profiles.PROFILES`) decides what the captions say about the
     data; ``numbers`` restricts the tables written (default: all), ``datasets`` the datasets of
     Table 8 (default: the layout's). Data files (defaults under ``out_dir``): ``summary_path``
     (``summary.json``), ``runs_path`` (``bleu4_by_variant.csv``), ``scores_dir`` (``scores/``),
@@ -439,8 +429,7 @@ def render_all(results: Results | Path, out_dir: Path, layout_path: Path = DEFAU
     ``figure4_data`` (``figure4_weights.csv``); with ``reliance`` the input-reliance table
     (``reliance.{md,csv,html}`` under ``out_dir``, qbslt.reports.reliance). Returns the paths written.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+    Profile.named(profile)  # an unknown profile fails before any table is written
     results, out_dir = Results.of(results), Path(out_dir)
     layout, paper = load_yaml(Path(layout_path)), load_yaml(Path(paper_path))
     metrics = results.load_metrics()

@@ -16,9 +16,9 @@ ConfigError naming the key, so a wrong method line fails at ``snakemake -n``:
 from __future__ import annotations
 
 from qbslt.data.datasets import DATASETS
-from qbslt.data.keypoints import RENDERED_PROFILES
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.profiles import Profile
 
 ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel", "input_norm")
 CLIP_KEYS = ("isolated_dataset", "clip_margin", "test_signer_share")
@@ -58,7 +58,7 @@ def clip_source(tree: dict) -> str | None:
     isolated-sign clips in this profile (Table 10 skipped)."""
     if tree["slslr"]["isolated_dataset"] is not None:
         return "isolated"
-    if tree["profile"] in RENDERED_PROFILES:
+    if Profile.named(tree["profile"]).rendered_video:
         return "renderer"
     return None
 

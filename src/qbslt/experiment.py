@@ -1,0 +1,186 @@
+"""The experiment plan: ``params.yaml`` and a profile, resolved once into what runs.
+
+:class:`Experiment` is the one place the matrix is built: which variants run on which dataset
+with which seeds, which stage-1 runs they share, the Sigma variants and the SL-SLR methods, and
+the list of training-level :class:`Job` s. The Snakemake rules (``workflow/rules/*.smk``), ``qbslt
+plan`` and ``qbslt validate-params`` all read it, so what the DAG rejects, validation rejects.
+
+A job's settings travel to its command as one JSON string (:mod:`qbslt.settings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qbslt import config as qconfig
+from qbslt.data import frame_store, keypoints
+from qbslt.errors import ConfigError
+from qbslt.profiles import Profile
+from qbslt.settings import encode_settings
+from qbslt.slr import config as slslr_config
+
+# The kinds of training-level job, as the rules that run them are named.
+JOB_KINDS = ("pretrain", "train", "reference", "sigma", "slslr_run")
+# model keys the tokenizer job reads
+TOKENIZER_KEYS = ("mbart_path", "bert_path", "mbart_revision", "bert_revision", "trim_vocab", "subword_vocab_size")
+# eval keys a Sigma run reads
+SIGMA_EVAL_KEYS = ("num_beams", "eval_beams_during_training", "batch_size")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training-level job: ``kind`` is its rule; ``name`` the variant (train), stage-1 key
+    (pretrain) or reference system (reference), None for sigma and slslr_run (all of theirs)."""
+
+    kind: str
+    dataset: str | None
+    name: str | None
+    seed: int
+
+    @property
+    def wildcards(self) -> dict[str, str]:
+        """The job's wildcards as its rule names them (what ``snakemake -n`` prints)."""
+        named = {"pretrain": "key", "train": "variant", "reference": "system"}.get(self.kind)
+        out = {"dataset": self.dataset} if self.dataset is not None else {}
+        if named:
+            out[named] = self.name
+        if self.kind != "reference":
+            out["seed"] = str(self.seed)
+        return out
+
+
+@dataclass(frozen=True)
+class SlslrPlan:
+    """SL-SLR's part of the experiment: its methods (checked), where its clips come from (None: no
+    clips in this profile, so no SL-SLR jobs), the datasets it pre-trains on, its encoder's model keys,
+    its seeds, and the stage-0 variants: (dataset, variant) -> the method whose encoder they start from."""
+
+    methods: dict[str, dict]
+    source: str | None
+    datasets: list[str]
+    encoder: dict | None
+    seeds: list[int]
+    stage0: dict[tuple[str, str], str]
+
+
+class Experiment:
+    """params.yaml resolved for one profile: the matrix, the jobs and each job's settings."""
+
+    def __init__(self, tree: dict):
+        self.tree = tree
+        self.profile = Profile.named(tree["profile"])
+        self.datasets: list[str] = list(tree["data"]["datasets"])
+        self.seeds: list[int] = list(tree["experiment"]["seeds"])
+        self.references: list[str] = list(qconfig.REFERENCE_SYSTEMS)
+        # (dataset, variant) -> resolved variant config (model, train, eval[, stage0])
+        self.variants: dict[tuple[str, str], dict] = {
+            (d, v): qconfig.variant_config(tree, v) for d in self.datasets for v in qconfig.dataset_variants(tree, d)}
+        # (dataset, stage-1 key) -> stage-1 config; variants that agree on it share the run
+        self.stage1: dict[tuple[str, str], dict] = {}
+        for (d, _), cfg in self.variants.items():
+            self.stage1.setdefault((d, qconfig.stage1_key(cfg)), qconfig.stage1_config(cfg))
+        self.run_seeds: dict[tuple[str, str], list[int]] = {
+            key: qconfig.variant_seeds(tree, key[1]) for key in self.variants}
+        # dataset -> the variants and reference systems run on it
+        self.matrix: dict[str, set[str]] = qconfig.run_matrix(tree)
+        self.sigma_variants: dict[str, dict] = {
+            v: qconfig.sigma_variant_config(tree, v) for v in qconfig.sigma_run_variants(tree)}
+        source = slslr_config.clip_source(tree)
+        self.slslr = SlslrPlan(
+            methods=slslr_config.method_configs(tree), source=source, datasets=slslr_config.clip_datasets(tree),
+            encoder=slslr_config.encoder_model(tree) if source else None, seeds=slslr_config.slslr_seeds(tree),
+            stage0=slslr_config.stage0_methods(tree, self.variants))
+        # data.frame_store and data.keypoints with their defaults; the keypoint extractor resolved
+        self.frame_store = tree["data"].get(
+            "frame_store", {"format": "raw", "quality": frame_store.DEFAULT_QUALITY})
+        self.keypoints = {**keypoints.DEFAULTS, **tree["data"].get("keypoints", {})}
+        self.keypoint_extractor = keypoints.resolve_extractor(self.keypoints["extractor"], self.profile.name)
+        self._jobs = tuple(self._plan_jobs())
+        self._planned = frozenset(self._jobs)
+
+    @classmethod
+    def load(cls, params: Path | str = "params.yaml", profile: str | None = None) -> "Experiment":
+        """Read, validate and resolve ``params`` (:func:`qbslt.config.load`), then build the plan: every
+        check the DAG makes is made here (``qbslt validate-params`` is this call)."""
+        return cls(qconfig.load(params, profile))
+
+    # -- the matrix ----------------------------------------------------------------------------
+
+    def stage1_key(self, dataset: str, variant: str) -> str:
+        return qconfig.stage1_key(self.variants[(dataset, variant)])
+
+    def stage1_variant(self, dataset: str, key: str) -> str:
+        """The first variant (in params.yaml's order) whose stage 1 is run ``key``."""
+        return next(v for (d, v) in self.variants if d == dataset and self.stage1_key(d, v) == key)
+
+    def stage0_method(self, dataset: str, key: str) -> str | None:
+        """The SL-SLR method whose encoder stage-1 run ``key`` starts from (None: from scratch)."""
+        methods = {m for (d, v), m in self.slslr.stage0.items() if d == dataset and self.stage1_key(d, v) == key}
+        return methods.pop() if methods else None
+
+    def jobs(self) -> list[Job]:
+        """Every training-level job of the experiment, in a fixed order."""
+        return list(self._jobs)
+
+    def _plan_jobs(self) -> list[Job]:
+        out = [Job("pretrain", d, key, s) for (d, key) in self.stage1
+               for s in sorted({s for (dd, v), seeds in self.run_seeds.items()
+                                if dd == d and self.stage1_key(dd, v) == key for s in seeds})]
+        out += [Job("train", d, v, s) for (d, v), seeds in self.run_seeds.items() for s in seeds]
+        out += [Job("reference", d, r, 0) for d in self.datasets for r in self.references]
+        if self.sigma_variants:
+            out += [Job("sigma", d, None, s) for d in self.datasets for s in self.seeds]
+        if self.slslr.source is not None:
+            out += [Job("slslr_run", None, None, s) for s in self.slslr.seeds]
+        return out
+
+    def job(self, kind: str, dataset: str | None = None, name: str | None = None, seed: int | str = 0) -> Job:
+        """The planned job of these wildcards; ConfigError when the experiment does not plan it."""
+        wanted = Job(kind, dataset, name, int(seed))
+        if wanted not in self._planned:
+            raise ConfigError(f"no {kind} job {wanted.wildcards} in the experiment of profile {self.profile}")
+        return wanted
+
+    # -- each job's settings -------------------------------------------------------------------
+
+    def settings(self, job: Job) -> dict:
+        """What ``job``'s command reads: exactly this, so that a change of anything else does not rerun it."""
+        tree = self.tree
+        if job.kind == "pretrain":
+            return self.stage1[(job.dataset, job.name)]
+        if job.kind == "train":
+            return self.variants[(job.dataset, job.name)]
+        if job.kind == "reference":
+            return {}
+        if job.kind == "sigma":
+            return {"variants": self.sigma_variants, "data": tree["sigma"]["data"],
+                    "eval": {k: tree["eval"][k] for k in SIGMA_EVAL_KEYS},
+                    "device": tree["train"]["device"], "threads": tree["train"]["threads"]}
+        if job.kind == "slslr_run":
+            return {"slslr": {k: v for k, v in tree["slslr"].items() if k not in slslr_config.RUN_EXCLUDED_KEYS},
+                    "encoder": self.slslr.encoder, "threads": tree["train"]["threads"]}
+        raise ConfigError(f"unknown job kind {job.kind!r} (known: {', '.join(JOB_KINDS)})")
+
+    def step_settings(self, step: str) -> dict:
+        """What a data or tokenizer step's command reads (``step``: its rule's name)."""
+        data, model = self.tree["data"], self.tree["model"]
+        steps = {
+            "generate_embedded": lambda: {k: data[k] for k in ("synthetic", "frame_size")},
+            "realtext_data": lambda: {k: data[k] for k in ("sources", "synthetic", "frame_size")},
+            "fetch_real": lambda: data["sources"],
+            "keypoints": lambda: ({k: v for k, v in self.keypoints.items() if k != "extractor"}
+                                  if self.keypoint_extractor == "mediapipe" else {}),
+            "slslr_clips": lambda: {k: self.tree["slslr"][k] for k in slslr_config.CLIP_KEYS},
+            "tokenizer": lambda: {k: model[k] for k in TOKENIZER_KEYS},
+            "features": lambda: {"backbone_pretrained": model["backbone_pretrained"]},
+        }
+        if step not in steps:
+            raise ConfigError(f"unknown step {step!r} (known: {', '.join(steps)})")
+        return steps[step]()
+
+    def encoded(self, job_or_step: Job | str) -> str:
+        """:meth:`settings` (a job) or :meth:`step_settings` (a step's name), encoded for ``--cfg``."""
+        if isinstance(job_or_step, Job):
+            return encode_settings(self.settings(job_or_step))
+        return encode_settings(self.step_settings(job_or_step))
