@@ -12,7 +12,7 @@ import yaml
 from qbslt.cli import main
 from qbslt.profiles import PROFILES
 from qbslt.errors import QbsltError
-from qbslt.reports.docs import MARKER, default_docs, fill, find_blocks
+from qbslt.reports.docs import IMAGE_LINK, IMAGE_SUFFIXES, MARKER, default_docs, fill, find_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -220,7 +220,10 @@ def test_the_docs_cell_quotes_agree_with_the_tables_they_show(tmp_path):
         if block.source.startswith("results/") and "#" not in block.source:
             path = tmp_path / block.source
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(block.body.strip("\n") + "\n", encoding="utf-8")
+            if block.source.endswith(IMAGE_SUFFIXES):  # a figure block: the image file it shows
+                path.write_bytes((block.doc.parent / IMAGE_LINK.match(block.body.strip())[1]).read_bytes())
+            else:
+                path.write_text(block.body.strip("\n") + "\n", encoding="utf-8")
     cells = [f"{block.where}: {block.source}" for block in blocks if "#" in block.source]
     assert {Path(label.split(":")[0]).name for label in cells} >= {"model-choices.md", "sigma.md", "slslr.md"}
     report = fill(docs, tmp_path / "results", ROOT / "docs" / "measurements.yaml", check=True)

@@ -566,3 +566,30 @@ def test_docs_check_on_the_rendered_tables(rendered, tmp_path, capsys):
         assert (tables / f"table{n}.md").read_text().strip("\n") in text
     (tables / f"table{numbers[0]}.md").write_text("changed\n")
     assert main([*args, "--check"]) == 1
+
+
+def test_docs_figure_blocks_copy_the_results_figure(tmp_path, capsys):
+    """A figure block's image holds the results file's bytes: `qbslt docs` copies it, `--check` compares."""
+    from qbslt.cli import main
+
+    figure = tmp_path / "results" / "embedded" / "figures" / "figure4.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"\x89PNG new figure")
+    doc = tmp_path / "docs" / "doc.md"
+    doc.parent.mkdir()
+    doc.write_text("<!-- results/embedded/figures/figure4.png -->![Figure 4](figures/f4.png)<!-- end -->\n")
+    (tmp_path / "docs" / "figures").mkdir()
+    (tmp_path / "docs" / "figures" / "f4.png").write_bytes(b"\x89PNG stale figure")
+    measurements = tmp_path / "measurements.yaml"
+    measurements.write_text("{}\n")
+    args = ["docs", "--results", str(tmp_path / "results"), "--doc", str(doc), "--measurements", str(measurements)]
+    assert main([*args, "--check"]) == 1
+    assert "the image's bytes differ" in capsys.readouterr().err
+    assert main(args) == 0
+    assert (tmp_path / "docs" / "figures" / "f4.png").read_bytes() == figure.read_bytes()
+    assert main([*args, "--check"]) == 0
+    figure.unlink()  # no results: skipped, the committed image stays
+    assert main([*args, "--check"]) == 0 and "1 skipped" in capsys.readouterr().out
+    doc.write_text("<!-- results/embedded/figures/figure4.png -->see the figure<!-- end -->\n")
+    assert main([*args, "--check"]) == 2
+    assert "doc.md:1: a figure block holds one Markdown image" in capsys.readouterr().err

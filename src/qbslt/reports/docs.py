@@ -29,6 +29,12 @@ README.md and docs/*.md quote three kinds of source between markers:
   Exactly one row must match. The prose then cites what the table shows, generated from the same
   file, so it cannot go stale beside it.
 
+* a figure of the results, as a block around the Markdown image that shows it::
+
+      <!-- results/embedded/figures/figure4.png -->![Figure 4](figures/figure4-embedded.png)<!-- end -->
+
+  The image file (relative to the doc) holds the results file's bytes: filling copies it there.
+
 :func:`fill` rewrites the blocks from their sources; ``check=True`` compares instead and reports
 each block that differs. A results block whose file does not exist (a profile not run, or a tree
 without that table) is skipped and named as skipped, never failed and never emptied.
@@ -43,7 +49,7 @@ from pathlib import Path
 
 import yaml
 
-from qbslt.atomic import atomic_write_text
+from qbslt.atomic import atomic_paths, atomic_write_text
 from qbslt.errors import QbsltError
 
 MEASUREMENT_FIELDS = ("value", "command", "date", "hardware")
@@ -234,6 +240,29 @@ def cell_text(block: Block, cell: Cell, text: str) -> str:
     return value
 
 
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+IMAGE_LINK = re.compile(r"^!\[[^\]]*\]\(([^)\s]+)\)$")
+
+
+def sync_image(block: Block, results: Path, write: bool) -> bool | None:
+    """A figure block: whether the image the block shows differed from its results file (and, with
+    ``write``, was replaced by a copy of it); None when the results file does not exist."""
+    link = IMAGE_LINK.match(block.body.strip())
+    if link is None:
+        raise QbsltError(f"{block.where}: a figure block holds one Markdown image, ![caption](path)")
+    source = results / block.source[len(RESULTS_PREFIX):]
+    if not source.is_file():
+        return None
+    target = block.doc.parent / link[1]
+    want = source.read_bytes()
+    if target.is_file() and target.read_bytes() == want:
+        return False
+    if write:
+        with atomic_paths(target) as (tmp,):
+            tmp.write_bytes(want)
+    return True
+
+
 def fill(docs: list[Path], results: Path, measurements_path: Path, check: bool = False) -> Report:
     """Fill (or, with ``check``, compare) every marked block of ``docs`` from ``results`` and the measurements."""
     measurements = load_measurements(measurements_path)
@@ -244,8 +273,14 @@ def fill(docs: list[Path], results: Path, measurements_path: Path, check: bool =
         for block in find_blocks(doc, text):
             if block.source.startswith(MEASUREMENT_PREFIX):
                 quoted.setdefault(block.source[len(MEASUREMENT_PREFIX):], []).append(block.where)
-            want = block_text(block, results, measurements)
             label = f"{block.where}: {block.source}"
+            if block.source.endswith(IMAGE_SUFFIXES):
+                differed = sync_image(block, results, write=not check)
+                (report.skipped if differed is None else report.changed if differed else report.unchanged).append(label)
+                if differed:
+                    report.first_difference[label] = "the image's bytes differ from the results file"
+                continue
+            want = block_text(block, results, measurements)
             if want is None:
                 report.skipped.append(label)
                 want = block.body
