@@ -35,7 +35,7 @@ import torch
 import yaml
 
 from qbslt import config
-from qbslt.training.runs import RunInputs, run_stage1, run_stage2
+from qbslt.ssl_ssaw.run import RunInputs, run_stage1, run_stage2
 
 
 def apply_set(tree: dict, assignment: str) -> None:

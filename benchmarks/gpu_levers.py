@@ -72,9 +72,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
-from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 from qbslt.training.loop import autocast, make_optimizer, to_device
-from qbslt.training.runs import model_config
+from qbslt.ssl_ssaw.run import model_config
 
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[1]

@@ -47,10 +47,10 @@ from torch.distributed._tools.mem_tracker import MemTracker
 from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
-from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
-from qbslt.training.runs import model_config
+from qbslt.ssl_ssaw.run import model_config
 
 GIB = 2**30
 # bert-base-multilingual-cased's vocabulary (119,547 tokens) plus the added <q> separator: the text

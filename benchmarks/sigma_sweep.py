@@ -30,7 +30,7 @@ from qbslt import config
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement, distinct_hypotheses
-from qbslt.model.sigma_configuration import check_settings
+from qbslt.sigma.configuration_sigma import check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.sigma.run import loop_settings, model_config, translate, with_inputs_of

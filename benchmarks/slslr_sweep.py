@@ -2,7 +2,7 @@
 pre-training learning rate and epochs, the sign augmentation, chosen without the test signers.
 
 The recognition-train clips (their signers only; the recognition-test signers' clips are never
-read) are split again by signer with :func:`qbslt.slr.clips.signer_split` (share
+read) are split again by signer with :func:`qbslt.slslr.clips.signer_split` (share
 ``slslr.test_signer_share`` of the training signers held out, hashed under ``<dataset>:heldout``).
 Each setting pre-trains every method on the remaining signers' clips and is scored by linear
 evaluation on the held-out signers' clips, by the protocol of the runs (BatchNorm re-estimated on
@@ -30,11 +30,11 @@ import torch
 
 from qbslt import config
 from qbslt.data.keypoints import open_keypoint_store
-from qbslt.slr.clips import build_clip_index, load_clips, signer_split
-from qbslt.slr.config import encoder_config, encoder_model
-from qbslt.slr.pretrain import pretrain
-from qbslt.slr.protocols import effective_rank, embed, linear_probe, recalibrate, signer_probe
-from qbslt.slr.runs import stream_seed
+from qbslt.slslr.clips import build_clip_index, load_clips, signer_split
+from qbslt.slslr.configuration_slslr import encoder_config, encoder_model
+from qbslt.slslr.pretrain import pretrain
+from qbslt.slslr.protocols import effective_rank, embed, linear_probe, recalibrate, signer_probe
+from qbslt.slslr.run import stream_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_args import add_prepared_data_args  # noqa: E402

@@ -21,10 +21,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from qbslt import config
 from qbslt.training.loop import to_device
 from qbslt.training.augment import VideoAugment
-from qbslt.training.runs import (RunInputs, load_split, make_collator, run_model_config, run_stage1,
+from qbslt.ssl_ssaw.run import (RunInputs, load_split, make_collator, run_model_config, run_stage1,
                                  run_stage2)
 from qbslt.training.tokenizer import load_tokenizer
-from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 
 
 def matmul_rate(n: int = 1024, repeats: int = 10) -> float:

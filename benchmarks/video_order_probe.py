@@ -28,8 +28,8 @@ import torch
 from qbslt import config
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
-from qbslt.model.modeling_qbslt import QBSLTModel
-from qbslt.training.runs import RunInputs, load_split, make_collator, predict
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
+from qbslt.ssl_ssaw.run import RunInputs, load_split, make_collator, predict
 from qbslt.training.tokenizer import load_tokenizer
 
 

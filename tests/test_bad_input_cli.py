@@ -248,7 +248,7 @@ def model_folder(tmp_path):
     import torch
     from test_model import tiny_config
 
-    from qbslt.model import QBSLTModel
+    from qbslt.ssl_ssaw import QBSLTModel
 
     torch.manual_seed(0)
     folder = tmp_path / "model"
@@ -279,7 +279,7 @@ def test_weights_of_another_model_name_the_keys_that_do_not_fit(model_folder, ca
     import torch
     from test_model import V, tiny_config
 
-    from qbslt.model import QBSLTModel
+    from qbslt.ssl_ssaw import QBSLTModel
     from qbslt.model.pretrained import load_weights, save_weights
 
     weights = model_folder / "model.safetensors"

@@ -5,6 +5,7 @@ import yaml
 
 from qbslt import config
 from qbslt.errors import ConfigError
+from qbslt.experiment import Experiment
 
 from conftest import REPO
 
@@ -158,7 +159,7 @@ def test_inconsistent_variant_fails_before_any_job_naming_variant_and_key(raw):
     """Every variant's model config is built at validation time, as the runs build it."""
     raw["experiment"]["variants"]["sign_with_ssl"] = {"model": {"inputs": "sign"}}  # ssl stays true
     with pytest.raises(ConfigError, match=r"experiment\.variants\.sign_with_ssl: .*key 'ssl'"):
-        config.resolve(raw)
+        config.resolve(raw, check=Experiment.check)
 
 
 def test_realtext_profile_runs_phoenix_only_with_subword_tokenizers(raw):

@@ -32,9 +32,9 @@ def _free_port() -> int:
 
 def _setup(tiny: dict, objective: str, micro, alignment: str = "vector"):
     """(model, collator, n_train, stage settings, train settings): the tiny model and data of ``objective``."""
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
     from qbslt.training.augment import VideoAugment
-    from qbslt.training.runs import RunInputs, load_split, make_collator, run_model_config
+    from qbslt.ssl_ssaw.run import RunInputs, load_split, make_collator, run_model_config
     from qbslt.training.tokenizer import load_tokenizer
 
     cfg = copy.deepcopy(tiny["params"])

@@ -18,7 +18,7 @@ from qbslt.reports.figure4 import (ALL_SEEDS, COLOUR_RANGE, STATS_COLUMNS, boots
 
 
 def test_ssaw_part_means_splits_question_and_video_and_ignores_what_follows():
-    from qbslt.training.runs import ssaw_part_means
+    from qbslt.ssl_ssaw.run import ssaw_part_means
 
     # 2 question tokens, 3 video positions, then a row that is not part of the example.
     weights = torch.tensor([[0.2, 0.4], [0.6, 0.8], [0.1, 0.1], [0.3, 0.3], [0.2, 0.2], [9.0, 9.0]])
@@ -31,9 +31,9 @@ def test_test_summary_of_a_padded_batch_equals_each_example_alone(tiny_prepared)
     """decode_split's summary of a batch whose examples differ in question and video length (so
     both parts are padded) equals the means of each example encoded alone, and the first
     examples' stored weights (Figure 4's strips) give the same means."""
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
     from qbslt.training.loop import to_device
-    from qbslt.training.runs import RunInputs, decode_split, load_split, make_collator, run_model_config
+    from qbslt.ssl_ssaw.run import RunInputs, decode_split, load_split, make_collator, run_model_config
     from qbslt.training.tokenizer import load_tokenizer
 
     tiny = tiny_prepared

@@ -11,9 +11,9 @@ from test_model import make_batch, tiny_config
 from transformers import AutoConfig, AutoModel
 
 from qbslt.errors import ConfigError
-from qbslt.model import QBSLTConfig, QBSLTModel
-from qbslt.model.model_card import RENDERED_NOTE
-from qbslt.training.runs import save_model
+from qbslt.ssl_ssaw import QBSLTConfig, QBSLTModel
+from qbslt.ssl_ssaw.model_card import RENDERED_NOTE
+from qbslt.ssl_ssaw.run import save_model
 from qbslt.training.tokenizer import train_word_tokenizer
 
 PIPELINE = {"dataset": "phoenix", "level": "word", "frame_size": [40, 32], "max_frames": 64, "crop_size": None,
@@ -78,7 +78,7 @@ def test_the_model_card_has_front_matter_variant_scores_and_the_rendered_video_n
 
 
 def test_filmed_size_has_no_rendered_note_and_csl_is_chinese(tmp_path):
-    from qbslt.model.model_card import model_card
+    from qbslt.ssl_ssaw.model_card import model_card
 
     text = model_card(tiny_config(), {**PIPELINE, "dataset": "csl", "frame_size": [224, 224]}, "qb_concat",
                       profile="paper")

@@ -23,7 +23,9 @@ from transformers import AutoTokenizer, BertModel, MBartForConditionalGeneration
 from qbslt import config
 from qbslt.cli import main
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import QBSLTConfig, hub_kwargs
+from qbslt.experiment import Experiment
+from qbslt.model.configuration import hub_kwargs
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 
 MBART_ID, BERT_ID = "facebook/mbart-large-cc25", "bert-base-multilingual-cased"
 MBART_REVISION = "2df0e6dd8a0e7f6df056fe4d0d95941a04b64e4f"
@@ -106,7 +108,7 @@ def test_a_paper_override_that_drops_the_path_but_keeps_the_revision_is_refused(
 def test_a_variant_that_drops_the_path_is_refused_naming_the_variant_and_key(raw):
     raw["experiment"]["variants"]["qb_concat"]["model"]["mbart_path"] = None
     with pytest.raises(ConfigError, match=r"experiment\.variants\.qb_concat: .*key 'mbart_revision'"):
-        config.resolve(raw, profile="paper")
+        config.resolve(raw, profile="paper", check=Experiment.check)
 
 
 @pytest.mark.parametrize("revision", ["main", "v1.0", MBART_REVISION[:12], MBART_REVISION.upper(),
@@ -137,7 +139,7 @@ def _pinned_config(**changes) -> QBSLTConfig:
 
 
 def test_the_model_loads_mbart_at_its_revision_and_a_local_folder_without(tmp_path):
-    from qbslt.model import QBSLTModel
+    from qbslt.ssl_ssaw import QBSLTModel
 
     with mock.patch.object(MBartForConditionalGeneration, "from_pretrained", side_effect=stop_loading) as load:
         with pytest.raises(Loaded):
@@ -149,7 +151,7 @@ def test_the_model_loads_mbart_at_its_revision_and_a_local_folder_without(tmp_pa
 
 
 def test_the_model_loads_mbert_at_its_revision_and_a_local_folder_without(tmp_path):
-    from qbslt.model.text_embedding import build_bert
+    from qbslt.ssl_ssaw.text_embedding import build_bert
 
     cfg = _pinned_config(text_model="mbert", mbart_path=None, mbart_revision=None, bert_path=BERT_ID,
                          bert_revision=BERT_REVISION)
@@ -163,7 +165,7 @@ def test_the_model_loads_mbert_at_its_revision_and_a_local_folder_without(tmp_pa
 
 
 def test_a_saved_model_folder_loads_without_paths_or_revisions():
-    from qbslt.model import QBSLTModel
+    from qbslt.ssl_ssaw import QBSLTModel
 
     loading = QBSLTModel.config_for_loading(_pinned_config(text_model="mbert", bert_path=BERT_ID,
                                                            bert_revision=BERT_REVISION))

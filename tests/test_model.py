@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from qbslt.errors import ConfigError
-from qbslt.model import (ConcatFusion, ContrastiveHead, FrameBackbone, LSTMFusion, QBSLTConfig, QBSLTModel,
-                         SSAWFusion, TCNFusion, TemporalEmbedding, TextEmbedding, TextEncoder, VideoEmbedding,
-                         build_fusion, contrastive_loss, extract_features, pack)
+from qbslt.model import FrameBackbone, TemporalEmbedding, VideoEmbedding, contrastive_loss, extract_features
+from qbslt.ssl_ssaw import (ConcatFusion, ContrastiveHead, LSTMFusion, QBSLTConfig, QBSLTModel, SSAWFusion, TCNFusion,
+                            TextEmbedding, TextEncoder, build_fusion, pack)
 from qbslt.model.contrastive import (text_to_video_similarity, vector_similarity, video_to_text_similarity)
-from qbslt.model.modeling_qbslt import SEG_QUESTION, SEG_SEP, SEG_TRANSLATION
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import SEG_QUESTION, SEG_SEP, SEG_TRANSLATION
 
 D, V, F_DIM, T = 32, 50, 16, 12
 PAD, BOS, EOS, MASK, SEP = 1, 0, 2, 4, 5
@@ -438,7 +438,7 @@ def test_mbert_text_model():
 def test_pretrained_paths_load(tmp_path):
     from transformers import BertConfig, BertModel, MBartForConditionalGeneration
 
-    from qbslt.model.text_embedding import build_mbart_config
+    from qbslt.ssl_ssaw.text_embedding import build_mbart_config
 
     torch.manual_seed(0)
     mbart = MBartForConditionalGeneration(build_mbart_config(tiny_config(d_model=48, ffn_dim=96, vocab_size=60)))

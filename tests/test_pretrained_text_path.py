@@ -27,9 +27,9 @@ from qbslt import config
 from qbslt.data.annotations import read_phoenix_qa
 from qbslt.data.join import read_examples, write_examples
 from qbslt.errors import ConfigError
-from qbslt.model import QBSLTConfig, QBSLTModel
+from qbslt.ssl_ssaw import QBSLTConfig, QBSLTModel
 from qbslt.training.checkpoint import load_weights
-from qbslt.training.runs import RunInputs, load_split, make_collator, run_model_config, run_stage1, run_stage2
+from qbslt.ssl_ssaw.run import RunInputs, load_split, make_collator, run_model_config, run_stage1, run_stage2
 from qbslt.training.tokenizer import build_tokenizer, decode, load_tokenizer
 from qbslt.training.vocab_trim import used_ids
 

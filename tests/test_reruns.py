@@ -18,7 +18,7 @@ from qbslt.atomic import atomic_write_json
 from qbslt.numerics import PINNED_ENVIRONMENT
 from qbslt.training import fingerprint as fingerprint_module
 from qbslt.training.loop import NonFiniteLoss
-from qbslt.training.runs import RunInputs, run_stage1
+from qbslt.ssl_ssaw.run import RunInputs, run_stage1
 
 # A machine whose vector unit stops at AVX2 (MKL, oneDNN and ATen each told so), as this one can emulate.
 AVX2_MACHINE = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}

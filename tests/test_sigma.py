@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from qbslt import config
 from qbslt.data import keypoints as kp
 from qbslt.errors import ConfigError
+from qbslt.experiment import Experiment
 from qbslt.sigma import losses
-from qbslt.model.sigma_configuration import SigmaConfig, check_settings
+from qbslt.sigma.configuration_sigma import SigmaConfig, check_settings
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.training.tokenizer import load_tokenizer
 
@@ -282,7 +283,7 @@ def test_sigma_config_mistakes_fail_naming_the_key(edit, message):
     raw = params()
     edit(raw)
     with pytest.raises(ConfigError, match=None) as err:
-        config.resolve(raw)
+        config.resolve(raw, check=Experiment.check)
     assert message in str(err.value)
 
 
@@ -430,7 +431,7 @@ def test_sigma_beam_search_decodes_like_greedy_with_one_beam():
 # --- SSL-SSAW with RGB + skeleton (variant ssl_ssaw_skeleton) ---------------------------------
 
 def qbslt_config(**changes):
-    from qbslt.model.configuration import QBSLTConfig
+    from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 
     base = dict(backbone_pretrained=False, d_model=16, encoder_layers=1, decoder_layers=1, attention_heads=2,
                 ffn_dim=32, contrastive_dim=16, vocab_size=30, max_positions=64, temporal_blocks=1, temporal_kernel=3)
@@ -448,7 +449,7 @@ def rgb_batch(B=2, T=5, seed=0):
 
 
 def test_skeleton_off_builds_exactly_the_rgb_model():
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 
     torch.manual_seed(0)
     rgb = QBSLTModel(qbslt_config())
@@ -464,7 +465,7 @@ def test_skeleton_off_builds_exactly_the_rgb_model():
 
 
 def test_skeleton_stream_starts_as_the_rgb_model_and_then_uses_the_keypoints():
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 
     torch.manual_seed(0)
     stage1 = QBSLTModel(qbslt_config()).state_dict()

@@ -16,13 +16,13 @@ from qbslt.data.keypoints import JOINT_INDEX, NUM_JOINTS
 from qbslt.data.synth import phoenix_grammar
 from qbslt.data.synth.render import SignRenderer
 from qbslt.errors import ConfigError
-from qbslt.slr import config as slslr_config
-from qbslt.slr.augment import generic_indices, make_views, sign_indices
-from qbslt.slr.clips import ClipError, ClipSet, read_segments, signer_split
-from qbslt.slr.informative import informative_weights
-from qbslt.slr.losses import free_negative_loss, info_nce_loss
-from qbslt.slr.modeling_slslr import ClipEncoder
-from qbslt.slr.protocols import finetune, label_subset, linear_probe, topk_accuracy
+from qbslt.slslr import configuration_slslr as slslr_config
+from qbslt.slslr.augment import generic_indices, make_views, sign_indices
+from qbslt.slslr.clips import ClipError, ClipSet, read_segments, signer_split
+from qbslt.slslr.informative import informative_weights
+from qbslt.slslr.losses import free_negative_loss, info_nce_loss
+from qbslt.slslr.modeling_slslr import ClipEncoder
+from qbslt.slslr.protocols import finetune, label_subset, linear_probe, topk_accuracy
 
 HARD = {"frames_per_gloss": [3, 5], "transition_frames": [1, 2], "noise_std": 6.0, "speed_jitter": 0.3,
         "coarticulation": 0.5, "drop_frames": 0.3, "occlusion": 0.2, "lighting": 0.1}
@@ -192,10 +192,33 @@ def test_views_gather_frames_and_pad():
     assert torch.equal(view[0], x[0, 1:3]) and torch.equal(view[1, 0], x[1, 0]) and vw[0].tolist() == [1.0, 1.0]
 
 
+# --- the model folder ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("objective", ["free_negative", "infonce"])
+def test_the_model_round_trips_through_its_folder(tmp_path, objective):
+    """SL-SLR's model in the Hugging Face shape: save_pretrained writes config.json and the weights,
+    from_pretrained rebuilds the same model (the EMA target of the free-negative objective included)."""
+    from qbslt.slslr.configuration_slslr import SLSLRConfig
+    from qbslt.slslr.modeling_slslr import SLSLRModel
+
+    video = slslr_config.encoder_config({"backbone": "resnet18", "d_model": 16, "temporal_blocks": 1,
+                                         "temporal_kernel": 3, "input_norm": True})
+    torch.manual_seed(0)
+    model = SLSLRModel(SLSLRConfig.of(video, projector_dim=8, predictor_dim=4, objective=objective))
+    model.save_pretrained(tmp_path / "slslr")
+    loaded = SLSLRModel.from_pretrained(tmp_path / "slslr")
+    assert loaded.config == model.config and loaded.config.video() == video
+    assert json.loads((tmp_path / "slslr" / "config.json").read_text())["model_type"] == "slslr"
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    with pytest.raises(ConfigError, match="sl-slr model config: key 'objective'"):
+        SLSLRConfig.of(video, 8, 4, "byol")
+
+
 # --- protocols -----------------------------------------------------------------------------------
 
 def test_recalibrated_batchnorm_is_the_clean_clips_average_and_leaves_weights_alone():
-    from qbslt.slr.protocols import recalibrate
+    from qbslt.slslr.protocols import recalibrate
 
     data = toy_clips(n_per_class=8, dim=32)
     encoder = ClipEncoder(slslr_config.encoder_config({"backbone": "resnet18", "d_model": 8, "temporal_blocks": 1,
@@ -216,7 +239,7 @@ def test_recalibrated_batchnorm_is_the_clean_clips_average_and_leaves_weights_al
 
 
 def test_effective_rank_and_signer_probe():
-    from qbslt.slr.protocols import effective_rank, signer_probe
+    from qbslt.slslr.protocols import effective_rank, signer_probe
 
     g = torch.Generator().manual_seed(0)
     line = torch.randn(200, 1, generator=g) * torch.ones(1, 8)
@@ -256,7 +279,7 @@ def test_linear_probe_and_finetune_separate_a_toy_set():
     train, test = data.subset("train"), data.subset("test")
     encoder = ClipEncoder(slslr_config.encoder_config({"backbone": "resnet18", "d_model": 16, "temporal_blocks": 2,
                                                        "temporal_kernel": 3, "input_norm": True})).eval()
-    from qbslt.slr.protocols import embed
+    from qbslt.slslr.protocols import embed
 
     probe = linear_probe(embed(encoder, train, 64), torch.from_numpy(train.labels), embed(encoder, test, 64),
                          torch.from_numpy(test.labels), 4, epochs=200, lr=0.05, weight_decay=0.0, seed=0)
@@ -277,7 +300,7 @@ def slr_data(tmp_path_factory):
     from qbslt.data.keypoints import assemble_rendered
     from qbslt.data.sources import RawDataset
     from qbslt.data.synth.generate import generate_dataset
-    from qbslt.slr.clips import build_clip_index, write_clip_index
+    from qbslt.slslr.clips import build_clip_index, write_clip_index
     from qbslt.training.features import write_features
 
     base = tmp_path_factory.mktemp("slr")
@@ -302,7 +325,7 @@ def slr_data(tmp_path_factory):
 
 
 def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
-    from qbslt.slr.runs import run_seed
+    from qbslt.slslr.run import run_seed
     from qbslt.reports.table10 import write_table10
 
     tree = slr_data["tree"]
@@ -347,8 +370,8 @@ def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     assert [p.suffix for p in paths] == [".md", ".csv", ".tex"]
 
     # Stage 0: the encoder loads into SSL-SSAW's temporal module, and only there.
-    from qbslt.model.configuration import QBSLTConfig
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
     from qbslt.training.checkpoint import load_stage0
     from qbslt.training.checkpoint import load_weights
 
@@ -449,7 +472,7 @@ def write_isolated_dataset(root: Path, signers=("s1", "s2", "s3", "s4"), glosses
 def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_path):
     from qbslt.cli import main
     from qbslt.data.frame_store import open_store, read_index
-    from qbslt.slr.clips import read_clip_index
+    from qbslt.slslr.clips import read_clip_index
 
     write_isolated_dataset(tmp_path / "raw")
     out = tmp_path / "data"
@@ -471,7 +494,7 @@ def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_pa
 
     # Then as in the paper DAG: frozen features and MediaPipe keypoints of that store, one SL-SLR seed on
     # the one dataset (no transfer protocol), Table 10 naming it.
-    from qbslt.slr.runs import run_seed
+    from qbslt.slslr.run import run_seed
     from qbslt.reports.table10 import write_table10
     from qbslt.training.features import write_features
 
@@ -498,7 +521,7 @@ def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_pa
     (lambda rows: rows + ["frames/nowhere,book,s9"], r"isolated.csv:10: video frames/nowhere not found"),
 ])
 def test_isolated_index_mistakes_fail_naming_file_and_line(tmp_path, edit, message):
-    from qbslt.slr.isolated import read_isolated_index
+    from qbslt.slslr.isolated import read_isolated_index
 
     index = write_isolated_dataset(tmp_path)
     index.write_text("\n".join(edit(index.read_text().splitlines())) + "\n")

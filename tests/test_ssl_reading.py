@@ -20,8 +20,8 @@ from transformers import AutoConfig
 
 from qbslt import config
 from qbslt.errors import ConfigError
-from qbslt.model import QBSLTConfig, QBSLTModel
-from qbslt.training.runs import decoding_order
+from qbslt.ssl_ssaw import QBSLTConfig, QBSLTModel
+from qbslt.ssl_ssaw.run import decoding_order
 
 from conftest import REPO
 from test_model import EOS, SEP, V, make_batch, tiny_config, train_steps
@@ -257,7 +257,7 @@ def test_save_pretrained_round_trip_keeps_the_reading(tmp_path):
 def test_a_stage2_run_of_the_auxiliary_variant(tiny_prepared, tmp_path):
     """run_stage2 of ssl_ssaw (the auxiliary reading, the default) on the tiny prepared data: the result contract, the input-reliance
     check (the encoder-side question shuffled) and a model folder that records the reading."""
-    from qbslt.training.runs import RunInputs, run_stage2
+    from qbslt.ssl_ssaw.run import RunInputs, run_stage2
 
     cfg = config.variant_config(tiny_prepared["params"], "ssl_ssaw")
     cfg["train"]["stage2"].update(epochs=1, eval_every=1)

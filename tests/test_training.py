@@ -16,7 +16,7 @@ from qbslt.eval.metrics import corpus_scores
 from qbslt.reports.results import read_predictions
 from qbslt.training.batches import mask_words
 from qbslt.training.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
-from qbslt.training.runs import RunInputs, run_stage1, run_stage2
+from qbslt.ssl_ssaw.run import RunInputs, run_stage1, run_stage2
 from qbslt.data.join import read_examples
 from qbslt.training.tokenizer import decode, encode, load_tokenizer, train_word_tokenizer
 from qbslt.translate import Translator
@@ -422,7 +422,7 @@ def test_length_buckets_pad_less_and_keep_every_example_once():
 
 
 def test_inputs_of_other_examples_move_only_that_input(tiny):
-    from qbslt.training.runs import gloss_tokenizer, load_split
+    from qbslt.ssl_ssaw.run import gloss_tokenizer, load_split
 
     cfg = config.variant_config(tiny["params"], "question_gloss_text")
     decoder_tok = load_tokenizer(tiny["tokenizer"])
@@ -464,9 +464,9 @@ def test_one_decoding_pass_over_a_split_and_its_shuffled_copies_equals_separate_
     """run_stage2 decodes a split and its reliance copies as one ExampleSet, sorted by decoder-prefix
     length (fewer generate calls): the same hypotheses, in input order, as a pass per copy, and the
     SSAW weights of the first examples."""
-    from qbslt.model.modeling_qbslt import QBSLTModel
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
     from qbslt.training.batches import ExampleSet
-    from qbslt.training.runs import decoding_order, load_split, make_collator, predict, run_model_config
+    from qbslt.ssl_ssaw.run import decoding_order, load_split, make_collator, predict, run_model_config
 
     cfg = config.variant_config(tiny["params"], "ssl_ssaw_prefix")  # the reading with a decoder prefix per example
     tok = load_tokenizer(tiny["tokenizer"])

@@ -25,8 +25,7 @@ import jsonschema
 import yaml
 
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import PRETRAINED_REVISIONS, QBSLTConfig
-from qbslt.model.sigma_configuration import check_settings
+from qbslt.model.configuration import PRETRAINED_REVISIONS
 from qbslt.profiles import PROFILE_NAMES
 
 # Shipped inside the package (importlib.resources), so a non-editable install validates too.
@@ -195,8 +194,10 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") -> dict:
-    """Validate ``raw`` params and return the tree for ``profile`` (default: ``raw['profile']``)."""
+def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml", check=None) -> dict:
+    """Validate ``raw`` params and return the tree for ``profile`` (default: ``raw['profile']``).
+    ``check(tree, source)``: the methods' own checks of the resolved tree (each variant's model config,
+    each Sigma variant's settings: :meth:`qbslt.experiment.Experiment.check`), run last."""
     if profile is not None:
         raw = {**raw, "profile": profile}
     check_finite(raw, source)  # the raw tree: overrides and variants included, each with its own path
@@ -216,15 +217,17 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml") 
     _check_experiment(merged, schema, source)
     _check_sigma(merged, schema, source)
     _check_renders_a_table(merged, f"{source} (profile {active})")
+    if check is not None:
+        check(merged, source)
     return merged
 
 
-def resolve_layers(tree: dict, layers: list[tuple[str, dict]]) -> dict:
+def resolve_layers(tree: dict, layers: list[tuple[str, dict]], check=None) -> dict:
     """:func:`resolve` of ``tree``, the merge of ``layers`` ((source, mapping) pairs in merge order, as
     Snakemake merges params.yaml, --configfile files and --config); an error names the first layer
     whose merge over the ones before it shows that error, so a bad --config is not blamed on the file."""
     try:
-        return resolve(tree)
+        return resolve(tree, check=check)
     except ConfigError as exc:
         error = str(exc)
     # Every prefix under the final profile: an error of overrides.<profile> in the file, which a
@@ -234,10 +237,10 @@ def resolve_layers(tree: dict, layers: list[tuple[str, dict]]) -> dict:
     for source, layer in layers:
         merged = deep_merge(merged, layer or {})
         try:
-            resolve(merged, profile)
+            resolve(merged, profile, check=check)
         except ConfigError as exc:
             if str(exc) == error:
-                resolve(merged, profile, source=source)  # the same error, named after its layer
+                resolve(merged, profile, source=source, check=check)  # the same error, named after its layer
     raise ConfigError(error)
 
 
@@ -315,12 +318,7 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
                                  ["experiment", "variants", name])
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-        merged = deep_merge(tree, override)
-        validate(merged, schema, source=f"{source} (variant {name})")
-        try:  # the model config the runs build: an inconsistent variant fails here, before any job
-            QBSLTConfig.from_params(merged["model"])
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: experiment.variants.{name}: {exc}") from None
+        validate(deep_merge(tree, override), schema, source=f"{source} (variant {name})")
     for name in tree["experiment"]["variant_seeds"]:
         if name not in variants:
             raise ConfigError(f"{source}: key 'experiment.variant_seeds.{name}': unknown variant '{name}' "
@@ -350,8 +348,8 @@ def sigma_variant_config(tree: dict, name: str) -> dict:
 
 
 def _check_sigma(tree: dict, schema: dict, source: str) -> None:
-    """Every Sigma variant names existing keys, validates once merged and is consistent
-    (qbslt.model.sigma_configuration.check_settings: e.g. no pre-training with every objective at 0)."""
+    """Every Sigma variant names existing keys and validates once merged (its consistency, e.g. no
+    pre-training with every objective at 0, is Sigma's own check: qbslt.experiment.Experiment.check)."""
     base = _sigma_base(tree)
     for name in sigma_run_variants(tree):
         if name not in tree["sigma"]["variants"]:
@@ -364,10 +362,6 @@ def _check_sigma(tree: dict, schema: dict, source: str) -> None:
             raise ConfigError(f"{source}: {exc}") from None
         settings = sigma_variant_config(tree, name)
         validate({**tree, "sigma": {**tree["sigma"], **settings}}, schema, source=f"{source} (sigma variant {name})")
-        try:
-            check_settings(settings, f"sigma.variants.{name}")
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
 
 
 def dataset_variants(tree: dict, dataset: str) -> list[str]:
@@ -393,14 +387,14 @@ def variant_config(tree: dict, name: str) -> dict:
     return deep_merge(base, tree["experiment"]["variants"][name])
 
 
-def load(path: Path | str = "params.yaml", profile: str | None = None) -> dict:
+def load(path: Path | str = "params.yaml", profile: str | None = None, check=None) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return resolve(raw, profile, source=str(path))
+    return resolve(raw, profile, source=str(path), check=check)
 
 
 def config_hash(tree: Any) -> str:

@@ -18,7 +18,9 @@ from qbslt.data import frame_store, keypoints
 from qbslt.errors import ConfigError
 from qbslt.profiles import Profile
 from qbslt.settings import encode_settings
-from qbslt.slr import config as slslr_config
+from qbslt.sigma.configuration_sigma import check_settings as check_sigma_settings
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+from qbslt.slslr import configuration_slslr as slslr_config
 
 # The kinds of training-level job, as the rules that run them are named.
 JOB_KINDS = ("pretrain", "train", "reference", "sigma", "slslr_run")
@@ -67,7 +69,9 @@ class SlslrPlan:
 class Experiment:
     """params.yaml resolved for one profile: the matrix, the jobs and each job's settings."""
 
-    def __init__(self, tree: dict):
+    def __init__(self, tree: dict, source: str = "params.yaml"):
+        """``tree``: params.yaml resolved for one profile (:func:`qbslt.config.resolve`)."""
+        self.check(tree, source)
         self.tree = tree
         self.profile = Profile.named(tree["profile"])
         self.datasets: list[str] = list(tree["data"]["datasets"])
@@ -99,11 +103,27 @@ class Experiment:
         self._jobs = tuple(self._plan_jobs())
         self._planned = frozenset(self._jobs)
 
+    @staticmethod
+    def check(tree: dict, source: str = "params.yaml") -> None:
+        """Each method's own checks of a resolved tree: every variant's SSL-SSAW model config and every
+        Sigma variant's settings are built, so an inconsistent one fails naming its key. (Under
+        Snakemake, :func:`qbslt.config.resolve_layers` runs it to name the config layer at fault.)"""
+        for name in tree["experiment"]["variants"]:
+            try:
+                QBSLTConfig.from_params(qconfig.variant_config(tree, name)["model"])
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: experiment.variants.{name}: {exc}") from None
+        for name in tree["sigma"]["variants"]:
+            try:
+                check_sigma_settings(qconfig.sigma_variant_config(tree, name), f"sigma.variants.{name}")
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+
     @classmethod
     def load(cls, params: Path | str = "params.yaml", profile: str | None = None) -> "Experiment":
         """Read, validate and resolve ``params`` (:func:`qbslt.config.load`), then build the plan: every
         check the DAG makes is made here (``qbslt validate-params`` is this call)."""
-        return cls(qconfig.load(params, profile))
+        return cls(qconfig.load(params, profile, check=cls.check), str(params))
 
     # -- the matrix ----------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ from pathlib import Path
 
 # Modules every heavy command imports (torch, torchvision, transformers, sacrebleu, rouge-score).
 # torch._dynamo: the optimisers import it lazily on their first step (1.3 CPU-s a training job).
-PRELOAD = ("qbslt.cli", "qbslt.training.runs", "qbslt.training.features", "qbslt.training.tokenizer",
+PRELOAD = ("qbslt.cli", "qbslt.ssl_ssaw.run", "qbslt.training.features", "qbslt.training.tokenizer",
            "qbslt.eval.metrics", "torch._dynamo")
 IDLE_SECONDS = float(os.environ.get("QBSLT_LAUNCHER_IDLE_SECONDS", 120))
 START_TIMEOUT_SECONDS = 300.0

@@ -19,8 +19,8 @@ from qbslt.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_frames
 from qbslt.errors import QbsltError
 from qbslt.numerics import configure_torch
 from qbslt.profiles import PROFILES
-from qbslt.model.configuration import QBSLTConfig
-from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 from qbslt.training.augment import crop_frames, evenly_spaced
 from qbslt.training.features import build_frozen_backbone
 from qbslt.training.tokenizer import decode, encode, load_tokenizer

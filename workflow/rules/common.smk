@@ -56,7 +56,11 @@ try:
     # The experiment plan (qbslt.experiment): the matrix, the jobs and their settings, built once;
     # every rule file reads it, and no rule file reads another's globals.
     EXPERIMENT = qbslt_experiment.Experiment(
-        qbslt_config.resolve_layers(qbslt_config.merge_layers(LAYERS), LAYERS)
+        qbslt_config.resolve_layers(
+            qbslt_config.merge_layers(LAYERS),
+            LAYERS,
+            check=qbslt_experiment.Experiment.check,
+        )
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""SL-SLR (:mod:`qbslt.slr`): clips, runs and Table 10."""
+"""SL-SLR (:mod:`qbslt.slslr`): clips, runs and Table 10."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from qbslt.data.datasets import DATASETS
 
 
 def cmd_slslr_clips(args) -> int:
-    from qbslt.slr.clips import build_clip_index, write_clip_index
+    from qbslt.slslr.clips import build_clip_index, write_clip_index
 
     cfg = subtree(args, "slslr")
     clips = build_clip_index(args.dataset, Path(args.manifest), Path(args.index), cfg["clip_margin"],
@@ -22,8 +22,8 @@ def cmd_slslr_clips(args) -> int:
 
 def cmd_slslr_isolated(args) -> int:
     from qbslt.data.frame_store import write_store
-    from qbslt.slr.clips import write_clip_index
-    from qbslt.slr.isolated import isolated_clip_index, read_isolated_index, video_sources
+    from qbslt.slslr.clips import write_clip_index
+    from qbslt.slslr.isolated import isolated_clip_index, read_isolated_index, video_sources
 
     root, index = Path(args.root), Path(args.root) / args.index
     videos = read_isolated_index(root, index)
@@ -36,7 +36,7 @@ def cmd_slslr_isolated(args) -> int:
 
 
 def cmd_slslr_run(args) -> int:
-    from qbslt.slr.runs import run_seed
+    from qbslt.slslr.run import run_seed
 
     cfg = decode_settings(args.cfg)
     inputs = {d: {"clips": Path(c), "features": Path(f), "keypoints": Path(k)}

@@ -37,7 +37,7 @@ def cmd_features(args) -> int:
 
 
 def _run_inputs(args):
-    from qbslt.training.runs import RunInputs
+    from qbslt.ssl_ssaw.run import RunInputs
 
     return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
                      decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer),
@@ -46,7 +46,7 @@ def _run_inputs(args):
 
 
 def cmd_pretrain(args) -> int:
-    from qbslt.training.runs import run_stage1
+    from qbslt.ssl_ssaw.run import run_stage1
 
     run_stage1(_variant_cfg(args), args.seed, _run_inputs(args), Path(args.out_dir), Path(args.checkpoint_dir),
                stage0=Path(args.stage0) if args.stage0 else None)
@@ -54,7 +54,7 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from qbslt.training.runs import run_stage2
+    from qbslt.ssl_ssaw.run import run_stage2
 
     out = {"metrics": Path(args.metrics), "predictions": Path(args.predictions),
            "dev_predictions": Path(args.dev_predictions), "ssaw": Path(args.ssaw), "model": Path(args.model_dir)}

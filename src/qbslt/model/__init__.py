@@ -1,14 +1,10 @@
-"""SSL-SSAW model parts (one module each) on Hugging Face mBART / mBERT and torchvision backbones.
+"""The model parts the methods share (SSL-SSAW: qbslt.ssl_ssaw, Sigma: qbslt.sigma, SL-SLR: qbslt.slslr).
 
-    configuration      ModelConfig, QBSLTConfig
-    sigma_configuration SigmaConfig of the Sigma baseline (qbslt.sigma) and its settings check
+    configuration      ModelConfig (what every method's config shares), VideoConfig, BACKBONES, hub_kwargs
     video_embedding    FrameBackbone, TemporalEmbedding, VideoEmbedding
-    text_embedding     TextEmbedding, TextEncoder
-    fusion             ConcatFusion, LSTMFusion, TCNFusion, SSAWFusion, build_fusion, pack
-    contrastive        ContrastiveHead and the Table-3 alignment strategies
-    modeling_qbslt     QBSLTModel (stage-1 / stage-2 losses, generation, stage-1 -> stage-2 transfer)
-    pretrained         save_pretrained / from_pretrained: a model folder (config.json, model.safetensors,
-                       tokenizers), for QBSLTModel and Sigma's SigmaModel
+    skeleton           the keypoint features and the joint MLP of the RGB + skeleton models
+    contrastive        the Table-3 alignment strategies, Eq. 1's loss, InfoNCE, the cross-rank gather
+    pretrained         save_pretrained / from_pretrained: a model folder (config.json, model.safetensors)
 """
 
 from importlib import import_module
@@ -17,12 +13,8 @@ from importlib import import_module
 # configuration (``qbslt.model.configuration``, as Snakemake does at DAG time) does not import
 # torch and transformers.
 _HOMES = {
-    "QBSLTConfig": "configuration",
-    "ContrastiveHead": "contrastive", "contrastive_loss": "contrastive",
-    "ConcatFusion": "fusion", "LSTMFusion": "fusion", "SSAWFusion": "fusion", "TCNFusion": "fusion",
-    "build_fusion": "fusion", "pack": "fusion",
-    "QBSLTModel": "modeling_qbslt",
-    "TextEmbedding": "text_embedding", "TextEncoder": "text_embedding",
+    "ModelConfig": "configuration", "VideoConfig": "configuration",
+    "contrastive_loss": "contrastive", "info_nce": "contrastive",
     "FrameBackbone": "video_embedding", "TemporalEmbedding": "video_embedding", "VideoEmbedding": "video_embedding",
     "extract_features": "video_embedding",
 }

@@ -37,7 +37,7 @@ from torch import nn
 
 from qbslt.errors import ConfigError
 from qbslt.data.keypoints import NUM_JOINTS
-from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.configuration import BACKBONES, VideoConfig
 from qbslt.model.skeleton import SkeletonStream
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,7 +86,7 @@ def _build_torchvision(name: str, pretrained: bool) -> nn.Module:
 class FrameBackbone(nn.Module):
     """Per-frame 2D CNN: float [N, 3, H, W] (ImageNet-normalised) -> [N, feature_dim]."""
 
-    def __init__(self, config: QBSLTConfig):
+    def __init__(self, config: VideoConfig):
         super().__init__()
         net = _build_torchvision(config.backbone, config.backbone_pretrained)
         out_dim = net.fc.in_features
@@ -171,7 +171,7 @@ class TemporalBlock(nn.Module):
 class TemporalEmbedding(nn.Module):
     """[B, T, feature_dim] + mask [B, T] -> [B, T', d_model] + mask [B, T'] (T' = ceil(T / 2**blocks))."""
 
-    def __init__(self, config: QBSLTConfig):
+    def __init__(self, config: VideoConfig):
         super().__init__()
         # config.input_norm: per-channel standardisation of the frame features (running statistics of
         # the training frames; no affine), so that the zero padding of the convolutions is the mean.
@@ -204,7 +204,7 @@ class VideoEmbedding(nn.Module):
     is ``not config.freeze_backbone``). ``mask``: bool [B, T]. Returns [B, T', d_model], bool [B, T'].
     """
 
-    def __init__(self, config: QBSLTConfig, with_backbone: bool | None = None):
+    def __init__(self, config: VideoConfig, with_backbone: bool | None = None):
         super().__init__()
         if with_backbone is None:
             with_backbone = not config.freeze_backbone

@@ -2,7 +2,7 @@
 
 Every stage-2 run decodes dev and test a second time with each example's video (the sign stream:
 frames, or glosses for the text reference systems) taken from another example of the same split,
-and once more with the question taken likewise (``qbslt.training.runs``; metrics keys
+and once more with the question taken likewise (``qbslt.ssl_ssaw.run``; metrics keys
 ``<split>.shuffled_video.bleu4`` and ``<split>.shuffled_question.bleu4``). This table puts BLEU-4,
 the shuffled BLEU-4 and their difference Δ side by side, mean ± std over seeds. A Δ near 0 means
 the model ignores that input, whatever its score.

@@ -4,7 +4,7 @@ Rows: (dataset, method); columns: per protocol (``linear``, ``semi_<p>``, ``tran
 Std with ddof=1 (± 0.00 for one seed), as Tables 1-8. Two diagnostics per (dataset, method), mean ±
 std over the seeds, close each row (and are columns of every row of the CSV): the effective rank of the
 test clips' vectors (of ``dim``) and the top-1 of a linear probe that predicts the signer
-(:mod:`qbslt.slr.protocols`). Read from the per-seed run files of :mod:`qbslt.slr.runs`; a file that is
+(:mod:`qbslt.slslr.protocols`). Read from the per-seed run files of :mod:`qbslt.slslr.run`; a file that is
 missing or malformed fails naming it.
 """
 

@@ -5,6 +5,6 @@ Modules: ``modeling_sigma`` (skeleton encoder, sign-aware visual encoder, text s
 pre-training objectives, named after the abstract's terms), ``data`` (keypoint batches), ``run``
 (pre-training + downstream gloss-free translation of every variant of one dataset and seed).
 Table 9 is rendered by :mod:`qbslt.reports.table9`. SigmaConfig and the checks of the ``sigma:``
-section of params.yaml and its variants live in :mod:`qbslt.model.sigma_configuration`
-(``qbslt.config`` checks them at DAG time).
+section of params.yaml and its variants live in :mod:`qbslt.sigma.configuration_sigma`
+(:class:`qbslt.experiment.Experiment` checks them at DAG time).
 """

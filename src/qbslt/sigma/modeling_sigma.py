@@ -43,7 +43,7 @@ from qbslt.model.pretrained import PretrainedModel
 from qbslt.model.skeleton import JOINT_CHANNELS, joint_features
 from qbslt.model.video_embedding import TemporalBlock
 from qbslt.sigma import losses
-from qbslt.model.sigma_configuration import SigmaConfig
+from qbslt.sigma.configuration_sigma import SigmaConfig
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x [B, T, d], mask bool [B, T] -> [B, d] mean over the valid positions."""

@@ -8,7 +8,7 @@ Per variant:
 2. downstream translation: the same weights, the translation CE, ``finetune.epochs`` epochs; every
    ``finetune.eval_every`` epochs and after the last, dev BLEU-4 of a decoding pass with
    ``eval.eval_beams_during_training`` beams (greedy) picks the weights kept, as the translation
-   runs (:func:`qbslt.training.runs.run_stage2`) pick theirs;
+   runs (:func:`qbslt.ssl_ssaw.run.run_stage2`) pick theirs;
 3. dev and test decoded with ``eval.num_beams`` beams (the translation models' beam search), scored
    by :func:`qbslt.eval.metrics.corpus_scores`; then two checks that the model reads the skeleton
    (:mod:`qbslt.eval.reliance`): the number of distinct test hypotheses, and test decoded again
@@ -38,7 +38,7 @@ from qbslt.config import config_hash
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement, distinct_hypotheses
-from qbslt.model.sigma_configuration import SigmaConfig, check_settings
+from qbslt.sigma.configuration_sigma import SigmaConfig, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.training.checkpoint import load_weights

@@ -4,7 +4,7 @@ An ``ExampleSet`` holds one split: the frame rows of each example in the store w
 (dataset, backbone) (per-frame features, or raw frames), and the pre-tokenised texts. Texts are
 tokenised once at construction; frames are read from the store per batch (memory-mapped raw
 frames, or decoded from the compressed store: ``qbslt.data.frame_store``), so a split of 256x256
-frames (PHOENIX train: >100 GB raw) never has to fit in host memory. Batch keys (see qbslt.model.modeling_qbslt):
+frames (PHOENIX train: >100 GB raw) never has to fit in host memory. Batch keys (see qbslt.ssl_ssaw.modeling_ssl_ssaw):
 
     video            float [B, T, D] frame features  (uint8 [B, T, H, W, 3] raw frames)
     video_mask       bool  [B, T]

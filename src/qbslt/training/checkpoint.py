@@ -76,7 +76,7 @@ def load_stage0(model, path: Path) -> list[str]:
 
     SL-SLR is stage 0 of SSL-SSAW: its pre-trained temporal encoder starts stage 1. The SL-SLR clip
     encoder's ``temporal`` module is SSL-SSAW's ``video_embedding.temporal`` (same class, same ``model``
-    settings), so its weights (written by ``qbslt.slr.runs.run_seed``: the module's own state
+    settings), so its weights (written by ``qbslt.slslr.run.run_seed``: the module's own state
     dict, safetensors) load one to one; every other weight of stage 1 starts as without stage 0."""
     if not Path(path).is_file():
         raise ConfigError(f"{path}: missing SL-SLR encoder (rerun the slslr_run step)")

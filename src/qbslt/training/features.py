@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from qbslt.atomic import atomic_paths
 from qbslt.data.frame_store import CompressedFrameStore, open_frame_store
-from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.configuration import BACKBONES, VideoConfig
 from qbslt.model.video_embedding import FrameBackbone
 from qbslt.numerics import configure_torch
 
@@ -28,7 +28,7 @@ BACKBONE_INIT_SEED = 0
 def build_frozen_backbone(backbone: str, pretrained: bool, device: str = "cpu") -> FrameBackbone:
     configure_torch()  # the pinned CPU kernels (qbslt.numerics): the same features on every machine
     torch.manual_seed(BACKBONE_INIT_SEED)
-    config = QBSLTConfig(backbone=backbone, backbone_pretrained=pretrained, freeze_backbone=True,
+    config = VideoConfig(backbone=backbone, backbone_pretrained=pretrained, freeze_backbone=True,
                          feature_dim=BACKBONES[backbone])
     return FrameBackbone(config).to(device).eval()
 

@@ -21,7 +21,7 @@ to the next one's start. Gaussian pixel noise (``noise_std``) is added last.
 frame, in the joint layout of :mod:`qbslt.data.keypoints` (the embedded profile's keypoints; the
 video is the same, byte for byte). ``render_annotated`` adds the gloss segments: for each gloss,
 the frames that sign it, in the frame numbering of the returned video (dropped frames already gone;
-transition frames belong to no gloss) -- the isolated-sign clips of SL-SLR (:mod:`qbslt.slr.clips`).
+transition frames belong to no gloss) -- the isolated-sign clips of SL-SLR (:mod:`qbslt.slslr.clips`).
 
 Optional settings make the video hard in the ways real video is (all off by default; the
 embedded data sets them under ``data.synthetic.hard_video``, see docs/embedded-data.md):

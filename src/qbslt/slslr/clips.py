@@ -166,7 +166,7 @@ def load_clips(clips: pd.DataFrame, features: np.ndarray, points: np.ndarray, po
                informative_cfg: dict) -> ClipSet:
     """Gather every clip of ``clips`` from the feature store ``features`` [frames, F] and the keypoint
     store (``points`` [frames, 75, 3], ``point_mask`` [frames, 75]), padded to the longest clip."""
-    from qbslt.slr.informative import informative_weights
+    from qbslt.slslr.informative import informative_weights
 
     n, longest = len(clips), int(clips["length"].max())
     out = np.zeros((n, longest, features.shape[1]), np.float32)

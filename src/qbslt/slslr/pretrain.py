@@ -1,7 +1,7 @@
 """Self-supervised pre-training of one SL-SLR method on the recognition-train clips (labels unused).
 
 One step (nanoGPT-style, one optimiser, cosine learning rate): two views of every clip of the batch
-(:func:`qbslt.slr.augment.make_views`, the method's augmentation), then
+(:func:`qbslt.slslr.augment.make_views`, the method's augmentation), then
 
 * ``free_negative``: L = L_FN(q(g(f(v1))), g'(f'(v2))) + L_FN(q(g(f(v2))), g'(f'(v1))), f/g the online
   encoder/projector, q the predictor, f'/g' their moving average (``pretrain.ema``) -- no negative pair;
@@ -9,7 +9,7 @@ One step (nanoGPT-style, one optimiser, cosine learning rate): two views of ever
 * ``none``: no pre-training (the randomly initialised encoder).
 
 With ``weighting`` the clip vectors the loss compares are pooled with the informative weights
-(:mod:`qbslt.slr.informative`), so the loss is driven by the hands' moving frames more than by resting ones.
+(:mod:`qbslt.slslr.informative`), so the loss is driven by the hands' moving frames more than by resting ones.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import logging
 import numpy as np
 import torch
 
-from qbslt.model.configuration import QBSLTConfig
-from qbslt.slr.augment import make_views
-from qbslt.slr.clips import ClipSet
-from qbslt.slr.losses import free_negative_loss, info_nce_loss
-from qbslt.slr.modeling_slslr import SLSLRModel
+from qbslt.model.configuration import VideoConfig
+from qbslt.slslr.augment import make_views
+from qbslt.slslr.clips import ClipSet
+from qbslt.slslr.configuration_slslr import SLSLRConfig
+from qbslt.slslr.losses import free_negative_loss, info_nce_loss
+from qbslt.slslr.modeling_slslr import SLSLRModel
 
 log = logging.getLogger("qbslt.slslr")
 
@@ -33,14 +34,14 @@ def feature_std(clips: ClipSet) -> torch.Tensor:
     return torch.from_numpy(clips.features[clips.mask].std(0)).clamp_min(1e-6)
 
 
-def pretrain(method: dict, cfg: dict, model_config: QBSLTConfig, train: ClipSet, seed: int
+def pretrain(method: dict, cfg: dict, model_config: VideoConfig, train: ClipSet, seed: int
              ) -> tuple[SLSLRModel, list[float]]:
     """Pre-train ``method`` (a ``slslr.methods`` entry; ``cfg`` the ``slslr`` section) on ``train``.
     Returns the model and the mean loss of each epoch."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = SLSLRModel(model_config, cfg["encoder"]["projector_dim"], cfg["encoder"]["predictor_dim"],
-                       method["objective"])
+    model = SLSLRModel(SLSLRConfig.of(model_config, cfg["encoder"]["projector_dim"], cfg["encoder"]["predictor_dim"],
+                                      method["objective"]))
     p = cfg["pretrain"]
     if method["objective"] == "none" or p["epochs"] == 0:
         return model, []

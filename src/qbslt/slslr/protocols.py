@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qbslt.slr.clips import ClipSet
-from qbslt.slr.modeling_slslr import ClipEncoder
+from qbslt.slslr.clips import ClipSet
+from qbslt.slslr.modeling_slslr import ClipEncoder
 
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:

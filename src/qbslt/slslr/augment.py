@@ -3,7 +3,7 @@
 Both work on per-frame features (the frozen backbone's, :mod:`qbslt.training.features`) and return
 frame indices into each clip plus per-frame noise scales, so a view is a gather of the clip's frames:
 
-* ``sign`` (:func:`sign_indices`): the frames whose informative weight (:mod:`qbslt.slr.informative`)
+* ``sign`` (:func:`sign_indices`): the frames whose informative weight (:mod:`qbslt.slslr.informative`)
   reaches ``keep`` times the clip's highest are the sign. The sign is signed again at another speed
   and with small variations: its frames, in order, are resampled to ``U(1 - sign_speed, 1 + sign_speed)``
   times their number (a frame repeated or skipped, none moved out of order) and get Gaussian noise of

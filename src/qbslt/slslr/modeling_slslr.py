@@ -24,8 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.model.configuration import VideoConfig
+from qbslt.model.pretrained import PretrainedModel
 from qbslt.model.video_embedding import TemporalEmbedding
+from qbslt.slslr.configuration_slslr import SLSLRConfig
 
 
 def pool_weights(weights: torch.Tensor, blocks: int) -> torch.Tensor:
@@ -39,7 +41,7 @@ def pool_weights(weights: torch.Tensor, blocks: int) -> torch.Tensor:
 class ClipEncoder(nn.Module):
     """Frame features of a clip -> one clip vector [B, d_model]."""
 
-    def __init__(self, model_config: QBSLTConfig):
+    def __init__(self, model_config: VideoConfig):
         super().__init__()
         self.temporal = TemporalEmbedding(model_config)
         self.blocks = model_config.temporal_blocks
@@ -58,13 +60,18 @@ def mlp(dim_in: int, hidden: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, dim_out))
 
 
-class SLSLRModel(nn.Module):
-    """Online encoder + projector (+ predictor and EMA target for ``objective == 'free_negative'``)."""
+class SLSLRModel(nn.Module, PretrainedModel):
+    """Online encoder + projector (+ predictor and EMA target for ``objective == 'free_negative'``);
+    ``save_pretrained`` / ``from_pretrained`` write and read a model folder (config.json, model.safetensors)."""
 
-    def __init__(self, model_config: QBSLTConfig, projector_dim: int, predictor_dim: int, objective: str):
+    config_class = SLSLRConfig
+
+    def __init__(self, config: SLSLRConfig):
         super().__init__()
-        self.objective = objective
-        self.encoder = ClipEncoder(model_config)
+        self.config = config
+        self.objective = objective = config.objective
+        projector_dim, predictor_dim = config.projector_dim, config.predictor_dim
+        self.encoder = ClipEncoder(config.video())
         self.projector = mlp(self.encoder.dim, projector_dim, projector_dim)
         self.predictor = mlp(projector_dim, predictor_dim, projector_dim) if objective == "free_negative" else None
         if self.predictor is not None:

@@ -38,9 +38,9 @@ from qbslt.data.keypoints import open_keypoint_store
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement
-from qbslt.model.configuration import QBSLTConfig
-from qbslt.model.model_card import write_model_card
-from qbslt.model.modeling_qbslt import QBSLTModel
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+from qbslt.ssl_ssaw.model_card import write_model_card
+from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
@@ -369,7 +369,7 @@ def save_model(model: QBSLTModel, decoder_tok, text_tok, out_dir: Path, pipeline
     """A self-contained model folder for ``qbslt translate`` and ``transformers.AutoModel``: the model's
     own folder (weights, config, tokenizers: ``QBSLTModel.save_pretrained``), how to preprocess
     (``pipeline.json``) and, with ``card``, the model card ``README.md`` (``card``: the keyword arguments
-    of :func:`qbslt.model.model_card.model_card`, ``variant`` required: train, metrics, profile, seed)."""
+    of :func:`qbslt.ssl_ssaw.model_card.model_card`, ``variant`` required: train, metrics, profile, seed)."""
     tokenizers = {"tokenizer": decoder_tok, "text_tokenizer": text_tok}
     if gloss_tok is not None:
         tokenizers["gloss_tokenizer"] = gloss_tok

@@ -8,16 +8,19 @@ ConfigError naming the key, so a wrong method line fails at ``snakemake -n``:
 * ``augment.sign``: ``rest_drop + rest_repeat <= 1`` (they are shares of the resting frames);
 * a variant's ``stage0`` names a pre-trained method, and its temporal module (``model.backbone``,
   ``d_model``, ``temporal_blocks``, ``temporal_kernel``, frozen backbone) is the one SL-SLR trains;
-* clips: ``slslr.isolated_dataset`` when set (:mod:`qbslt.slr.isolated`; the paper profile's source),
+* clips: ``slslr.isolated_dataset`` when set (:mod:`qbslt.slslr.isolated`; the paper profile's source),
   else the renderer's gloss boundaries in the rendered profiles; the paper profile without one has no
   clips and no Table 10.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import BACKBONES, QBSLTConfig
+from qbslt.model.configuration import BACKBONES, ModelConfig, VideoConfig
 from qbslt.profiles import Profile
 
 ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel", "input_norm")
@@ -85,11 +88,54 @@ def encoder_model(tree: dict) -> dict:
     return {k: tree["model"][k] for k in ENCODER_MODEL_KEYS}
 
 
-def encoder_config(encoder: dict) -> QBSLTConfig:
-    """The QBSLTConfig of :func:`encoder_model`'s keys (what the temporal module reads)."""
-    return QBSLTConfig(backbone=encoder["backbone"], feature_dim=BACKBONES[encoder["backbone"]],
+def encoder_config(encoder: dict) -> VideoConfig:
+    """The video config of :func:`encoder_model`'s keys (what the temporal module reads)."""
+    return VideoConfig(backbone=encoder["backbone"], feature_dim=BACKBONES[encoder["backbone"]],
                        d_model=encoder["d_model"], temporal_blocks=encoder["temporal_blocks"],
                        temporal_kernel=encoder["temporal_kernel"], input_norm=encoder["input_norm"])
+
+
+OBJECTIVES = ("free_negative", "infonce", "none")
+
+
+@dataclass
+class SLSLRConfig(ModelConfig):
+    """The SL-SLR model (:class:`qbslt.slslr.modeling_slslr.SLSLRModel`): its clip encoder (the video
+    embedding's temporal module, :class:`VideoConfig`'s keys) and its pre-training heads."""
+
+    CONFIG_NAME = "sl-slr model config"
+    model_type: ClassVar[str] = "slslr"
+
+    backbone: str = "resnet18"
+    feature_dim: int = 512
+    d_model: int = 256
+    temporal_blocks: int = 2
+    temporal_kernel: int = 5
+    input_norm: bool = False
+    projector_dim: int = 128
+    predictor_dim: int = 64
+    objective: str = "free_negative"
+
+    def validate(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise self.bad("backbone", f"{self.backbone!r} is not one of {', '.join(BACKBONES)}")
+        if self.objective not in OBJECTIVES:
+            raise self.bad("objective", f"{self.objective!r} is not one of {', '.join(OBJECTIVES)}")
+        for key in ("feature_dim", "d_model", "projector_dim", "predictor_dim"):
+            if getattr(self, key) < 1:
+                raise self.bad(key, f"must be at least 1, got {getattr(self, key)}")
+
+    @classmethod
+    def of(cls, video: VideoConfig, projector_dim: int, predictor_dim: int, objective: str) -> "SLSLRConfig":
+        """The config of an encoder of ``video``'s temporal keys with these heads."""
+        own = {f.name for f in fields(cls)}
+        return cls(**{f.name: getattr(video, f.name) for f in fields(VideoConfig) if f.name in own},
+                   projector_dim=projector_dim, predictor_dim=predictor_dim, objective=objective)
+
+    def video(self) -> VideoConfig:
+        """The keys of the encoder's temporal module."""
+        own = {f.name for f in fields(VideoConfig)}
+        return VideoConfig(**{f.name: getattr(self, f.name) for f in fields(self) if f.name in own})
 
 
 def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:

@@ -9,11 +9,11 @@ Per dataset (its clip index, per-frame features and keypoint store of the traini
   to the evaluated dataset; ``source`` names the pre-training one). Not for ``objective: none``: its
   transfer would be the target's own ``linear`` row with another random initialisation.
 
-Every protocol sees the encoder the same way for every method (:mod:`qbslt.slr.protocols`): BatchNorm
+Every protocol sees the encoder the same way for every method (:mod:`qbslt.slslr.protocols`): BatchNorm
 statistics re-estimated on the evaluated dataset's clean training clips, clip vectors pooled as the method
 pre-trained them. Per (dataset, method) two diagnostics of the linear-evaluation vectors go into
 ``diagnostics``: the effective rank of the test clips' vectors and the top-1 of a linear probe that
-predicts the signer of the training clips (:func:`qbslt.slr.protocols.signer_probe`).
+predicts the signer of the training clips (:func:`qbslt.slslr.protocols.signer_probe`).
 
 Randomness: each (dataset, method) pre-training and each protocol draws from its own seed, derived from
 (seed, dataset, method, protocol), so one method's runs do not depend on the others. One process does
@@ -33,10 +33,10 @@ from qbslt.atomic import atomic_write_json
 from qbslt.data.keypoints import open_keypoint_store
 from qbslt.data.synth.render import stable_code
 from qbslt.numerics import configure_torch
-from qbslt.slr.config import encoder_config
-from qbslt.slr.clips import ClipSet, load_clips, read_clip_index
-from qbslt.slr.pretrain import pretrain
-from qbslt.slr.protocols import effective_rank, embed, finetune, label_subset, linear_probe, recalibrate, signer_probe
+from qbslt.slslr.configuration_slslr import encoder_config
+from qbslt.slslr.clips import ClipSet, load_clips, read_clip_index
+from qbslt.slslr.pretrain import pretrain
+from qbslt.slslr.protocols import effective_rank, embed, finetune, label_subset, linear_probe, recalibrate, signer_probe
 from qbslt.training.checkpoint import save_weights
 
 log = logging.getLogger("qbslt.slslr")
@@ -65,7 +65,7 @@ def run_seed(cfg: dict, model_params: dict, inputs: dict[str, dict[str, Path]], 
              encoders: dict[tuple[str, str], Path] | None = None, threads: int = 1) -> dict:
     """Run seed ``seed`` of every method and protocol; write the results JSON ``out`` and the encoders
     ``encoders[(dataset, method)]`` (stage 0 of SSL-SSAW). ``cfg``: the ``slslr`` section; ``model_params``:
-    ``qbslt.slr.config.encoder_model`` (the temporal module's sizes); ``inputs[dataset]``: clips, features, keypoints."""
+    ``qbslt.slslr.configuration_slslr.encoder_model`` (the temporal module's sizes); ``inputs[dataset]``: clips, features, keypoints."""
     torch.set_num_threads(threads)
     configure_torch()  # the pinned CPU kernels (qbslt.numerics)
     model_config = encoder_config(model_params)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 
 
 def pack(q: torch.Tensor, q_mask: torch.Tensor, v: torch.Tensor, v_mask: torch.Tensor

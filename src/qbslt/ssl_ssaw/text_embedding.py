@@ -45,7 +45,8 @@ from transformers import BertConfig, BertModel, MBartConfig
 from transformers.models.mbart.modeling_mbart import MBartEncoder, MBartScaledWordEmbedding
 
 from qbslt.errors import ConfigError
-from qbslt.model.configuration import QBSLTConfig, hub_kwargs
+from qbslt.model.configuration import hub_kwargs
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 
 
 def build_mbart_config(config: QBSLTConfig) -> MBartConfig:

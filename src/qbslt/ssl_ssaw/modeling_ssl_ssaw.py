@@ -100,11 +100,13 @@ from transformers import AutoConfig, AutoModel, GenerationConfig, MBartForCondit
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
-from qbslt.model.configuration import QBSLTConfig, hub_kwargs
-from qbslt.model.contrastive import ContrastiveHead, gathered_world
-from qbslt.model.fusion import build_fusion
+from qbslt.model.configuration import hub_kwargs
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+from qbslt.model.contrastive import gathered_world
+from qbslt.ssl_ssaw.contrastive_head import ContrastiveHead
+from qbslt.ssl_ssaw.fusion import build_fusion
 from qbslt.model.pretrained import PretrainedModel
-from qbslt.model.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config, check_depth
+from qbslt.ssl_ssaw.text_embedding import TextEmbedding, TextEncoder, build_bert, build_mbart_config, check_depth
 from qbslt.model.video_embedding import VideoEmbedding
 
 STAGE1_TRANSFER_PREFIXES = ("video_embedding.", "seq2seq.", "text_embedding.")

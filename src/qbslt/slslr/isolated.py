@@ -14,7 +14,7 @@ from a dataset of isolated signs (WLASL, MS-ASL, CSL-500, AUTSL, ...), given as:
 ``video`` is a video file (PyAV) or a folder of frame images, relative to ``root``. Each video is one
 clip; the frames go into the usual frame store of dataset ``name``, split ``train``
 (``data/<profile>/frames/<name>/``), so the features and keypoint rules read it as any other store,
-and the clip index (:mod:`qbslt.slr.clips` format, the sign spanning the whole clip) is split by
+and the clip index (:mod:`qbslt.slslr.clips` format, the sign spanning the whole clip) is split by
 signer as the rendered clips are.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from qbslt.data.frames import VideoSource
-from qbslt.slr.clips import COLUMNS, ClipError, split_by_signer
+from qbslt.slslr.clips import COLUMNS, ClipError, split_by_signer
 
 INDEX_COLUMNS = ["video", "gloss", "signer"]
 

@@ -1,7 +1,7 @@
 """The model card (``README.md``) of a trained model folder, in the Hugging Face style: YAML front
 matter between ``---`` lines (``library_name``, ``license``, ``language``, ``tags``), then Markdown.
 
-Written by ``qbslt.training.runs.save_model`` from what it holds when it saves: the model's config,
+Written by ``qbslt.ssl_ssaw.run.save_model`` from what it holds when it saves: the model's config,
 the folder's ``pipeline.json`` dict, the variant, the training settings and the dev / test scores.
 Nothing is guessed: a profile or seed that is not passed in is not mentioned. No network, no Hub.
 Plain text only (no torch), so this module imports nothing heavy.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from qbslt.atomic import atomic_write_text
-from qbslt.model.configuration import QBSLTConfig
+from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 
 CARD_FILE = "README.md"
 # The spoken language each dataset translates into (ISO 639-1, the model card's ``language``).
@@ -102,7 +102,7 @@ def model_card(config: QBSLTConfig, pipeline: Mapping[str, Any], variant: str, *
         body += ["No scores were recorded with this folder."]
 
     body += ["", "## Usage", "", "```python",
-             "import qbslt.model.modeling_qbslt  # registers model_type \"qbslt\" with the transformers Auto classes",
+             "import qbslt.ssl_ssaw.modeling_ssl_ssaw  # registers model_type \"qbslt\" with the transformers Auto classes",
              "from transformers import AutoModel", "", "model = AutoModel.from_pretrained(\"path/to/this/folder\")",
              "```", "",
              "or `qbslt translate --checkpoint path/to/this/folder --video ... --question ...` "
