@@ -343,7 +343,7 @@ def test_tiny_end_to_end_pretraining_translation_and_table9(tmp_path):
         s["finetune"].update(epochs=2, batch_size=6, eval_every=1)
         s["max_new_tokens"] = 6
         variants[name] = s
-    cfg = {"variants": variants, "data": {"max_frames": 6, "max_text_tokens": 8}, "device": "cpu", "threads": 1,
+    cfg = {"variants": variants, "data": {"max_frames": 6, "max_text_tokens": 8}, "device": "cpu", "threads": 1, "deterministic": True,
            "eval": {"num_beams": 2, "eval_beams_during_training": 1, "batch_size": None}}
     inputs = SigmaInputs("phoenix", tmp_path / "examples", tmp_path / "keypoints", tmp_path / "frames",
                          tmp_path / "tokenizer")

@@ -490,3 +490,63 @@ def test_one_decoding_pass_over_a_split_and_its_shuffled_copies_equals_separate_
     assert [w["name"] for w in weights] == data.names[:3]
     with pytest.raises(ValueError, match="share one split"):
         ExampleSet.concat([data, load_split(_inputs(tiny), "test", cfg, tok, tok)])
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_train_deterministic_is_the_setting_every_run_makes(monkeypatch, deterministic):
+    """`train.deterministic` reaches torch.use_deterministic_algorithms (on in every profile of params.yaml)."""
+    from qbslt.ssl_ssaw import run
+
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda on, warn_only=False: calls.append(on))
+    tree = config.load("params.yaml")
+    cfg = {"train": {**tree["train"], "deterministic": deterministic}}
+    run._setup(cfg, seed=0)
+    assert calls == ([True] if deterministic else [])
+    assert all(config.load("params.yaml", p)["train"]["deterministic"] for p in ("embedded", "realtext", "paper"))
+
+
+def test_channels_last_backbone_computes_the_same_features():
+    """`train.channels_last` (CUDA): the same function of the frames, in another memory format."""
+    from qbslt.model.configuration import VideoConfig
+    from qbslt.model.video_embedding import FrameBackbone
+
+    torch.manual_seed(0)
+    backbone = FrameBackbone(VideoConfig(backbone="resnet18", backbone_pretrained=False, freeze_backbone=False)).eval()
+    frames = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        before = backbone(frames)
+        after = backbone.to_channels_last()(frames)
+    assert backbone.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_a_question_only_run_reads_no_frame_and_trains_the_same(tiny, tmp_path, monkeypatch):
+    """model.inputs = question: the batches read no frame of the store, and the run's metrics and
+    predictions are those of the run that read them (the model never looks at the video)."""
+    from qbslt.training import batches
+
+    cfg = config.variant_config(tiny["params"], "question_only")
+    cfg["train"]["stage2"].update(epochs=2, eval_every=1)
+
+    def run(name: str) -> dict:
+        out = {k: tmp_path / name / f for k, f in (("metrics", "m.json"), ("predictions", "p.tsv"),
+                                                      ("dev_predictions", "d.tsv"), ("ssaw", "s.json"))}
+        out["model"] = tmp_path / name / "model"
+        run_stage2(cfg, 0, _inputs(tiny), None, out, tmp_path / name / "ckpt", "question_only")
+        return {"metrics": _comparable(json.loads(out["metrics"].read_text())),
+                "predictions": out["predictions"].read_text()}
+
+    reads = []
+    original = batches.VideoAugment.read
+    monkeypatch.setattr(batches.VideoAugment, "read", lambda self, store, plan: reads.append(1) or original(
+        self, store, plan))
+    without = run("without")
+    assert reads == []
+    from qbslt.ssl_ssaw import run as ssl_run
+
+    make = ssl_run.make_collator
+    monkeypatch.setattr(ssl_run, "make_collator", lambda *a, **k: make(*a, **{**k, "read_video": True}))
+    with_frames = run("with")  # every collator reads the frames again, as before
+    assert reads  # the same run, reading every frame as before
+    assert with_frames == without

@@ -176,7 +176,8 @@ class Experiment:
         if job.kind == "sigma":
             return {"variants": self.sigma_variants, "data": tree["sigma"]["data"],
                     "eval": {k: tree["eval"][k] for k in SIGMA_EVAL_KEYS},
-                    "device": tree["train"]["device"], "threads": tree["train"]["threads"]}
+                    "device": tree["train"]["device"], "threads": tree["train"]["threads"],
+                    "deterministic": tree["train"]["deterministic"]}
         if job.kind == "slslr_run":
             return {"slslr": {k: v for k, v in tree["slslr"].items() if k not in slslr_config.RUN_EXCLUDED_KEYS},
                     "encoder": self.slslr.encoder, "threads": tree["train"]["threads"]}

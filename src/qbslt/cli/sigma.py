@@ -40,7 +40,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint-dir", required=True)
     p.add_argument("--out-dir", required=True, help="writes metrics/ and predictions/ <dataset>/<variant>/seed<k> here")
     p.add_argument("--cfg", required=True,
-                   help='JSON: {"variants": {name: settings}, "data": {...}, "device": ..., "threads": ...}')
+                   help='JSON: {"variants": {name: settings}, "data": {...}, "eval": {...}, "device": ..., "threads": ..., '
+                        '"deterministic": ...}')
     p.set_defaults(func=cmd_sigma)
 
     p = sub.add_parser("sigma-table9", help="render Table 9 (Sigma variants, SSL-SSAW context rows)")

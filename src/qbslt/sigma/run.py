@@ -92,11 +92,12 @@ def with_inputs_of(data: KeypointExamples, order) -> KeypointExamples:
 
 def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, KeypointExamples], tokenizer, level: str,
                 dataset: str, device: torch.device, checkpoint_dir: Path, out: dict[str, Path], ev: dict,
-                inputs_fingerprint: dict | None = None) -> dict:
+                inputs_fingerprint: dict | None = None, deterministic: bool = True) -> dict:
     """Pre-training (if on) + translation fine-tuning (dev-selected weights) + evaluation of one variant.
     ``ev``: the ``eval`` keys num_beams, eval_beams_during_training, batch_size (null: the fine-tuning batch);
-    ``inputs_fingerprint``: what the phases' checkpoints resume from (qbslt.training.fingerprint)."""
-    seed_everything(seed)
+    ``inputs_fingerprint``: what the phases' checkpoints resume from (qbslt.training.fingerprint);
+    ``deterministic``: train.deterministic."""
+    seed_everything(seed, deterministic=deterministic)
     model = SigmaModel(model_config(settings, tokenizer)).to(device)
     model.pretrain_settings = {"loss_weights": settings["loss_weights"], "levels": settings["levels"]}
     collators = {s: KeypointCollator(d, tokenizer.pad_token_id) for s, d in splits.items()}
@@ -178,5 +179,6 @@ def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Pa
     files = {"tokenizer": inputs.tokenizer, "keypoints": inputs.keypoints_dir,
              **{f"examples/{split}": Path(inputs.examples_dir) / f"{split}.tsv" for split in SPLITS}}
     return {name: run_variant(settings, name, seed, splits, tokenizer, level, dataset, device, checkpoint_dir,
-                              result_paths(out_dir, dataset, name, seed), cfg["eval"], fingerprint(files))
+                              result_paths(out_dir, dataset, name, seed), cfg["eval"], fingerprint(files),
+                              deterministic=cfg["deterministic"])
             for name, settings in cfg["variants"].items()}

@@ -120,10 +120,11 @@ def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok, 
 
 
 def make_collator(data: ExampleSet, decoder_tok, text_tok, mask_prob: float = 0.0,
-                  augment: VideoAugment = VideoAugment(), training: bool = False) -> Collator:
+                  augment: VideoAugment = VideoAugment(), training: bool = False, read_video: bool = True) -> Collator:
     return Collator(data, text_pad_id=text_tok.pad_token_id, decoder_pad_id=decoder_tok.pad_token_id,
                     mask_id=text_tok.mask_token_id, eos_id=text_tok.eos_token_id if text_tok.eos_token_id is not None
-                    else text_tok.sep_token_id, mask_prob=mask_prob, augment=augment, training=training)
+                    else text_tok.sep_token_id, mask_prob=mask_prob, augment=augment, training=training,
+                    read_video=read_video)
 
 
 def vocabulary_sizes(decoder_tok, text_tok) -> list[int]:
@@ -150,7 +151,7 @@ def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
 def _setup(cfg: dict, seed: int) -> torch.device:
     init_distributed()
     torch.set_num_threads(cfg["train"]["threads"])
-    seed_everything(seed)
+    seed_everything(seed, deterministic=cfg["train"]["deterministic"])
     return resolve_device(cfg["train"]["device"])
 
 
@@ -275,8 +276,10 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         model.load_stage1(load_weights(stage1_weights))
     level, ev = get_dataset(inputs.dataset).eval_level, cfg["eval"]
     splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok, gloss_tok) for s in ("train", "dev", "test")}
+    # A question-only model reads no video: its batches read no frame (model.inputs = question).
+    read_video = config.inputs != "question"
     collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
-                                 training=s == "train")
+                                 training=s == "train", read_video=read_video)
                  for s, d in splits.items()}
     # Decoding batch: beam search runs one generate call per decoder-prefix length in a batch, so a
     # larger batch means fewer, fuller calls (eval.batch_size; null: the training batch).
@@ -311,7 +314,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         order = derangement(n, seed).tolist()
         shuffled = reliance_inputs(config)
         views = ExampleSet.concat([data] + [data.with_inputs_of(order, which) for which in shuffled])
-        collator = make_collator(views, decoder_tok, text_tok, augment=collators[split].augment)
+        collator = make_collator(views, decoder_tok, text_tok, augment=collators[split].augment,
+                                 read_video=read_video)
         # Test: the SSAW weights of the first examples (Figure 4's strips) and the question / video
         # means of every example (Figure 4's statistics), from this same pass; only the split's own
         # examples (views[:n]), never its shuffled copies.

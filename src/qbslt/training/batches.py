@@ -189,6 +189,9 @@ class Collator:
     mask_prob: float = 0.0
     augment: VideoAugment = field(default_factory=VideoAugment)
     training: bool = False
+    # False: the model reads no video (model.inputs = question): every draw is planned as usual, but no
+    # frame is read, and the batch's video has no positions.
+    read_video: bool = True
 
     def plan(self, indices: list[int], generator: torch.Generator | None = None) -> dict:
         d = self.data
@@ -215,6 +218,11 @@ class Collator:
         return {"batch": batch, "videos": videos}
 
     def assemble(self, plan: dict) -> dict:
+        if not self.read_video:
+            n, store = len(plan["videos"]), self.data.store
+            dtype = torch.uint8 if store.dtype == np.uint8 else torch.float32  # as VideoAugment.read gives them
+            return {**plan["batch"], "video": torch.zeros(n, 0, *store.shape[1:], dtype=dtype),
+                    "video_mask": torch.zeros(n, 0, dtype=torch.bool)}
         videos = [self.augment.read(self.data.store, v) for v in plan["videos"]]
         lengths = torch.tensor([len(v) for v in videos])
         video = torch.nn.utils.rnn.pad_sequence(videos, batch_first=True)     # zeros past each video's end

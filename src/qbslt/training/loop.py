@@ -34,6 +34,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from qbslt.errors import ConfigError, QbsltError
 from qbslt.numerics import configure_torch
+from qbslt.model.video_embedding import FrameBackbone
 from qbslt.training.batches import batch_loader, rank_share, slice_batch, split_batch
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from qbslt.training.fingerprint import changed_inputs
@@ -389,6 +390,10 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
             log.warning("%s", message)
         return Preempted(message)
 
+    if train_cfg.get("channels_last") and device.type == "cuda":
+        for module in model.modules():
+            if isinstance(module, FrameBackbone):
+                module.to_channels_last()
     forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
     if world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
