@@ -290,3 +290,35 @@ def test_slurm_profile_dry_run(tmp_path):
     result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
                   "--profile", str(REPO / "profiles" / "slurm"), "-n", "--config", "profile=paper"], tmp_path)
     assert "slurm_partition=gpu" in result.stdout
+
+
+def test_slurm_jobs_ask_for_the_plans_time_and_gpu_memory(tmp_path):
+    """Under the SLURM profile each training job of the paper profile asks for what `qbslt plan`
+    estimates for it (qbslt.plan.estimate.Planner.job_resources): its time limit, attempts and GPU memory;
+    a partition limit below a job's estimate caps its limit and adds attempts."""
+    import re
+
+    from qbslt.experiment import Experiment
+    from qbslt.plan.dry_run import Job
+    from qbslt.plan.estimate import Planner
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["overrides"]["paper"]["cluster"] = {"time_limit_minutes": 300}
+    write_params(tmp_path, params)
+    result = run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                  "--profile", str(REPO / "profiles" / "slurm"), "-n", "--config", "profile=paper"], tmp_path)
+    experiment = Experiment.load(tmp_path / "params.yaml", "paper")
+    planner = Planner(experiment)
+    seen = 0
+    for block in result.stdout.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        if rule not in ("pretrain", "train"):
+            continue
+        wildcards = dict(part.split("=", 1) for part in re.search(r"wildcards: (.*)", block)[1].split(", "))
+        resources = dict(part.split("=", 1) for part in re.search(r"resources: (.*)", block)[1].split(", "))
+        want = planner.job_resources(Job(rule, wildcards))
+        assert {k: int(resources[k]) for k in want} == want, (rule, wildcards)
+        assert want["runtime"] <= 300 and (want["attempts"] == 1 or want["runtime"] == 300)
+        seen += 1
+    assert seen == sum(1 for j in experiment.jobs() if j.kind in ("pretrain", "train"))
+    assert "attempts=5" in result.stdout  # a CSL-Daily stage 2 (~23.5 h) in five 5-hour attempts

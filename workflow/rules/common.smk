@@ -20,6 +20,8 @@ from qbslt import config as qbslt_config
 from qbslt import experiment as qbslt_experiment
 from qbslt.data import datasets as qbslt_datasets
 from qbslt.data import frame_store as qbslt_frame_store
+from qbslt.plan.dry_run import Job as DryRunJob
+from qbslt.plan import estimate as qbslt_estimate
 from qbslt.reports import layout as qbslt_layout
 from qbslt.errors import ConfigError
 from snakemake.exceptions import WorkflowError
@@ -121,6 +123,25 @@ def step_settings(step):
     wildcards: a params string would have its JSON braces read as wildcards)."""
     encoded = EXPERIMENT.encoded(step)
     return lambda wildcards: encoded
+
+
+# `qbslt plan`'s estimate of each training job of the paper profile: its time limit, attempts and GPU
+# memory (qbslt.plan.estimate.Planner.job_resources), what the SLURM profile asks for; the other
+# profiles' jobs keep the defaults (the plan's figures are the paper model's).
+PLANNER = qbslt_estimate.Planner(EXPERIMENT) if EXPERIMENT.profile.paper_data else None
+
+
+def planned(rule, resource, default):
+    """A resource of the training job of ``rule`` at its wildcards, from the plan (else ``default``)."""
+
+    def value(wildcards):
+        if PLANNER is None:
+            return default
+        job = DryRunJob(rule, dict(wildcards.items()))
+        planned_resources = PLANNER.job_resources(job)
+        return default if planned_resources is None else planned_resources[resource]
+
+    return value
 
 
 def frame_store_path(dataset, split):

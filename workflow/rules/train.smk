@@ -78,6 +78,10 @@ rule pretrain:
     resources:
         mem_mb=4000,
         gpu=GPU,
+        # the plan's estimate (paper profile; docs/paper-profile.md, "Running on SLURM")
+        runtime=planned("pretrain", "runtime", 60),
+        attempts=planned("pretrain", "attempts", 1),
+        gpu_mem_mb=planned("pretrain", "gpu_mem_mb", 0),
     params:
         cfg=lambda w: job_settings("pretrain", w),
         stage0=lambda w, input: f"--stage0 {input.stage0}" if input.stage0 else "",
@@ -127,6 +131,10 @@ rule train:
     resources:
         mem_mb=4000,
         gpu=GPU,
+        # the plan's estimate (paper profile; docs/paper-profile.md, "Running on SLURM")
+        runtime=planned("train", "runtime", 60),
+        attempts=planned("train", "attempts", 1),
+        gpu_mem_mb=planned("train", "gpu_mem_mb", 0),
     params:
         cfg=lambda w: job_settings("train", w),
         video_dir=lambda w, input: os.path.dirname(input.video[0]),

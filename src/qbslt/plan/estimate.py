@@ -14,6 +14,7 @@ decoding beyond that is not counted).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,9 @@ from pathlib import Path
 from qbslt.errors import QbsltError
 from qbslt.experiment import Experiment
 from qbslt.plan.dry_run import Job, job_counts
-from qbslt.plan.figures import (DATASET_FIGURES, FLOPS, JPEG_BYTES_PER_FRAME, MEASURED_MODEL, PRETRAIN_KEYS,
-                                PRETRAINED_PARAMS, TRANSLATION_KEYS, TRIMMED_MBART_PARAMS)
+from qbslt.plan.figures import (DATASET_FIGURES, DEFAULT_GPU_TFLOPS, DEFAULT_MFU, FLOPS, GPU_MEMORY, JPEG_BYTES_PER_FRAME,
+                                MEASURED_MODEL, PRETRAIN_KEYS, PRETRAINED_PARAMS, SLURM_MARGINS, TRANSLATION_KEYS,
+                                TRIMMED_MBART_PARAMS)
 from qbslt.profiles import Profile
 
 # Facts of this code, not measurements. Optimizer states per parameter kept in the resumable
@@ -184,6 +186,37 @@ class Planner:
                              ("test", 1)):
                 flops += evaluation_flops(n, figures.videos[split], mean(split), per_frame, per_video)
         return RunCost(flops, params)
+
+    # -- one job's cluster request --------------------------------------------------------------
+
+    def job_resources(self, job: Job, gpu_tflops: float = DEFAULT_GPU_TFLOPS, mfu: float = DEFAULT_MFU
+                      ) -> dict[str, int] | None:
+        """What a training job (pretrain, train) asks SLURM for, from the plan: ``runtime`` (minutes: its
+        GPU-hours over ``train.gpus`` GPUs x the runtime margin, capped at ``cluster.time_limit_minutes``),
+        ``attempts`` (how many such limits the estimate needs; each attempt resumes from the last one's
+        saved state) and ``gpu_mem_mb`` (the measured peak of one pass x the memory margin). None where
+        the plan's figures do not apply (other profiles, another model size, no GPU)."""
+        cost = self.run_cost(job)
+        cfg = self._run_config(job)
+        train, stage = cfg["train"], "stage1" if job.rule == "pretrain" else "stage2"
+        gpus = train["gpus"]
+        if cost.flops is None or gpus < 1:
+            return None
+        hours = gpu_hours(cost.flops, gpu_tflops, mfu) / gpus * SLURM_MARGINS["runtime"]
+        minutes = max(1, math.ceil(hours * 60))
+        limit = self.tree["cluster"]["time_limit_minutes"]
+        attempts = 1 if limit is None else math.ceil(minutes / limit)
+        objective = "pretrain" if job.rule == "pretrain" else "translation"
+        fixed, per_frame = GPU_MEMORY[(objective, train["precision"])]
+        videos = train["micro_batch_size"] or math.ceil(train[stage]["batch_size"] / gpus)
+        peak = (fixed + per_frame * videos * train["max_frames"]) * SLURM_MARGINS["gpu_memory"]
+        return {"runtime": minutes if limit is None else min(minutes, limit), "attempts": attempts,
+                "gpu_mem_mb": math.ceil(peak * 1024)}
+
+    def _run_config(self, job: Job) -> dict:
+        d = job.wildcards["dataset"]
+        return self.stage1[(d, job.wildcards["key"])] if job.rule == "pretrain" else \
+            self.variants[(d, job.wildcards["variant"])]
 
     # -- one target --------------------------------------------------------------------------
 

@@ -52,5 +52,9 @@ _VOCABULARY = _FIGURES["mbart_vocabulary"]
 # model `qbslt tokenizer` saves beside the tokenizer (model.trim_vocab).
 TRIMMED_MBART_PARAMS = (PRETRAINED_PARAMS["mbart"] - _VOCABULARY["full"] * _VOCABULARY["width"]
                         + _VOCABULARY["trimmed_assumed"] * _VOCABULARY["width"])
+# {(objective, precision): (fixed GiB, GiB per frame in a pass)} of the paper profile's model
+GPU_MEMORY = {(objective, precision): (float(f["fixed"]), float(f["per_frame"]))
+              for objective in ("pretrain", "translation") for precision, f in _FIGURES["gpu_memory"][objective].items()}
+SLURM_MARGINS = dict(_FIGURES["slurm_margins"])
 DEFAULT_GPU_TFLOPS = float(_FIGURES["gpu_tflops"])
 DEFAULT_MFU = float(_FIGURES["mfu"])
