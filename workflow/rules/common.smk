@@ -101,6 +101,13 @@ LAUNCH = (
 FRAME_STORE = EXPERIMENT.frame_store
 # data.keypoints: rendered positions (embedded, realtext) or MediaPipe Holistic (paper).
 KEYPOINT_EXTRACTOR = EXPERIMENT.keypoint_extractor
+# cluster.stage_dir: training jobs copy their video stores to this node-local folder first (quoted: the
+# run expands its variables on the node, and reads the shared stores when they are unset).
+STAGE = (
+    f"--stage-dir {shlex.quote(CFG['cluster']['stage_dir'])}"
+    if CFG["cluster"]["stage_dir"]
+    else ""
+)
 # An SL-SLR encoder (slslr.smk's slslr_run writes it; a stage-0 variant's stage 1 starts from it).
 SLSLR_ENCODER_FILE = (
     f"{MODELS}/slslr/{{dataset}}/{{method}}/seed{{seed}}/encoder.safetensors"

@@ -90,11 +90,12 @@ rule pretrain:
         out_dir=lambda w, output: os.path.dirname(output.model),
         checkpoints=lambda w: f"{CHECKPOINTS}/{w.dataset}/stage1/{w.key}/seed{w.seed}",
         launch=LAUNCH,
+        stage=STAGE,
     shell:
         "{params.launch} pretrain --dataset {wildcards.dataset} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
-        " {params.stage0} --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
+        " {params.stage0} {params.stage} --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
 
 
 rule train:
@@ -147,11 +148,12 @@ rule train:
             else ""
         ),
         launch=LAUNCH,
+        stage=STAGE,
     shell:
         "{params.launch} train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed}"
         " --examples-dir {params.examples_dir} --features-dir {params.video_dir}"
         " --decoder-tokenizer {input.decoder_tokenizer} --text-tokenizer {input.text_tokenizer}"
-        " --stage1 {input.stage1} {params.keypoints} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
+        " --stage1 {input.stage1} {params.keypoints} {params.stage} --checkpoint-dir {params.checkpoints} --frame-size {params.frame_size}"
         " --metrics {output.metrics}"
         " --predictions {output.predictions} --dev-predictions {output.dev_predictions}"
         " --ssaw {output.ssaw} --model-dir {output.model}"

@@ -37,12 +37,14 @@ def cmd_features(args) -> int:
 
 
 def _run_inputs(args):
+    from qbslt.data.staging import stage_dir
     from qbslt.ssl_ssaw.run import RunInputs
 
     return RunInputs(dataset=args.dataset, examples_dir=Path(args.examples_dir), features_dir=Path(args.features_dir),
                      decoder_tokenizer=Path(args.decoder_tokenizer), text_tokenizer=Path(args.text_tokenizer),
                      frame_size=tuple(args.frame_size) if args.frame_size else None,
-                     keypoints_dir=Path(args.keypoints_dir) if getattr(args, "keypoints_dir", None) else None)
+                     keypoints_dir=Path(args.keypoints_dir) if getattr(args, "keypoints_dir", None) else None,
+                     stage_dir=stage_dir(args.stage_dir))
 
 
 def cmd_pretrain(args) -> int:
@@ -91,6 +93,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", required=True)
     parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"),
                         help="frame size the features were made at (recorded for `qbslt translate`)")
+    parser.add_argument("--stage-dir", help="node-local folder to copy the video stores to first (cluster.stage_dir; "
+                                            "environment variables expanded here, e.g. '$SLURM_TMPDIR')")
     add_cfg(parser)
 
 

@@ -35,6 +35,7 @@ from qbslt.data.datasets import get_dataset
 from qbslt.data.frame_store import open_video_store, store_path
 from qbslt.data.join import read_examples
 from qbslt.data.keypoints import open_keypoint_store
+from qbslt.data.staging import stage
 from qbslt.errors import ConfigError
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement
@@ -63,6 +64,7 @@ class RunInputs:
     text_tokenizer: Path
     frame_size: tuple[int, int] | None = None  # recorded with the model for `qbslt translate`
     keypoints_dir: Path | None = None  # {split}.npy keypoint stores (model.skeleton)
+    stage_dir: Path | None = None  # node-local folder the video stores are copied to first (cluster.stage_dir)
 
 
 def _token_id(tokenizer, token: str, key: str) -> int:
@@ -106,7 +108,8 @@ def gloss_tokenizer(cfg: dict, inputs: RunInputs):
 
 def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok, gloss_tok=None) -> ExampleSet:
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
-    store = open_video_store(store_path(inputs.features_dir, split))  # features or frames (raw / compressed)
+    # features or frames (raw / compressed); read from a node-local copy when the run stages its stores
+    store = open_video_store(stage(store_path(inputs.features_dir, split), inputs.stage_dir))
     data = ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
                             cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"], gloss_tok)
     if cfg["model"].get("skeleton"):  # RGB + skeleton: the keypoint store beside the frames, same rows
