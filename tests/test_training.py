@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import re
@@ -526,8 +527,15 @@ def test_a_question_only_run_reads_no_frame_and_trains_the_same(tiny, tmp_path, 
     predictions are those of the run that read them (the model never looks at the video)."""
     from qbslt.training import batches
 
+    from qbslt.ssl_ssaw import run as ssl_run
+
     cfg = config.variant_config(tiny["params"], "question_only")
     cfg["train"]["stage2"].update(epochs=2, eval_every=1)
+    # bf16 (a no-op on the CPU): decoding, dev passes included, runs under the training's precision
+    cfg["train"]["precision"] = "bf16"
+    precisions = []
+    monkeypatch.setattr(ssl_run, "autocast", lambda device, precision: precisions.append(precision)
+                        or contextlib.nullcontext())
 
     def run(name: str) -> dict:
         out = {k: tmp_path / name / f for k, f in (("metrics", "m.json"), ("predictions", "p.tsv"),
@@ -543,7 +551,7 @@ def test_a_question_only_run_reads_no_frame_and_trains_the_same(tiny, tmp_path, 
         self, store, plan))
     without = run("without")
     assert reads == []
-    from qbslt.ssl_ssaw import run as ssl_run
+    assert precisions and set(precisions) == {"bf16"}
 
     make = ssl_run.make_collator
     monkeypatch.setattr(ssl_run, "make_collator", lambda *a, **k: make(*a, **{**k, "read_video": True}))

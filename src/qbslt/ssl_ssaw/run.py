@@ -46,7 +46,8 @@ from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
 from qbslt.training.checkpoint import load_weights, save_weights
 from qbslt.training.fingerprint import fingerprint
-from qbslt.training.loop import distributed, fit, init_distributed, resolve_device, seed_everything, to_device
+from qbslt.training.loop import (autocast, distributed, fit, init_distributed, resolve_device, seed_everything,
+                                 to_device)
 from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, decode, load_tokenizer, train_gloss_tokenizer
 
 log = logging.getLogger("qbslt.run")
@@ -220,14 +221,15 @@ def ssaw_part_means(weights: torch.Tensor, split: int, video_len: int) -> tuple[
 
 def decode_split(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str,
                  batch_size: int, num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None,
-                 summary_for: int = 0) -> Decoded:
+                 summary_for: int = 0, precision: str = "fp32") -> Decoded:
     """Beam-search every example of ``data``; with ``weights_for`` also the SSAW weights of its first
     examples (``text_tok`` names their question tokens), with ``summary_for`` the question and video
     means of its first examples (:func:`ssaw_part_means`; run_stage2 asks for every test example).
 
     The weights come from the encoder side of the same decoding pass (the fusion runs once per
     batch whether asked or not; asking only copies them to the CPU), so they cost no second pass.
-    Models without SSAW weights return empty ``weights`` and ``summary``."""
+    Models without SSAW weights return empty ``weights`` and ``summary``. ``precision``: the training's
+    (``train.precision``: bf16 autocast on a GPU, as the training steps run)."""
     device = model.device
     order = decoding_order(model, data)
     hypotheses: list[str] = [""] * len(data)
@@ -238,14 +240,15 @@ def decode_split(model: QBSLTModel, data: ExampleSet, collator: Collator, decode
         indices = order[start:start + batch_size]
         batch = to_device(collator(indices), device)
         want = any(i < wanted for i in indices)
-        out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
+        with autocast(device, precision):
+            out = model.generate(batch, num_beams=num_beams, max_new_tokens=max_new_tokens, return_weights=want)
         ids, info = out if want else (out, None)
         for i, seq in zip(indices, ids):
             hypotheses[i] = decode(decoder_tok, seq, level)
         if info is None or info["weights"] is None:
             continue
         for row, i in enumerate(indices):
-            split, video_len, w = info["split"][row], info["video_len"][row], info["weights"][row]
+            split, video_len, w = info["split"][row], info["video_len"][row], info["weights"][row].float()
             if i < weights_for:
                 weights[i] = {"name": data.names[i], "question": data.questions[i],
                               "reference": data.translations[i], "split": split, "video_len": video_len,
@@ -258,11 +261,12 @@ def decode_split(model: QBSLTModel, data: ExampleSet, collator: Collator, decode
 
 
 def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok, level: str, batch_size: int,
-            num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None) -> tuple[list[str], list[dict]]:
+            num_beams: int, max_new_tokens: int, weights_for: int = 0, text_tok=None,
+            precision: str = "fp32") -> tuple[list[str], list[dict]]:
     """Hypotheses of every example (input order) and, for the first ``weights_for``, SSAW weights
     (:func:`decode_split` without the summary)."""
     decoded = decode_split(model, data, collator, decoder_tok, level, batch_size, num_beams, max_new_tokens,
-                           weights_for, text_tok)
+                           weights_for, text_tok, precision=precision)
     return decoded.hypotheses, decoded.weights
 
 
@@ -290,7 +294,7 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
 
     def dev_bleu4(m: QBSLTModel) -> float:
         hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, level, batch_size,
-                          ev["eval_beams_during_training"], ev["max_new_tokens"])
+                          ev["eval_beams_during_training"], ev["max_new_tokens"], precision=cfg["train"]["precision"])
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
     run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg,
@@ -324,7 +328,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         # examples (views[:n]), never its shuffled copies.
         decoded = decode_split(model, views, collator, decoder_tok, level, batch_size, ev["num_beams"],
                                ev["max_new_tokens"], weights_for=min(SSAW_EXAMPLES, n) if split == "test" else 0,
-                               text_tok=text_tok, summary_for=n if split == "test" else 0)
+                               text_tok=text_tok, summary_for=n if split == "test" else 0,
+                               precision=cfg["train"]["precision"])
         hyps = decoded.hypotheses
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[:n], data.translations, level).items()}
         for k, which in enumerate(shuffled, start=1):
