@@ -243,6 +243,15 @@ def test_run_costs_on_a_hand_checkable_dataset(tmp_path):
     # SGD (one momentum buffer): stage 1 last.pt = 2 x weights; stage 2 also best.safetensors.
     assert plan.disk["~ resumable checkpoints (checkpoints/; deletable once a run is done)"] == (2 + 3) * 1000 * 4
     assert plan.flops == {"stage 1": pytest.approx(stage1.flops), "stage 2": pytest.approx(stage2.flops)}
+    # The cached-feature recipe: stage 2 without the backbone's training FLOPs per frame (1 GFLOP here, so
+    # 0 once the 10.6 GFLOP of a ResNet-18 are taken away), and one forward pass of the stage-1 backbone over
+    # every frame of every split (1,000 + 100 + 180 frames).
+    from qbslt.plan.figures import BACKBONE_FLOPS
+
+    cached = planner.run_cost(Job("train", {"dataset": "phoenix", "variant": "ssl_ssaw", "seed": "0"}), cached=True)
+    assert cached.flops == pytest.approx(200 * 10 * 10e9 + 41 * 2 * 10e9 / 3 + 3 * 10e9 / 3)
+    assert plan.cached == {"feature caching": pytest.approx(1280 * BACKBONE_FLOPS["resnet18"][0]),
+                           "stage 2": pytest.approx(cached.flops)}
 
 
 def test_parse_dry_run_checks_the_job_table():
@@ -279,3 +288,11 @@ def test_plan_cli_paper_table5(tmp_path):
     hours = next(line for line in out.splitlines() if line.startswith("| **GPU-hours** |"))
     assert "~" in hours and "n/a" not in hours
     assert "estimate" in out
+    # beside the paper's recipe, the cached-feature one: far fewer GPU-hours (the backbone trains in stage 1 only)
+    cached = next(line for line in out.splitlines() if line.startswith("| **GPU-hours, cached-feature recipe** |"))
+
+    def gpu_hours(line: str) -> float:
+        return float(line.split("|")[2].strip(" *~").replace(",", ""))
+
+    assert 0 < gpu_hours(cached) < gpu_hours(hours) / 2
+    assert "Cached-feature recipe: a deviation from the paper" in out

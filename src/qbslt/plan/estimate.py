@@ -18,13 +18,14 @@ import math
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qbslt.errors import QbsltError
+from qbslt.config import stage1_key as qconfig_stage1_key
 from qbslt.experiment import Experiment
 from qbslt.plan.dry_run import Job, job_counts
-from qbslt.plan.figures import (DATASET_FIGURES, DEFAULT_GPU_TFLOPS, DEFAULT_MFU, FLOPS, GPU_MEMORY, JPEG_BYTES_PER_FRAME,
+from qbslt.plan.figures import (BACKBONE_FLOPS, DATASET_FIGURES, DEFAULT_GPU_TFLOPS, DEFAULT_MFU, FLOPS, GPU_MEMORY, JPEG_BYTES_PER_FRAME,
                                 MEASURED_MODEL, PRETRAIN_KEYS, PRETRAINED_PARAMS, SLURM_MARGINS, TRANSLATION_KEYS,
                                 TRIMMED_MBART_PARAMS)
 from qbslt.profiles import Profile
@@ -139,6 +140,9 @@ class TargetPlan:
     runs: dict[str, int]  # "stage 1" / "stage 2" -> runs
     flops: dict[str, float | None]  # "stage 1" / "stage 2" -> FLOPs (None: not estimated)
     notes: list[str]
+    # The cached-feature recipe (stage 2 on the stage-1 backbone's features, cached once per split):
+    # "feature caching" / "stage 2" -> FLOPs; empty where no stage-2 run trains its backbone.
+    cached: dict[str, float | None] = field(default_factory=dict)
 
 
 class Planner:
@@ -156,7 +160,16 @@ class Planner:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def run_cost(self, job: Job) -> RunCost:
+    def trains_backbone(self, job: Job) -> bool:
+        """A stage-2 run whose model trains its frame backbone on frames (what feature caching would freeze)."""
+        model = self._run_config(job)["model"]
+        return job.rule == "train" and not model["freeze_backbone"] and model["inputs"] != "question" and \
+            model["sign_input"] == "video"
+
+    def run_cost(self, job: Job, cached: bool = False) -> RunCost:
+        """FLOPs and parameters of a run; ``cached``: a stage-2 run of the cached-feature recipe (its
+        backbone frozen at the stage-1 weights and its features read from the cache: the backbone's
+        per-frame training cost left out)."""
         d = job.wildcards["dataset"]
         if job.rule == "pretrain":
             cfg, objective, stage = self.stage1[(d, job.wildcards["key"])], "pretrain", "stage1"
@@ -172,6 +185,8 @@ class Planner:
         if key not in self.flops:
             return RunCost(None, None, f"no FLOP figure for {key}: --measure-flops")
         per_frame, per_video, params = self.flops[key]
+        if cached and self.trains_backbone(job):
+            per_frame = max(0.0, per_frame - BACKBONE_FLOPS[cfg["model"]["backbone"]][1])
         if figures is None:
             return RunCost(None, params, f"{d}: frame counts unknown (run `snakemake prepare` first)")
         max_frames = cfg["train"]["max_frames"]
@@ -296,6 +311,7 @@ class Planner:
             values = [costs[id(j)].flops for j in stage_jobs]
             flops[name] = None if None in values else float(sum(values))
             notes += sorted({costs[id(j)].why_not for j in stage_jobs if costs[id(j)].why_not})
+        cached = self._cached_recipe(stages["stage 2"])
         if any(self.variants[(j.wildcards["dataset"], j.wildcards["variant"])]["train"]["stage2"].get("patience")
                for j in stages["stage 2"]):
             notes.append("stage 2 is costed at its cap (train.stage2.epochs): early stopping (patience) ends most "
@@ -304,7 +320,29 @@ class Planner:
             if self.figures.get(d) is not None:
                 notes.append(f"{d}: {self.figures[d].source}")
         return TargetPlan(target, job_counts(jobs), disk, {k: len(v) for k, v in stages.items()}, flops,
-                          list(dict.fromkeys(notes)))
+                          list(dict.fromkeys(notes)), cached)
+
+    def _cached_recipe(self, stage2: list[Job]) -> dict[str, float | None]:
+        """FLOPs of the cached-feature recipe's stage 2 (every run; those that train their backbone on
+        cached features instead) and of caching the features: one forward pass of each stage-1 backbone
+        they start from (dataset, stage-1 run, seed) over every frame of every split."""
+        trained = [j for j in stage2 if self.trains_backbone(j)]
+        if not trained or not self.profile.paper_data:
+            return {}
+        values = [self.run_cost(j, cached=True).flops for j in stage2]
+        caches = {(j.wildcards["dataset"], qconfig_stage1_key(self.variants[(j.wildcards["dataset"],
+                                                                              j.wildcards["variant"])]),
+                   j.wildcards["seed"]) for j in trained}
+        caching: float | None = 0.0
+        for dataset, key, _ in caches:
+            figures, cfg = self.figures.get(dataset), self.stage1[(dataset, key)]
+            if figures is None:
+                caching = None
+                break
+            frames = sum(min(figures.frames[s] / figures.videos[s], cfg["train"]["max_frames"]) * figures.videos[s]
+                         for s in ("train", "dev", "test") if figures.videos[s])
+            caching += frames * BACKBONE_FLOPS[cfg["model"]["backbone"]][0]
+        return {"feature caching": caching, "stage 2": None if None in values else float(sum(values))}
 
     def _frames_bytes(self, jobs: list[Job], bytes_per_frame: float) -> float | None:
         total = 0.0

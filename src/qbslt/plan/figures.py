@@ -56,5 +56,9 @@ TRIMMED_MBART_PARAMS = (PRETRAINED_PARAMS["mbart"] - _VOCABULARY["full"] * _VOCA
 GPU_MEMORY = {(objective, precision): (float(f["fixed"]), float(f["per_frame"]))
               for objective in ("pretrain", "translation") for precision, f in _FIGURES["gpu_memory"][objective].items()}
 SLURM_MARGINS = dict(_FIGURES["slurm_margins"])
+# backbone -> (forward FLOPs per frame, training forward + backward FLOPs per frame) at the 224 crop
+BACKBONE_FLOPS = {name: (float(f["forward"]), float(f["train"]))
+                  for name, f in _FIGURES["backbone_flops"].items() if name != "benchmark"}
+BACKBONE_FLOPS_BENCHMARK = _FIGURES["backbone_flops"]["benchmark"]
 DEFAULT_GPU_TFLOPS = float(_FIGURES["gpu_tflops"])
 DEFAULT_MFU = float(_FIGURES["mfu"])

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from qbslt.plan.estimate import TargetPlan, gpu_hours
-from qbslt.plan.figures import FLOPS_BENCHMARK, FRAME_STORE_BENCHMARK
+from qbslt.plan.figures import BACKBONE_FLOPS_BENCHMARK, FLOPS_BENCHMARK, FRAME_STORE_BENCHMARK
 
 
 def _gb(value: float | str | None, estimate: bool) -> str:
@@ -70,6 +70,16 @@ def render(plans: list[TargetPlan], profile: str, params: Path, gpu_tflops: floa
         values = list(p.flops.values())
         total.append(f"**{_hours(None if None in values else sum(values), gpu_tflops, mfu)}**")
     rows.append(["**GPU-hours**"] + total)
+    if any(p.cached for p in plans):  # the cached-feature recipe beside the paper's
+        def recipe(p: TargetPlan) -> float | None:
+            values = [p.flops["stage 1"], p.cached.get("feature caching"), p.cached.get("stage 2", p.flops["stage 2"])]
+            return None if None in values else sum(values)
+
+        rows += [["caching the stage-1 backbones' features, once per split (cached-feature recipe)"]
+                 + [_hours(p.cached.get("feature caching", 0.0), gpu_tflops, mfu) for p in plans],
+                 ["stage-2 GPU-hours on the cached features (cached-feature recipe)"]
+                 + [_hours(p.cached.get("stage 2", p.flops["stage 2"]), gpu_tflops, mfu) for p in plans],
+                 ["**GPU-hours, cached-feature recipe**"] + [f"**{_hours(recipe(p), gpu_tflops, mfu)}**" for p in plans]]
     out += _table(["", *[f"`{t}`" for t in targets]], rows)
 
     notes = list(dict.fromkeys(n for p in plans for n in p.notes))
@@ -79,4 +89,9 @@ def render(plans: list[TargetPlan], profile: str, params: Path, gpu_tflops: floa
                f"that is not counted; GPU-hours add up over GPUs (train.gpus does not change them).")
     out.append(f"- JPEG frame store: bytes per frame measured by {FRAME_STORE_BENCHMARK} on a real photograph; "
                f"PHOENIX and CSL frames may compress differently.")
+    if any(p.cached for p in plans):
+        out.append(f"- Cached-feature recipe: a deviation from the paper, priced here, not yet a setting. Stage 1 as "
+                   f"the paper's; its backbone's features of every frame cached once per split; stage 2 on them, the "
+                   f"backbone frozen at its stage-1 weights (no frame augmentation in stage 2). Backbone FLOPs per "
+                   f"frame: {BACKBONE_FLOPS_BENCHMARK}.")
     return "\n".join(out) + "\n"
