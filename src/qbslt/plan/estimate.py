@@ -207,7 +207,8 @@ class Planner:
     def job_resources(self, job: Job, gpu_tflops: float = DEFAULT_GPU_TFLOPS, mfu: float = DEFAULT_MFU
                       ) -> dict[str, int] | None:
         """What a training job (pretrain, train) asks SLURM for, from the plan: ``runtime`` (minutes: its
-        GPU-hours over ``train.gpus`` GPUs x the runtime margin, capped at ``cluster.time_limit_minutes``),
+        GPU-hours over ``train.gpus`` GPUs x the runtime margin, at least ``min_runtime``, capped at
+        ``cluster.time_limit_minutes``),
         ``attempts`` (how many such limits the estimate needs; each attempt resumes from the last one's
         saved state) and ``gpu_mem_mb`` (the measured peak of one pass x the memory margin). None where
         the plan's figures do not apply (other profiles, another model size, no GPU)."""
@@ -218,7 +219,7 @@ class Planner:
         if cost.flops is None or gpus < 1:
             return None
         hours = gpu_hours(cost.flops, gpu_tflops, mfu) / gpus * SLURM_MARGINS["runtime"]
-        minutes = max(1, math.ceil(hours * 60))
+        minutes = max(int(SLURM_MARGINS["min_runtime"]), math.ceil(hours * 60))
         limit = self.tree["cluster"]["time_limit_minutes"]
         attempts = 1 if limit is None else math.ceil(minutes / limit)
         objective = "pretrain" if job.rule == "pretrain" else "translation"
