@@ -38,9 +38,10 @@ def run_suite(work: Path) -> str:
     return done.stdout
 
 
-def command_line(ref: str) -> str:
+def command_line() -> str:
+    """The command as run, for the measurements file (the docs name no commit: the code is the file's own)."""
     argv = " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-    return f"{argv}  (`pytest` in git clone of {ref} in a temporary folder, packages already installed)"
+    return f"{argv}  (`pytest` in a fresh clone in a temporary folder, packages already installed)"
 
 
 def main() -> None:
@@ -66,7 +67,7 @@ def main() -> None:
             sys.exit(f"not recorded: the suite did not pass ({summary.count('failed')} failed, "
                      f"{summary.count('errors')} errors)")
         hardware = m.hardware_description()
-        m.record_measurement(MEASUREMENTS, KEY, m.format_test_suite(summary), command_line(ref), hardware)
+        m.record_measurement(MEASUREMENTS, KEY, m.format_test_suite(summary), command_line(), hardware)
         print(f"recorded in {MEASUREMENTS} ({hardware}); `qbslt docs` copies it into README.md")
 
 
