@@ -138,14 +138,20 @@ def step_settings(step):
 PLANNER = qbslt_estimate.Planner(EXPERIMENT) if EXPERIMENT.profile.paper_data else None
 
 
+@functools.cache
+def job_resources(rule, wildcards):
+    """The plan's resources of one training job (``wildcards``: its sorted items), computed once for
+    the three resources that read them."""
+    return PLANNER.job_resources(DryRunJob(rule, dict(wildcards)))
+
+
 def planned(rule, resource, default):
     """A resource of the training job of ``rule`` at its wildcards, from the plan (else ``default``)."""
 
     def value(wildcards):
         if PLANNER is None:
             return default
-        job = DryRunJob(rule, dict(wildcards.items()))
-        planned_resources = PLANNER.job_resources(job)
+        planned_resources = job_resources(rule, tuple(sorted(wildcards.items())))
         return default if planned_resources is None else planned_resources[resource]
 
     return value
