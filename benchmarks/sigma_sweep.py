@@ -30,7 +30,7 @@ from qbslt import config
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement, distinct_hypotheses
-from qbslt.sigma.configuration_sigma import check_settings
+from qbslt.sigma.configuration_sigma import SigmaSettings, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.sigma.run import loop_settings, model_config, translate, with_inputs_of
@@ -75,7 +75,7 @@ def run_recipe(settings: dict, ev: dict, splits: dict, tokenizer, level: str, se
             if not on:
                 continue
             result = fit(model, collators["train"], len(splits["train"]), objective, settings[phase],
-                         loop_settings(settings), {"phase": phase}, seed, Path(tmp) / phase, torch.device("cpu"),
+                         loop_settings(SigmaSettings.of(settings, "sigma")), {"phase": phase}, seed, Path(tmp) / phase, torch.device("cpu"),
                          evaluate=dev_bleu4 if phase == "finetune" else None, desc=phase)
             history[phase] = result.history
         best = Path(tmp) / "finetune" / "best.safetensors"

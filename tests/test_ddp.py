@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from qbslt import config
 from qbslt.training.batches import rank_share
 from qbslt.training.checkpoint import load_checkpoint
+from qbslt.training.settings import TrainSettings
 
 WORLD = 2
 
@@ -65,7 +66,8 @@ def _fit(tiny, objective, batch_size, n_train, micro, out, alignment="vector"):
 
     model, collator, n, stage_cfg, train_cfg = _setup(tiny, objective, micro, alignment)
     stage_cfg["batch_size"] = batch_size
-    result = fit(model, collator, n_train or n, objective, stage_cfg, train_cfg, {"test": objective}, 0, out,
+    result = fit(model, collator, n_train or n, objective, stage_cfg, TrainSettings.from_dict(train_cfg, "train"),
+                 {"test": objective}, 0, out,
                  torch.device("cpu"))
     return model, result
 

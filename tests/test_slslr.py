@@ -329,7 +329,7 @@ def test_tiny_end_to_end_run_table_and_stage0(slr_data, tmp_path):
     from qbslt.reports.table10 import write_table10
 
     tree = slr_data["tree"]
-    cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.CLIP_KEYS}
+    cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.RUN_EXCLUDED_KEYS}
     cfg.update(batch_size=32, pretrain={**cfg["pretrain"], "epochs": 1}, probe={**cfg["probe"], "epochs": 20},
                finetune={**cfg["finetune"], "epochs": 2})
     encoder_keys = {k: tree["model"][k] for k in slslr_config.ENCODER_MODEL_KEYS}
@@ -502,7 +502,7 @@ def test_isolated_dataset_becomes_a_frame_store_and_clips_split_by_signer(tmp_pa
     assert main(["keypoints", "--index", str(out / "train.index.tsv"), "--frame-store", str(out / "train.npy"),
                  "--out", str(out / "keypoints.npy"), "--extractor", "mediapipe", "--no-progress"]) == 0
     tree = config.resolve(params())
-    cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.CLIP_KEYS}
+    cfg = {k: v for k, v in tree["slslr"].items() if k not in slslr_config.RUN_EXCLUDED_KEYS}
     cfg.update(batch_size=8, pretrain={**cfg["pretrain"], "epochs": 1}, probe={**cfg["probe"], "epochs": 5},
                finetune={**cfg["finetune"], "epochs": 1})
     inputs = {"toy": {"clips": out / "clips.tsv", "features": out / "features.npy", "keypoints": out / "keypoints.npy"}}

@@ -141,8 +141,11 @@ def test_dropped_frames_never_remove_a_sign():
 
 
 def test_render_settings_put_hard_video_on_top_of_render():
-    assert render_settings({"render": RENDER}) == RENDER
-    merged = render_settings({"render": RENDER, "hard_video": {"noise_std": 9.0, "drop_frames": 0.1}})
+    from qbslt import config
+
+    synthetic = {k: v for k, v in config.load("params.yaml")["data"]["synthetic"].items() if k != "hard_video"}
+    assert render_settings({**synthetic, "render": RENDER}) == RENDER
+    merged = render_settings({**synthetic, "render": RENDER, "hard_video": {"noise_std": 9.0, "drop_frames": 0.1}})
     assert merged == {**RENDER, "noise_std": 9.0, "drop_frames": 0.1}
 
 

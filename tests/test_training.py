@@ -497,12 +497,12 @@ def test_one_decoding_pass_over_a_split_and_its_shuffled_copies_equals_separate_
 def test_train_deterministic_is_the_setting_every_run_makes(monkeypatch, deterministic):
     """`train.deterministic` reaches torch.use_deterministic_algorithms (on in every profile of params.yaml)."""
     from qbslt.ssl_ssaw import run
+    from qbslt.training.settings import TrainSettings
 
     calls = []
     monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda on, warn_only=False: calls.append(on))
     tree = config.load("params.yaml")
-    cfg = {"train": {**tree["train"], "deterministic": deterministic}}
-    run._setup(cfg, seed=0)
+    run._setup(TrainSettings.from_dict({**tree["train"], "deterministic": deterministic}, "train"), seed=0)
     assert calls == ([True] if deterministic else [])
     assert all(config.load("params.yaml", p)["train"]["deterministic"] for p in ("embedded", "realtext", "paper"))
 

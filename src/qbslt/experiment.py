@@ -5,7 +5,9 @@ with which seeds, which stage-1 runs they share, the Sigma variants and the SL-S
 the list of training-level :class:`Job` s. The Snakemake rules (``workflow/rules/*.smk``), ``qbslt
 plan`` and ``qbslt validate-params`` all read it, so what the DAG rejects, validation rejects.
 
-A job's settings travel to its command as one JSON string (:mod:`qbslt.settings`).
+A job's settings travel to its command as one JSON string (:mod:`qbslt.settings`), which the command
+reads into its typed form (:meth:`typed_settings`: ``RunSettings``, ``SigmaJobSettings``,
+``SlslrJobSettings``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 
 from qbslt import config as qconfig
 from qbslt.data import frame_store, keypoints
+from qbslt.data.settings import DataSettings
 from qbslt.errors import ConfigError
 from qbslt.profiles import Profile
 from qbslt.settings import encode_settings
+from qbslt.sigma.configuration_sigma import SigmaJobSettings
 from qbslt.sigma.configuration_sigma import check_settings as check_sigma_settings
 from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
+from qbslt.ssl_ssaw.settings import RunSettings
 from qbslt.slslr import configuration_slslr as slslr_config
 
 # The kinds of training-level job, as the rules that run them are named.
@@ -100,17 +105,23 @@ class Experiment:
             "frame_store", {"format": "raw", "quality": frame_store.DEFAULT_QUALITY})
         self.keypoints = {**keypoints.DEFAULTS, **tree["data"].get("keypoints", {})}
         self.keypoint_extractor = keypoints.resolve_extractor(self.keypoints["extractor"], self.profile.name)
+        # (dataset, stage-1 key) -> SL-SLR method: a stage-0 variant's stage 1 is its own run (the
+        # stage-1 config carries its stage0 key), so one method per run
+        self._stage0_by_run = {(d, self.stage1_key(d, v)): m for (d, v), m in self.slslr.stage0.items()}
         self._jobs = tuple(self._plan_jobs())
         self._planned = frozenset(self._jobs)
 
     @staticmethod
     def check(tree: dict, source: str = "params.yaml") -> None:
-        """Each method's own checks of a resolved tree: every variant's SSL-SSAW model config and every
-        Sigma variant's settings are built, so an inconsistent one fails naming its key. (Under
+        """Each method's own checks of a resolved tree: the data block, every variant's SSL-SSAW model
+        config and typed settings, and every Sigma variant's settings are built, so an inconsistent one fails naming its key. (Under
         Snakemake, :func:`qbslt.config.resolve_layers` runs it to name the config layer at fault.)"""
+        DataSettings.from_dict(tree["data"], f"{source}: data")
         for name in tree["experiment"]["variants"]:
             try:
-                QBSLTConfig.from_params(qconfig.variant_config(tree, name)["model"])
+                resolved = qconfig.variant_config(tree, name)
+                QBSLTConfig.from_params(resolved["model"])
+                RunSettings.from_dict(resolved, "--cfg")  # the typed form its jobs will read
             except ConfigError as exc:
                 raise ConfigError(f"{source}: experiment.variants.{name}: {exc}") from None
         for name in tree["sigma"]["variants"]:
@@ -136,8 +147,7 @@ class Experiment:
 
     def stage0_method(self, dataset: str, key: str) -> str | None:
         """The SL-SLR method whose encoder stage-1 run ``key`` starts from (None: from scratch)."""
-        methods = {m for (d, v), m in self.slslr.stage0.items() if d == dataset and self.stage1_key(d, v) == key}
-        return methods.pop() if methods else None
+        return self._stage0_by_run.get((dataset, key))
 
     def jobs(self) -> list[Job]:
         """Every training-level job of the experiment, in a fixed order."""
@@ -182,6 +192,12 @@ class Experiment:
             return {"slslr": {k: v for k, v in tree["slslr"].items() if k not in slslr_config.RUN_EXCLUDED_KEYS},
                     "encoder": self.slslr.encoder, "threads": tree["train"]["threads"]}
         raise ConfigError(f"unknown job kind {job.kind!r} (known: {', '.join(JOB_KINDS)})")
+
+    def typed_settings(self, job: Job):
+        """:meth:`settings` in the typed form ``job``'s command reads them (None: a reference job reads none)."""
+        types = {"pretrain": RunSettings, "train": RunSettings, "sigma": SigmaJobSettings,
+                 "slslr_run": slslr_config.SlslrJobSettings}
+        return types[job.kind].from_dict(self.settings(job), "--cfg") if job.kind in types else None
 
     def step_settings(self, step: str) -> dict:
         """What a data or tokenizer step's command reads (``step``: its rule's name)."""

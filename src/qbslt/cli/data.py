@@ -68,7 +68,10 @@ def cmd_keypoints(args) -> int:
         if not args.frame_store:
             raise keypoints.KeypointError("--extractor mediapipe reads the frames: give --frame-store")
         # --cfg: data.keypoints as JSON; by hand: that key of --params (absent: the defaults)
-        settings = decode_settings(args.cfg) if args.cfg else subtree(args, "data").get("keypoints") or {}
+        from qbslt.data.settings import KeypointSettings
+
+        block = decode_settings(args.cfg) if args.cfg else subtree(args, "data").get("keypoints")
+        settings = KeypointSettings.from_dict(block, "data.keypoints").to_dict() if block else {}
         meta = keypoints.extract_mediapipe(Path(args.frame_store), Path(args.index), Path(args.out), settings,
                                            threads=args.threads, progress=not args.no_progress)
     found = keypoints.open_keypoint_store(args.out).mask.any(axis=0)

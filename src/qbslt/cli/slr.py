@@ -13,9 +13,12 @@ from qbslt.data.datasets import DATASETS
 def cmd_slslr_clips(args) -> int:
     from qbslt.slslr.clips import build_clip_index, write_clip_index
 
-    cfg = subtree(args, "slslr")
-    clips = build_clip_index(args.dataset, Path(args.manifest), Path(args.index), cfg["clip_margin"],
-                             cfg["test_signer_share"])
+    from qbslt.slslr.configuration_slslr import CLIP_KEYS, ClipSettings
+
+    block = subtree(args, "slslr")  # the step's --cfg, or the whole slslr section of --params
+    cfg = ClipSettings.from_dict({k: block[k] for k in CLIP_KEYS if k in block}, "slslr")
+    clips = build_clip_index(args.dataset, Path(args.manifest), Path(args.index), cfg.clip_margin,
+                             cfg.test_signer_share)
     log.info("%s clips: %s", args.dataset, write_clip_index(clips, Path(args.out), Path(args.summary)))
     return 0
 
@@ -38,11 +41,13 @@ def cmd_slslr_isolated(args) -> int:
 def cmd_slslr_run(args) -> int:
     from qbslt.slslr.run import run_seed
 
-    cfg = decode_settings(args.cfg)
+    from qbslt.slslr.configuration_slslr import SlslrJobSettings
+
+    job = SlslrJobSettings.from_dict(decode_settings(args.cfg), "--cfg")
     inputs = {d: {"clips": Path(c), "features": Path(f), "keypoints": Path(k)}
               for d, c, f, k in zip(args.datasets, args.clips, args.features, args.keypoints)}
     encoders = {(d, m): Path(p) for d, m, p in (spec.split(":", 2) for spec in args.encoder or [])}
-    run_seed(cfg["slslr"], cfg["encoder"], inputs, args.seed, Path(args.out), encoders, cfg["threads"])
+    run_seed(job.slslr, job.encoder, inputs, args.seed, Path(args.out), encoders, job.threads)
     return 0
 
 

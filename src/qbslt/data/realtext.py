@@ -19,6 +19,7 @@ from typing import Mapping
 from qbslt.atomic import atomic_write_text
 from qbslt.data import download, http_download
 from qbslt.data.layout import PHOENIX_CORPUS_NAME, SPLITS, qa_path
+from qbslt.data.settings import SyntheticSettings
 from qbslt.data.synth.generate import render_annotations
 from qbslt.data.verify import sha256sum
 from qbslt.errors import DownloadError
@@ -89,7 +90,7 @@ def prepare_realtext(dataset: str, data_cfg: Mapping, out: Path, threads: int = 
     subset = data_cfg["sources"]["realtext"]["subset"]
     if subset:
         qa = {split: _first_rows(path, int(subset[split]), out / "subset" / path.name) for split, path in qa.items()}
-    synthetic = data_cfg["synthetic"]
-    return render_annotations(dataset, qa, out, tuple(data_cfg["frame_size"]), synthetic["render"],
-                              int(synthetic["seed"]), corpus_files=corpus, threads=threads, progress=progress,
+    synthetic = SyntheticSettings.of(data_cfg["synthetic"], "data.synthetic")
+    return render_annotations(dataset, qa, out, tuple(data_cfg["frame_size"]), synthetic.render.to_dict(),
+                              synthetic.seed, corpus_files=corpus, threads=threads, progress=progress,
                               profile="realtext")

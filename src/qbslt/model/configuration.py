@@ -106,26 +106,34 @@ class ModelConfig:
             raise ConfigError(f"{path}: {exc}") from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class VideoConfig:
-    """The keys the video embedding reads. Every method's config has them under these names (SSL-SSAW's
-    QBSLTConfig has them all, with the same defaults); SL-SLR's encoder and the feature extraction build
-    this one."""
+    """The keys the video embedding reads (2D CNN per frame + Conv1D-BN-ReLU-MaxPool temporal blocks).
+    Every method's model config is one (SSL-SSAW's QBSLTConfig and SL-SLR's SLSLRConfig inherit these
+    fields); the feature extraction builds this one."""
 
     backbone: str = "resnet18"
-    backbone_pretrained: bool = True
-    freeze_backbone: bool = True
-    feature_dim: int = 512
-    temporal_blocks: int = 2
-    temporal_kernel: int = 5
+    backbone_pretrained: bool = True      # ImageNet weights via torchvision's ``weights=`` enum
+    freeze_backbone: bool = True          # frozen => features precomputed once, no backbone in the model
+    feature_dim: int = 512                # per-frame feature size: 512 resnet18, 1024 shufflenet_v2_x1_0
+    temporal_blocks: int = 2              # each block halves the temporal length (MaxPool 2)
+    temporal_kernel: int = 5              # Conv1d kernel ("same" padding)
+    # Standardise each feature channel (BatchNorm without affine, valid frames only) before the
+    # temporal blocks, so zero padding is the mean rather than a step (docs/model-choices.md).
     input_norm: bool = False
     d_model: int = 256
+    # RGB + skeleton (variant ssl_ssaw_skeleton): a joint-MLP over the keypoints added to each frame's
+    # features (qbslt.model.skeleton.SkeletonStream); False builds nothing, the model is the RGB one.
     skeleton: bool = False
     skeleton_hidden: int = 32
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # a method's config validates in ModelConfig.__post_init__ (first in its MRO)
         if self.backbone not in BACKBONES:
             raise ConfigError(f"video config: key 'backbone': {self.backbone!r} is not one of {', '.join(BACKBONES)}")
+
+    def video(self) -> "VideoConfig":
+        """The video-embedding keys alone (what :mod:`qbslt.model.video_embedding` is built from)."""
+        return VideoConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(VideoConfig)})
 
 
 __all__ = ["VideoConfig", "ModelConfig", "hub_kwargs", "HUB_REVISION", "PRETRAINED_REVISIONS", "BACKBONES"]

@@ -29,6 +29,7 @@ from qbslt.plan.figures import (BACKBONE_FLOPS, DATASET_FIGURES, DEFAULT_GPU_TFL
                                 MEASURED_MODEL, PRETRAIN_KEYS, PRETRAINED_PARAMS, SLURM_MARGINS, TRANSLATION_KEYS,
                                 TRIMMED_MBART_PARAMS)
 from qbslt.profiles import Profile
+from qbslt.training.settings import TrainSettings
 
 # Facts of this code, not measurements. Optimizer states per parameter kept in the resumable
 # checkpoint (last.pt).
@@ -189,15 +190,16 @@ class Planner:
             per_frame = max(0.0, per_frame - BACKBONE_FLOPS[cfg["model"]["backbone"]][1])
         if figures is None:
             return RunCost(None, params, f"{d}: frame counts unknown (run `snakemake prepare` first)")
-        max_frames = cfg["train"]["max_frames"]
+        train = TrainSettings.from_dict(cfg["train"], "train")
+        max_frames = train.max_frames
 
         def mean(split: str) -> float:
             return min(figures.frames[split] / figures.videos[split], max_frames) if figures.videos[split] else 0.0
 
-        stage_cfg = cfg["train"][stage]
-        flops = training_flops(figures.videos["train"], mean("train"), stage_cfg["epochs"], per_frame, per_video)
+        stage_settings = train.stage1 if stage == "stage1" else train.stage2
+        flops = training_flops(figures.videos["train"], mean("train"), stage_settings.epochs, per_frame, per_video)
         if stage == "stage2":
-            for split, n in (("dev", dev_evaluations(stage_cfg["epochs"], stage_cfg.get("eval_every", 1)) + 1),
+            for split, n in (("dev", dev_evaluations(stage_settings.epochs, stage_settings.evaluation_period) + 1),
                              ("test", 1)):
                 flops += evaluation_flops(n, figures.videos[split], mean(split), per_frame, per_video)
         return RunCost(flops, params)
@@ -213,9 +215,9 @@ class Planner:
         saved state) and ``gpu_mem_mb`` (the measured peak of one pass x the memory margin). None where
         the plan's figures do not apply (other profiles, another model size, no GPU)."""
         cost = self.run_cost(job)
-        cfg = self._run_config(job)
-        train, stage = cfg["train"], "stage1" if job.rule == "pretrain" else "stage2"
-        gpus = train["gpus"]
+        train = TrainSettings.from_dict(self._run_config(job)["train"], "train")
+        stage = train.stage1 if job.rule == "pretrain" else train.stage2
+        gpus = train.gpus
         if cost.flops is None or gpus < 1:
             return None
         hours = gpu_hours(cost.flops, gpu_tflops, mfu) / gpus * SLURM_MARGINS["runtime"]
@@ -223,9 +225,9 @@ class Planner:
         limit = self.tree["cluster"]["time_limit_minutes"]
         attempts = 1 if limit is None else math.ceil(minutes / limit)
         objective = "pretrain" if job.rule == "pretrain" else "translation"
-        fixed, per_frame = GPU_MEMORY[(objective, train["precision"])]
-        videos = train["micro_batch_size"] or math.ceil(train[stage]["batch_size"] / gpus)
-        peak = (fixed + per_frame * videos * train["max_frames"]) * SLURM_MARGINS["gpu_memory"]
+        fixed, per_frame = GPU_MEMORY[(objective, train.precision)]
+        videos = train.micro_batch_size or math.ceil(stage.batch_size / gpus)
+        peak = (fixed + per_frame * videos * train.max_frames) * SLURM_MARGINS["gpu_memory"]
         return {"runtime": minutes if limit is None else min(minutes, limit), "attempts": attempts,
                 "gpu_mem_mb": math.ceil(peak * 1024)}
 

@@ -12,7 +12,9 @@ merged over it (:func:`qbslt.config.sigma_variant_config`)::
     grad_clip      gradient-norm clip of both phases
     max_new_tokens decoding budget (beams: the translation runs' eval.num_beams)
 
-:func:`check_settings` refuses an inconsistent variant (e.g. pre-training on with every
+:class:`SigmaSettings` is that block typed; :class:`SigmaJobSettings` what one Sigma job reads (every
+variant, the ``sigma.data`` block, the decoding keys of ``eval``, and the ``train`` keys of the
+machine). :func:`check_settings` refuses an inconsistent variant (e.g. pre-training on with every
 objective weighted 0) with a one-line ConfigError naming the key; the schema has already
 checked types and unknown keys.
 """
@@ -23,7 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from qbslt.errors import ConfigError
+from qbslt.eval.settings import EvalSettings
 from qbslt.model.configuration import ModelConfig
+from qbslt.settings import Settings
+from qbslt.training.settings import StageSettings
 
 PRETRAINING_OBJECTIVES = ("contrastive", "vtm", "lm")
 ALIGNMENT_LEVELS = ("fine", "global")
@@ -90,26 +95,61 @@ class SigmaConfig(ModelConfig):
         return cls(**{k: model[k] for k in keys}, **token_fields)
 
 
-def check_settings(settings: dict, where: str) -> SigmaConfig:
+@dataclass(frozen=True, kw_only=True)
+class SigmaSettings(Settings):
+    """One Sigma variant's settings (the table above)."""
+
+    model: dict[str, Any]  # SigmaConfig.from_params reads it
+    pretraining: bool
+    pretrain: StageSettings
+    finetune: StageSettings
+    loss_weights: dict[str, float]
+    levels: dict[str, float]
+    grad_clip: float
+    max_new_tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigmaDataSettings(Settings):
+    """``sigma.data``: the keypoint sequences' and texts' lengths."""
+
+    max_frames: int
+    max_text_tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigmaJobSettings(Settings):
+    """What one Sigma job (every variant of one dataset and seed) reads."""
+
+    variants: dict[str, SigmaSettings]
+    data: SigmaDataSettings
+    eval: EvalSettings  # num_beams, eval_beams_during_training, batch_size
+    device: str
+    threads: int
+    deterministic: bool
+
+
+def check_settings(settings: SigmaSettings | dict, where: str) -> SigmaConfig:
     """Refuse an inconsistent variant (``where``: its key path, e.g. ``sigma.variants.no_lm``);
     returns its model config (default token fields)."""
-    weights, levels = settings["loss_weights"], settings["levels"]
-    if settings["pretraining"]:
+    settings = SigmaSettings.of(settings, where)
+    weights, levels = settings.loss_weights, settings.levels
+    if settings.pretraining:
         if not any(weights[k] > 0 for k in PRETRAINING_OBJECTIVES):
             raise ConfigError(f"{where}: pretraining is on but every objective of loss_weights "
                               f"({', '.join(PRETRAINING_OBJECTIVES)}) is 0; set pretraining: false instead")
-        if settings["pretrain"]["epochs"] < 1:
+        if settings.pretrain.epochs < 1:
             raise ConfigError(f"{where}: key 'pretrain.epochs': pretraining is on but epochs is 0; "
                               f"set pretraining: false instead")
         if weights["contrastive"] > 0 and not any(levels[k] > 0 for k in ALIGNMENT_LEVELS):
             raise ConfigError(f"{where}: key 'levels': the contrastive objective is on (loss_weights.contrastive > 0) "
                               f"but every alignment level ({', '.join(ALIGNMENT_LEVELS)}) is weighted 0")
-    if settings["finetune"]["epochs"] < 1:
+    if settings.finetune.epochs < 1:
         raise ConfigError(f"{where}: key 'finetune.epochs': the downstream translation needs at least one epoch")
     try:
-        return SigmaConfig.from_params(settings["model"])
+        return SigmaConfig.from_params(settings.model)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-__all__ = ["SigmaConfig", "check_settings", "PRETRAINING_OBJECTIVES", "ALIGNMENT_LEVELS"]
+__all__ = ["SigmaConfig", "SigmaSettings", "SigmaDataSettings", "SigmaJobSettings", "check_settings", "PRETRAINING_OBJECTIVES", "ALIGNMENT_LEVELS"]

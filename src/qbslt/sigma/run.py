@@ -38,12 +38,14 @@ from qbslt.config import config_hash
 from qbslt.data.datasets import get_dataset
 from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement, distinct_hypotheses
-from qbslt.sigma.configuration_sigma import SigmaConfig, check_settings
+from qbslt.eval.settings import EvalSettings
+from qbslt.sigma.configuration_sigma import SigmaConfig, SigmaJobSettings, SigmaSettings, check_settings
 from qbslt.sigma.data import KeypointCollator, KeypointExamples
 from qbslt.sigma.modeling_sigma import SigmaModel
 from qbslt.training.checkpoint import load_weights
 from qbslt.training.fingerprint import fingerprint
 from qbslt.training.loop import fit, resolve_device, seed_everything, to_device
+from qbslt.training.settings import LoopSettings
 from qbslt.training.tokenizer import decode, load_tokenizer
 
 log = logging.getLogger("qbslt.sigma")
@@ -64,15 +66,17 @@ def result_paths(out_dir: Path, dataset: str, variant: str, seed: int) -> dict[s
             "predictions": Path(out_dir) / "predictions" / dataset / variant / f"seed{seed}.tsv"}
 
 
-def model_config(settings: dict, tokenizer) -> SigmaConfig:
-    return SigmaConfig.from_params(settings["model"], vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+def model_config(settings: SigmaSettings | dict, tokenizer) -> SigmaConfig:
+    model = settings.model if isinstance(settings, SigmaSettings) else settings["model"]
+    return SigmaConfig.from_params(model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                                    bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
 
 
-def loop_settings(settings: dict) -> dict:
-    """The ``train`` keys :func:`qbslt.training.loop.fit` reads, for a Sigma phase."""
-    return {"compile": False, "workers": 0, "micro_batch_size": None, "precision": "fp32",
-            "grad_clip": settings["grad_clip"], "bucket_by_length": True}
+def loop_settings(settings: SigmaSettings) -> LoopSettings:
+    """What :func:`qbslt.training.loop.fit` reads besides a phase's optimisation, for a Sigma phase:
+    the loop's defaults (fp32, no compile, no workers, one pass a batch, last.pt every epoch) and the
+    variant's ``grad_clip``."""
+    return LoopSettings(grad_clip=settings.grad_clip, bucket_by_length=True)
 
 
 def translate(model: SigmaModel, data: KeypointExamples, collator: KeypointCollator, tokenizer, level: str,
@@ -96,31 +100,33 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
     """Pre-training (if on) + translation fine-tuning (dev-selected weights) + evaluation of one variant.
     ``ev``: the ``eval`` keys num_beams, eval_beams_during_training, batch_size (null: the fine-tuning batch);
     ``inputs_fingerprint``: what the phases' checkpoints resume from (qbslt.training.fingerprint);
-    ``deterministic``: train.deterministic."""
+    ``deterministic``: train.deterministic. ``settings`` and ``ev`` are the plain blocks (their hash
+    names the checkpoints); they are read typed."""
+    typed, decoding = SigmaSettings.from_dict(settings, f"sigma.variants.{variant}"), EvalSettings.of(ev, "eval")
     seed_everything(seed, deterministic=deterministic)
-    model = SigmaModel(model_config(settings, tokenizer)).to(device)
-    model.pretrain_settings = {"loss_weights": settings["loss_weights"], "levels": settings["levels"]}
+    model = SigmaModel(model_config(typed, tokenizer)).to(device)
+    model.pretrain_settings = {"loss_weights": typed.loss_weights, "levels": typed.levels}
     collators = {s: KeypointCollator(d, tokenizer.pad_token_id) for s, d in splits.items()}
     base = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, "settings": settings,
             "vocab": len(tokenizer)}
-    loop = loop_settings(settings)
-    batch_size = ev["batch_size"] or settings["finetune"]["batch_size"]
-    max_new = settings["max_new_tokens"]
+    loop = loop_settings(typed)
+    batch_size = decoding.batch_size or typed.finetune.batch_size
+    max_new = typed.max_new_tokens
 
     def dev_bleu4(m: SigmaModel) -> float:
         hyps = translate(m, splits["dev"], collators["dev"], tokenizer, level, max_new,
-                         ev["eval_beams_during_training"], batch_size)
+                         decoding.eval_beams_during_training, batch_size)
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
     phases = {}
     started = time.perf_counter()
-    for phase, objective, on in (("pretrain", "pretrain", settings["pretraining"]),
+    for phase, objective, on in (("pretrain", "pretrain", typed.pretraining),
                                  ("finetune", "translation", True)):
         if not on:
             continue
         run_config = {**base, "phase": phase, **({"eval": ev} if phase == "finetune" else {})}
         phase_dir = Path(checkpoint_dir) / variant / phase / config_hash(run_config)
-        result = fit(model, collators["train"], len(splits["train"]), objective, settings[phase], loop, run_config,
+        result = fit(model, collators["train"], len(splits["train"]), objective, getattr(typed, phase), loop, run_config,
                      seed, phase_dir, device, evaluate=dev_bleu4 if phase == "finetune" else None,
                      desc=f"sigma {variant} {phase}", fingerprint=inputs_fingerprint)
         phases[phase] = {"epochs": result.epochs, "train_seconds": round(result.train_seconds, 2),
@@ -133,7 +139,7 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
     model.eval()
     scores, hyps = {}, {}
     for split in ("dev", "test"):
-        hyps[split] = translate(model, splits[split], collators[split], tokenizer, level, max_new, ev["num_beams"],
+        hyps[split] = translate(model, splits[split], collators[split], tokenizer, level, max_new, decoding.num_beams,
                                 batch_size)
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[split], splits[split].translations,
                                                                    level).items()}
@@ -142,14 +148,14 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
     test = splits["test"]
     shuffled = with_inputs_of(test, derangement(len(test), seed))
     shuffled_hyps = translate(model, shuffled, KeypointCollator(shuffled, tokenizer.pad_token_id), tokenizer, level,
-                              max_new, ev["num_beams"], batch_size)
+                              max_new, decoding.num_beams, batch_size)
     scores["test"]["shuffled_keypoints"] = {k: round(v, 2) for k, v in corpus_scores(
         shuffled_hyps, test.translations, level).items()}
     atomic_write_text(out["predictions"], pd.DataFrame({"name": test.names, "reference": test.translations,
                                                         "hypothesis": hyps["test"]}).to_csv(sep="\t", index=False))
     metrics = {"system": "sigma", "dataset": dataset, "variant": variant, "seed": seed, **scores,
-               "decoding": {"num_beams": ev["num_beams"], "max_new_tokens": max_new},
-               "pretraining": settings["pretraining"], **phases,
+               "decoding": {"num_beams": decoding.num_beams, "max_new_tokens": max_new},
+               "pretraining": typed.pretraining, **phases,
                "seconds": round(time.perf_counter() - started, 2),
                "parameters": sum(p.numel() for p in model.parameters()),
                "config_hash": config_hash({**base, "settings": settings, "eval": ev})}
@@ -163,10 +169,12 @@ def run_variant(settings: dict, variant: str, seed: int, splits: dict[str, Keypo
 def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Path, checkpoint_dir: Path) -> dict:
     """Every variant of ``cfg["variants"]`` ({name: settings}) on one dataset and seed.
     ``cfg``: {"variants", "data" (max_frames, max_text_tokens), "eval" (num_beams, eval_beams_during_training,
-    batch_size: the translation runs' ``eval`` keys), "device", "threads"}. Returns {variant: metrics}."""
-    torch.set_num_threads(cfg["threads"])
-    device = resolve_device(cfg["device"])
-    for name, settings in cfg["variants"].items():
+    batch_size: the translation runs' ``eval`` keys), "device", "threads", "deterministic"}
+    (:class:`SigmaJobSettings`). Returns {variant: metrics}."""
+    job = SigmaJobSettings.from_dict(cfg, "--cfg")
+    torch.set_num_threads(job.threads)
+    device = resolve_device(job.device)
+    for name, settings in job.variants.items():
         check_settings(settings, f"sigma.variants.{name}")
     tokenizer = load_tokenizer(inputs.tokenizer)
     level = get_dataset(dataset).eval_level
@@ -175,10 +183,10 @@ def run_all(cfg: dict, dataset: str, seed: int, inputs: SigmaInputs, out_dir: Pa
         index = Path(inputs.frames_dir) / f"{split}.index.tsv" if inputs.frames_dir else None
         splits[split] = KeypointExamples.load(Path(inputs.examples_dir) / f"{split}.tsv",
                                               Path(inputs.keypoints_dir) / f"{split}.npy", tokenizer, level,
-                                              cfg["data"]["max_frames"], cfg["data"]["max_text_tokens"], index)
+                                              job.data.max_frames, job.data.max_text_tokens, index)
     files = {"tokenizer": inputs.tokenizer, "keypoints": inputs.keypoints_dir,
              **{f"examples/{split}": Path(inputs.examples_dir) / f"{split}.tsv" for split in SPLITS}}
     return {name: run_variant(settings, name, seed, splits, tokenizer, level, dataset, device, checkpoint_dir,
                               result_paths(out_dir, dataset, name, seed), cfg["eval"], fingerprint(files),
-                              deterministic=cfg["deterministic"])
+                              deterministic=job.deterministic)
             for name, settings in cfg["variants"].items()}

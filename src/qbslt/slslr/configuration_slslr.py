@@ -22,10 +22,90 @@ from qbslt.data.datasets import DATASETS
 from qbslt.errors import ConfigError
 from qbslt.model.configuration import BACKBONES, ModelConfig, VideoConfig
 from qbslt.profiles import Profile
+from qbslt.settings import Settings
 
 ENCODER_MODEL_KEYS = ("backbone", "d_model", "temporal_blocks", "temporal_kernel", "input_norm")
 CLIP_KEYS = ("isolated_dataset", "clip_margin", "test_signer_share")
 RUN_EXCLUDED_KEYS = CLIP_KEYS + ("seeds",)  # read by the workflow, not by a run
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSettings(Settings):
+    """One ``slslr.methods`` line: Table 10's row."""
+
+    objective: str  # free_negative | infonce | none
+    augment: str  # sign | generic | none
+    weighting: bool  # informative-frame weighting
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadSettings(Settings):
+    """``slslr.encoder``: the projector and predictor sizes."""
+
+    projector_dim: int
+    predictor_dim: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PretrainSettings(Settings):
+    """``slslr.pretrain``."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    ema: float  # the target encoder's moving-average rate (free_negative)
+    temperature: float  # InfoNCE's (infonce)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeSettings(Settings):
+    """``slslr.probe``: the linear probe's optimisation."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneSettings(Settings):
+    """``slslr.finetune``: the semi-supervised protocols."""
+
+    label_shares: list[float]
+    epochs: int
+    lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlslrSettings(Settings):
+    """The ``slslr`` section as a run reads it (without ``RUN_EXCLUDED_KEYS``)."""
+
+    batch_size: int
+    encoder: HeadSettings
+    informative: dict[str, float]  # floor, motion (qbslt.slslr.informative)
+    augment: dict[str, dict[str, float]]  # sign | generic: that augmentation's strengths
+    pretrain: PretrainSettings
+    probe: ProbeSettings
+    finetune: FinetuneSettings
+    methods: dict[str, MethodSettings]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlslrJobSettings(Settings):
+    """What one SL-SLR job (every method and protocol of one seed) reads."""
+
+    slslr: SlslrSettings
+    encoder: dict  # the temporal module's model keys (encoder_model)
+    threads: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipSettings(Settings):
+    """What the clip-index step reads of ``slslr`` (``CLIP_KEYS``)."""
+
+    isolated_dataset: dict | None
+    clip_margin: int
+    test_signer_share: float
 
 
 def slslr_seeds(tree: dict) -> list[int]:
@@ -99,19 +179,14 @@ OBJECTIVES = ("free_negative", "infonce", "none")
 
 
 @dataclass
-class SLSLRConfig(ModelConfig):
+class SLSLRConfig(ModelConfig, VideoConfig):
     """The SL-SLR model (:class:`qbslt.slslr.modeling_slslr.SLSLRModel`): its clip encoder (the video
-    embedding's temporal module, :class:`VideoConfig`'s keys) and its pre-training heads."""
+    embedding's temporal module: :class:`VideoConfig`'s fields, read from frozen features) and its
+    pre-training heads."""
 
     CONFIG_NAME = "sl-slr model config"
     model_type: ClassVar[str] = "slslr"
 
-    backbone: str = "resnet18"
-    feature_dim: int = 512
-    d_model: int = 256
-    temporal_blocks: int = 2
-    temporal_kernel: int = 5
-    input_norm: bool = False
     projector_dim: int = 128
     predictor_dim: int = 64
     objective: str = "free_negative"
@@ -127,15 +202,9 @@ class SLSLRConfig(ModelConfig):
 
     @classmethod
     def of(cls, video: VideoConfig, projector_dim: int, predictor_dim: int, objective: str) -> "SLSLRConfig":
-        """The config of an encoder of ``video``'s temporal keys with these heads."""
-        own = {f.name for f in fields(cls)}
-        return cls(**{f.name: getattr(video, f.name) for f in fields(VideoConfig) if f.name in own},
+        """The config of an encoder of ``video``'s keys with these heads."""
+        return cls(**{f.name: getattr(video, f.name) for f in fields(VideoConfig)},
                    projector_dim=projector_dim, predictor_dim=predictor_dim, objective=objective)
-
-    def video(self) -> VideoConfig:
-        """The keys of the encoder's temporal module."""
-        own = {f.name for f in fields(VideoConfig)}
-        return VideoConfig(**{f.name: getattr(self, f.name) for f in fields(self) if f.name in own})
 
 
 def stage0_methods(tree: dict, variants: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:

@@ -22,7 +22,7 @@ import torch
 from qbslt.model.configuration import VideoConfig
 from qbslt.slslr.augment import make_views
 from qbslt.slslr.clips import ClipSet
-from qbslt.slslr.configuration_slslr import SLSLRConfig
+from qbslt.slslr.configuration_slslr import MethodSettings, SLSLRConfig, SlslrSettings
 from qbslt.slslr.losses import free_negative_loss, info_nce_loss
 from qbslt.slslr.modeling_slslr import SLSLRModel
 
@@ -34,45 +34,46 @@ def feature_std(clips: ClipSet) -> torch.Tensor:
     return torch.from_numpy(clips.features[clips.mask].std(0)).clamp_min(1e-6)
 
 
-def pretrain(method: dict, cfg: dict, model_config: VideoConfig, train: ClipSet, seed: int
-             ) -> tuple[SLSLRModel, list[float]]:
+def pretrain(method: MethodSettings | dict, cfg: SlslrSettings | dict, model_config: VideoConfig, train: ClipSet,
+             seed: int) -> tuple[SLSLRModel, list[float]]:
     """Pre-train ``method`` (a ``slslr.methods`` entry; ``cfg`` the ``slslr`` section) on ``train``.
     Returns the model and the mean loss of each epoch."""
+    method, cfg = MethodSettings.of(method, "slslr.methods"), SlslrSettings.of(cfg, "slslr")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = SLSLRModel(SLSLRConfig.of(model_config, cfg["encoder"]["projector_dim"], cfg["encoder"]["predictor_dim"],
-                                      method["objective"]))
-    p = cfg["pretrain"]
-    if method["objective"] == "none" or p["epochs"] == 0:
+    model = SLSLRModel(SLSLRConfig.of(model_config, cfg.encoder.projector_dim, cfg.encoder.predictor_dim,
+                                      method.objective))
+    p = cfg.pretrain
+    if method.objective == "none" or p.epochs == 0:
         return model, []
-    batch_size = min(cfg["batch_size"], len(train))
-    steps = p["epochs"] * max(1, len(train) // batch_size)
+    batch_size = min(cfg.batch_size, len(train))
+    steps = p.epochs * max(1, len(train) // batch_size)
     params = [q for q in model.parameters() if q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=p["lr"], weight_decay=p["weight_decay"])
+    opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     x, m, w = (torch.from_numpy(a) for a in (train.features, train.mask, train.weights))
-    std, kind = feature_std(train), method["augment"]
-    aug = cfg["augment"].get(kind, {})
+    std, kind = feature_std(train), method.augment
+    aug = cfg.augment.get(kind, {})
     history = []
     model.train()
-    for epoch in range(p["epochs"]):
+    for epoch in range(p.epochs):
         order, losses = rng.permutation(len(train)), []
         for start in range(0, len(order) - batch_size + 1, batch_size):  # full batches: BatchNorm, InfoNCE
             b = torch.from_numpy(order[start:start + batch_size])
             (f1, m1, w1), (f2, m2, w2) = (make_views(x[b], m[b], w[b], kind, aug, rng, std) for _ in range(2))
-            if not method["weighting"]:
+            if not method.weighting:
                 w1 = w2 = None
-            if method["objective"] == "free_negative":
+            if method.objective == "free_negative":
                 loss = (free_negative_loss(model.predictor(model.online(f1, m1, w1)), model.target(f2, m2, w2))
                         + free_negative_loss(model.predictor(model.online(f2, m2, w2)), model.target(f1, m1, w1)))
             else:
-                loss = info_nce_loss(model.online(f1, m1, w1), model.online(f2, m2, w2), p["temperature"])
+                loss = info_nce_loss(model.online(f1, m1, w1), model.online(f2, m2, w2), p.temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             schedule.step()
             if model.predictor is not None:
-                model.update_target(p["ema"])
+                model.update_target(p.ema)
             losses.append(loss.item())
         history.append(round(float(np.mean(losses)), 5))
         log.info("epoch %d loss %.4f", epoch + 1, history[-1])

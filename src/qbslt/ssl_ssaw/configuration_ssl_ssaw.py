@@ -36,7 +36,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from qbslt.model.configuration import BACKBONES, HUB_REVISION, PRETRAINED_REVISIONS, ModelConfig
+from qbslt.model.configuration import BACKBONES, HUB_REVISION, PRETRAINED_REVISIONS, ModelConfig, VideoConfig
 
 TEXT_MODELS = ("mbart", "mbert")
 FUSIONS = ("concat", "lstm", "tcn", "ssaw")
@@ -55,19 +55,10 @@ SSL_READINGS = ("prefix", "auxiliary")
 
 
 @dataclass
-class QBSLTConfig(ModelConfig):
+class QBSLTConfig(ModelConfig, VideoConfig):
     model_type: ClassVar[str] = "qbslt"
 
-    # ---- video embedding (2D CNN per frame + Conv1D-BN-ReLU-MaxPool temporal blocks) ----
-    backbone: str = "resnet18"
-    backbone_pretrained: bool = True      # ImageNet weights via torchvision's ``weights=`` enum
-    freeze_backbone: bool = True          # frozen => features precomputed once, no backbone in the model
-    feature_dim: int = 512                # per-frame feature size: 512 resnet18, 1024 shufflenet_v2_x1_0
-    temporal_blocks: int = 2              # each block halves the temporal length (MaxPool 2)
-    temporal_kernel: int = 5              # Conv1d kernel ("same" padding)
-    # Standardise each feature channel (BatchNorm without affine, valid frames only) before the
-    # temporal blocks, so zero padding is the mean rather than a step (docs/model-choices.md).
-    input_norm: bool = False
+    # ---- video embedding: VideoConfig's fields (backbone ... input_norm, d_model, skeleton) ----
 
     # ---- text side ----
     text_model: str = "mbart"             # text embedding / stage-1 text encoder: "mbart" | "mbert"
@@ -77,8 +68,7 @@ class QBSLTConfig(ModelConfig):
     mbart_revision: str | None = None
     bert_revision: str | None = None
 
-    # ---- transformer sizes (random init only; overwritten from a pretrained checkpoint) ----
-    d_model: int = 256
+    # ---- transformer sizes (random init only; overwritten from a pretrained checkpoint; d_model: VideoConfig's) ----
     encoder_layers: int = 2               # Video Encoder (first layers of a pretrained encoder)
     decoder_layers: int = 2               # Text Decoder (first layers of a pretrained decoder)
     text_encoder_layers: int | None = None  # stage-1 Text Encoder; None => encoder_layers
@@ -109,10 +99,6 @@ class QBSLTConfig(ModelConfig):
     alignment: str = "vector"
     contrastive_dim: int = 256
     label_smoothing: float = 0.1
-    # RGB + skeleton (variant ssl_ssaw_skeleton): a joint-MLP over the keypoints added to each frame's
-    # features (qbslt.model.skeleton.SkeletonStream); False builds nothing, the model is the RGB one.
-    skeleton: bool = False
-    skeleton_hidden: int = 32
     # Eq. 7 weight of L_D (question reconstruction): loss = ssl_weight * L_D + L_S; the paper's is 1.
     ssl_weight: float = 1.0
     # Which reading of Eq. 5-7 ``ssl`` trains (SSL_READINGS above). Like ``ssl_weight`` it means nothing

@@ -41,6 +41,7 @@ from qbslt.eval.metrics import corpus_scores
 from qbslt.eval.reliance import derangement
 from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 from qbslt.ssl_ssaw.model_card import write_model_card
+from qbslt.ssl_ssaw.settings import RunSettings
 from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 from qbslt.training.augment import VideoAugment
 from qbslt.training.batches import Collator, ExampleSet
@@ -48,6 +49,7 @@ from qbslt.training.checkpoint import load_weights, save_weights
 from qbslt.training.fingerprint import fingerprint
 from qbslt.training.loop import (autocast, distributed, fit, init_distributed, resolve_device, seed_everything,
                                  to_device)
+from qbslt.training.settings import TrainSettings
 from qbslt.training.tokenizer import TRIMMED_MODEL_DIR, decode, load_tokenizer, train_gloss_tokenizer
 
 log = logging.getLogger("qbslt.run")
@@ -107,13 +109,20 @@ def gloss_tokenizer(cfg: dict, inputs: RunInputs):
     return train_gloss_tokenizer(read_examples(inputs.examples_dir / "train.tsv")["gloss"])
 
 
-def load_split(inputs: RunInputs, split: str, cfg: dict, decoder_tok, text_tok, gloss_tok=None) -> ExampleSet:
+def load_split(inputs: RunInputs, split: str, cfg: RunSettings | dict, decoder_tok, text_tok,
+               gloss_tok=None) -> ExampleSet:
+    """One split as a run reads it; ``cfg``: the run's settings, or any tree with the ``model`` and
+    ``train`` blocks (a resolved params tree: benchmarks and tests)."""
+    if isinstance(cfg, RunSettings):
+        train, skeleton = cfg.train, cfg.skeleton
+    else:
+        train, skeleton = TrainSettings.of(cfg["train"], "train"), bool(cfg["model"].get("skeleton"))
     examples = read_examples(inputs.examples_dir / f"{split}.tsv")
     # features or frames (raw / compressed); read from a node-local copy when the run stages its stores
     store = open_video_store(stage(store_path(inputs.features_dir, split), inputs.stage_dir))
     data = ExampleSet.build(examples, store, text_tok, decoder_tok, get_dataset(inputs.dataset).eval_level,
-                            cfg["train"]["max_frames"], cfg["train"]["max_text_tokens"], gloss_tok)
-    if cfg["model"].get("skeleton"):  # RGB + skeleton: the keypoint store beside the frames, same rows
+                            train.max_frames, train.max_text_tokens, gloss_tok)
+    if skeleton:  # RGB + skeleton: the keypoint store beside the frames, same rows
         if inputs.keypoints_dir is None:
             raise ConfigError("model.skeleton is on but the run was given no keypoint stores (--keypoints-dir)")
         data.keypoints = open_keypoint_store(Path(inputs.keypoints_dir) / f"{split}.npy")
@@ -152,18 +161,21 @@ def config_checkpoint_dir(base: Path, run_config: dict) -> Path:
     return Path(base) / config_hash(run_config)
 
 
-def _setup(cfg: dict, seed: int) -> torch.device:
+def _setup(train: TrainSettings, seed: int) -> torch.device:
     init_distributed()
-    torch.set_num_threads(cfg["train"]["threads"])
-    seed_everything(seed, deterministic=cfg["train"]["deterministic"])
-    return resolve_device(cfg["train"]["device"])
+    torch.set_num_threads(train.threads)
+    seed_everything(seed, deterministic=train.deterministic)
+    return resolve_device(train.device)
 
 
 def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoint_dir: Path,
                stage0: Path | None = None) -> dict:
     """Stage 1 on the training split; writes out_dir/model.safetensors and stage1.json. ``stage0``: an
-    SL-SLR encoder the temporal module starts from (qbslt.training.checkpoint.load_stage0; the variant's ``stage0`` key)."""
-    device = _setup(cfg, seed)
+    SL-SLR encoder the temporal module starts from (qbslt.training.checkpoint.load_stage0; the variant's ``stage0`` key).
+    ``cfg``: the job's settings (:class:`RunSettings`'s dict; the checkpoint folder is named by its hash)."""
+    settings = RunSettings.from_dict(cfg, "--cfg")
+    train_settings = settings.train
+    device = _setup(train_settings, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     config = run_model_config(cfg, inputs, decoder_tok, text_tok)
     model = QBSLTModel(config)
@@ -172,12 +184,12 @@ def run_stage1(cfg: dict, seed: int, inputs: RunInputs, out_dir: Path, checkpoin
 
         load_stage0(model, stage0)
     model = model.to(device)
-    train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
-    collator = make_collator(train, decoder_tok, text_tok, cfg["train"]["stage1"]["mask_prob"],
-                             VideoAugment.from_config(cfg["train"]), training=True)
+    train = load_split(inputs, "train", settings, decoder_tok, text_tok)
+    collator = make_collator(train, decoder_tok, text_tok, train_settings.stage1.mask_prob or 0.0,
+                             VideoAugment.from_config(train_settings), training=True)
     run_config = {"stage": 1, "seed": seed, **stage1_config(cfg), "vocab": vocabulary_sizes(decoder_tok, text_tok)}
-    result = fit(model, collator, len(train), "pretrain", cfg["train"]["stage1"],
-                 cfg["train"], run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
+    result = fit(model, collator, len(train), "pretrain", train_settings.stage1,
+                 train_settings, run_config, seed, config_checkpoint_dir(checkpoint_dir, run_config), device,
                  desc="stage1", fingerprint=fingerprint(input_files(inputs, ("train",), stage0=stage0)))
     if distributed()[0] != 0:
         return {}
@@ -273,35 +285,40 @@ def predict(model: QBSLTModel, data: ExampleSet, collator: Collator, decoder_tok
 def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | None, out: dict[str, Path],
                checkpoint_dir: Path, variant: str) -> dict:
     """Stage 2 of one variant and seed; writes every path of ``out`` (metrics, predictions,
-    dev_predictions, ssaw, model)."""
-    device = _setup(cfg, seed)
+    dev_predictions, ssaw, model). ``cfg``: the job's settings (:class:`RunSettings`'s dict; the
+    checkpoint folder is named by its hash)."""
+    settings = RunSettings.from_dict(cfg, "--cfg")
+    if settings.eval is None or settings.train.stage2 is None:
+        raise ConfigError("--cfg: a stage-2 run needs the eval block and train.stage2")
+    train, ev = settings.train, settings.eval
+    device = _setup(train, seed)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     gloss_tok = gloss_tokenizer(cfg, inputs)
     config = run_model_config(cfg, inputs, decoder_tok, text_tok, gloss_tok)
     model = QBSLTModel(config).to(device)
     if stage1_weights is not None:
         model.load_stage1(load_weights(stage1_weights))
-    level, ev = get_dataset(inputs.dataset).eval_level, cfg["eval"]
-    splits = {s: load_split(inputs, s, cfg, decoder_tok, text_tok, gloss_tok) for s in ("train", "dev", "test")}
+    level = get_dataset(inputs.dataset).eval_level
+    splits = {s: load_split(inputs, s, settings, decoder_tok, text_tok, gloss_tok) for s in ("train", "dev", "test")}
     # A question-only model reads no video: its batches read no frame (model.inputs = question).
     read_video = config.inputs != "question"
-    collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]),
+    collators = {s: make_collator(d, decoder_tok, text_tok, augment=VideoAugment.from_config(train),
                                  training=s == "train", read_video=read_video)
                  for s, d in splits.items()}
     # Decoding batch: beam search runs one generate call per decoder-prefix length in a batch, so a
     # larger batch means fewer, fuller calls (eval.batch_size; null: the training batch).
-    batch_size = ev["batch_size"] or cfg["train"]["stage2"]["batch_size"]
+    batch_size = ev.batch_size or train.stage2.batch_size
 
     def dev_bleu4(m: QBSLTModel) -> float:
         hyps, _ = predict(m, splits["dev"], collators["dev"], decoder_tok, level, batch_size,
-                          ev["eval_beams_during_training"], ev["max_new_tokens"], precision=cfg["train"]["precision"])
+                          ev.eval_beams_during_training, ev.max_new_tokens, precision=train.precision)
         return corpus_scores(hyps, splits["dev"].translations, level)["bleu4"]
 
     run_config = {"stage": 2, "seed": seed, "variant": variant, **cfg,
                   "vocab": vocabulary_sizes(decoder_tok, text_tok)}
     checkpoint_dir = config_checkpoint_dir(checkpoint_dir, run_config)
     result = fit(model, collators["train"], len(splits["train"]), "translation",
-                 cfg["train"]["stage2"], cfg["train"], run_config, seed, checkpoint_dir, device,
+                 train.stage2, train, run_config, seed, checkpoint_dir, device,
                  evaluate=dev_bleu4, desc=f"stage2 {variant}",
                  fingerprint=fingerprint(input_files(inputs, ("train", "dev", "test"), stage1=stage1_weights,
                                                      keypoints=inputs.keypoints_dir if config.skeleton else None)))
@@ -326,10 +343,10 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         # Test: the SSAW weights of the first examples (Figure 4's strips) and the question / video
         # means of every example (Figure 4's statistics), from this same pass; only the split's own
         # examples (views[:n]), never its shuffled copies.
-        decoded = decode_split(model, views, collator, decoder_tok, level, batch_size, ev["num_beams"],
-                               ev["max_new_tokens"], weights_for=min(SSAW_EXAMPLES, n) if split == "test" else 0,
+        decoded = decode_split(model, views, collator, decoder_tok, level, batch_size, ev.num_beams,
+                               ev.max_new_tokens, weights_for=min(SSAW_EXAMPLES, n) if split == "test" else 0,
                                text_tok=text_tok, summary_for=n if split == "test" else 0,
-                               precision=cfg["train"]["precision"])
+                               precision=train.precision)
         hyps = decoded.hypotheses
         scores[split] = {k: round(v, 2) for k, v in corpus_scores(hyps[:n], data.translations, level).items()}
         for k, which in enumerate(shuffled, start=1):
@@ -347,9 +364,8 @@ def run_stage2(cfg: dict, seed: int, inputs: RunInputs, stage1_weights: Path | N
         ensure_ascii=False) + "\n")
     save_model(model, decoder_tok, text_tok, out["model"], {
         "dataset": inputs.dataset, "level": level, "frame_size": list(inputs.frame_size or ()),
-        "max_frames": cfg["train"]["max_frames"], "crop_size": cfg["train"]["crop_size"],
-        "max_text_tokens": cfg["train"]["max_text_tokens"],
-        "num_beams": ev["num_beams"], "max_new_tokens": ev["max_new_tokens"]}, gloss_tok,
+        "max_frames": train.max_frames, "crop_size": train.crop_size, "max_text_tokens": train.max_text_tokens,
+        "num_beams": ev.num_beams, "max_new_tokens": ev.max_new_tokens}, gloss_tok,
         card={"variant": variant, "seed": seed, "train": cfg["train"],
               "metrics": {**scores, "epochs": result.epochs, "best_epoch": result.best_epoch}})
     metrics = {"dataset": inputs.dataset, "variant": variant, "seed": seed, **scores,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from qbslt.data.frame_store import FrameStore
+from qbslt.training.settings import TrainSettings
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -86,8 +87,9 @@ class VideoAugment:
     max_frames: int = 10**9
 
     @classmethod
-    def from_config(cls, train_cfg: dict) -> "VideoAugment":
-        return cls(crop=train_cfg["crop_size"], max_frames=train_cfg["max_frames"], **train_cfg["augment"])
+    def from_config(cls, train: TrainSettings | dict) -> "VideoAugment":
+        train = TrainSettings.of(train, "train")
+        return cls(crop=train.crop_size, max_frames=train.max_frames, **train.augment.to_dict())
 
     @property
     def colour(self) -> bool:

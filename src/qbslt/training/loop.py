@@ -38,6 +38,7 @@ from qbslt.model.video_embedding import FrameBackbone
 from qbslt.training.batches import batch_loader, rank_share, slice_batch, split_batch
 from qbslt.training.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from qbslt.training.fingerprint import changed_inputs
+from qbslt.training.settings import LoopSettings, StageSettings
 
 log = logging.getLogger("qbslt.train")
 
@@ -142,14 +143,15 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def make_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, stage: StageSettings | dict) -> torch.optim.Optimizer:
+    stage = StageSettings.of(stage, "stage")
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg["optimizer"] == "adamw":
+    if stage.optimizer == "adamw":
         # fused: one kernel for all parameters instead of a loop of small ones per tensor (on the
         # embedded model's CPU steps the per-tensor loop was 9 % of a training step).
         fused = all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params)
-        return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=fused)
-    return torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
+        return torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay, fused=fused)
+    return torch.optim.SGD(params, lr=stage.lr, momentum=0.9, weight_decay=stage.weight_decay)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -265,7 +267,7 @@ class FitResult:
     train_seconds: float
     samples_seen: int
     history: list[dict] = field(default_factory=list)
-    cap: int | None = None  # stage_cfg['epochs']
+    cap: int | None = None  # stage.epochs
     stopped_early: bool = False
     patience: int | None = None
     min_epochs: int = 0
@@ -295,27 +297,27 @@ class FitResult:
 
 
 def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
-        stage_cfg: dict, train_cfg: dict, run_config: dict, seed: int, checkpoint_dir: Path,
+        stage: StageSettings | dict, loop: LoopSettings | dict, run_config: dict, seed: int, checkpoint_dir: Path,
         device: torch.device, evaluate: Callable[[torch.nn.Module], float] | None = None,
         desc: str = "train", fingerprint: dict | None = None) -> FitResult:
-    """Train ``model`` for ``stage_cfg['epochs']``, resuming from ``checkpoint_dir/last.pt``.
+    """Train ``model`` for ``stage.epochs``, resuming from ``checkpoint_dir/last.pt``.
 
     ``fingerprint`` (:mod:`qbslt.training.fingerprint`): what the run reads beside its settings
     (input files' content, the code). ``last.pt`` records it, and resumes only a run with the same
     one; otherwise the run starts from the beginning and the log says which input changed.
 
     ``last.pt`` is written after the last epoch and after any epoch that ends at least
-    ``train_cfg['checkpoint_seconds']`` (default 0: every epoch) of training after the previous write:
+    ``loop.checkpoint_seconds`` (default 0: every epoch) of training after the previous write:
     saving an optimiser state every epoch of a seconds-long run would cost more than it protects.
 
     ``model(batch, objective)`` returns a dict with 'loss' (and named parts, logged).
-    ``evaluate(model)`` (dev score, higher is better) runs every ``stage_cfg['eval_every']``
+    ``evaluate(model)`` (dev score, higher is better) runs every ``stage.eval_every``
     epochs and after the last; the best weights go to ``checkpoint_dir/best.safetensors``. When the
     last epoch is the only such point there is nothing to choose: no dev pass runs, and the last
     epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
-    Early stopping: with ``stage_cfg['patience']`` = P, training stops after the evaluation that is
-    the P-th since the best one (not before epoch ``stage_cfg['min_epochs']``), and ``epochs`` is
+    Early stopping: with ``stage.patience`` = P, training stops after the evaluation that is
+    the P-th since the best one (not before epoch ``stage.min_epochs``), and ``epochs`` is
     only the cap. The learning-rate schedule is that of the cap (so a run's first epochs do not
     depend on when it stops). A stopped run's ``last.pt`` says so: a rerun trains no further.
 
@@ -336,17 +338,18 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     DDP the ranks agree after every step whether any was signalled (an all-reduce of a flag) and
     stop after the same one. Data-loader workers ignore the stop signals.
     """
+    stage, loop = StageSettings.of(stage, "stage"), LoopSettings.of(loop, "train")
     rank, world = distributed()
-    epochs, batch_size = stage_cfg["epochs"], stage_cfg["batch_size"]
-    patience = stage_cfg.get("patience") if evaluate is not None else None
-    min_epochs = stage_cfg.get("min_epochs") or 0  # no early stop before: dev can stall early in training
+    epochs, batch_size = stage.epochs, stage.batch_size
+    patience = stage.patience if evaluate is not None else None
+    min_epochs = stage.earliest_stop  # no early stop before: dev can stall early in training
     steps = max(1, epochs * math.ceil(n_train / batch_size))  # one per global batch (epoch_batches)
     if world > 1 and hasattr(model, "freeze_unused"):
         frozen = model.freeze_unused(objective)
         if frozen and rank == 0:
             log.info("%s: %d parameter tensors unused by %s are frozen", desc, len(frozen), objective)
-    optimizer = make_optimizer(model, stage_cfg)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, min(stage_cfg["warmup_steps"], steps), steps)
+    optimizer = make_optimizer(model, stage)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, min(stage.warmup_steps, steps), steps)
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
 
     start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
@@ -390,21 +393,21 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
             log.warning("%s", message)
         return Preempted(message)
 
-    if train_cfg.get("channels_last") and device.type == "cuda":
+    if loop.channels_last and device.type == "cuda":
         for module in model.modules():
             if isinstance(module, FrameBackbone):
                 module.to_channels_last()
-    forward = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
+    forward = torch.compile(model) if loop.compile and device.type == "cuda" else model
     if world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
-    eval_every = stage_cfg.get("eval_every", 1)
+    eval_every = stage.evaluation_period
     eval_epochs = {e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs}
     selecting = evaluate is not None and (len(eval_epochs) > 1 or patience is not None)
     if evaluate is not None and not selecting:
         best_epoch = epochs
-    lengths = [len(rows) for rows in collator.data.frame_rows] if train_cfg.get("bucket_by_length") else None
-    checkpoint_seconds, saved_at = train_cfg.get("checkpoint_seconds", 0), seconds
+    lengths = [len(rows) for rows in collator.data.frame_rows] if loop.bucket_by_length else None
+    checkpoint_seconds, saved_at = loop.checkpoint_seconds, seconds
     fit_started = time.perf_counter()
     with _StopRequest() as stop:
         for epoch in range(start_epoch, start_epoch if stopped else epochs):
@@ -421,25 +424,25 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                 generator.set_state(within["generator"])
                 started -= within["seconds"]
                 within = None
-            loader = batch_loader(collator, batches[first:], generator, train_cfg["workers"],
+            loader = batch_loader(collator, batches[first:], generator, loop.workers,
                                   pin_memory=device.type == "cuda", rank=rank, world=world,
                                   worker_init_fn=ignore_stop_signals)
             for step, full in enumerate(tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, mininterval=5,
                                              disable=None, initial=first, total=len(batches)), start=first + 1):
                 optimizer.zero_grad(set_to_none=True)
                 if world == 1:
-                    passes = split_batch(full, train_cfg["micro_batch_size"])
+                    passes = split_batch(full, loop.micro_batch_size)
                     # Gradients of the whole batch: each pass's mean loss weighted by its share.
                     weights = [None] if len(passes) == 1 else [len(p["index"]) / len(full["index"]) for p in passes]
                     size = len(full["index"])
                 else:
-                    passes, weights, size = _rank_passes(full, train_cfg["micro_batch_size"], world)
+                    passes, weights, size = _rank_passes(full, loop.micro_batch_size, world)
                 for k, (part, weight) in enumerate(zip(passes, weights)):
                     # DDP synchronises once, on the last pass.
                     syncing = k == len(passes) - 1 or world == 1
                     with contextlib.nullcontext() if syncing else forward.no_sync():
                         part = to_device(part, device)
-                        with autocast(device, train_cfg["precision"]):
+                        with autocast(device, loop.precision):
                             out = forward(part, objective)
                         (out["loss"] if weight is None else out["loss"] * weight).backward()
                     examples = 0 if part.get("ghost") else len(part["index"])
@@ -452,8 +455,8 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                             totals[key] = totals.get(key, 0.0) + number * examples
                 if world > 1 and step == first + 1:
                     _check_all_trained(model, desc)
-                if train_cfg["grad_clip"]:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
+                if loop.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), loop.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 count += size

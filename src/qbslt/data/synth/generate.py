@@ -32,6 +32,7 @@ from qbslt.atomic import atomic_write_text
 from qbslt.data import layout
 from qbslt.data.datasets import DatasetSpec, get_dataset
 from qbslt.data.keypoints import RENDERED_NAME
+from qbslt.data.settings import SyntheticSettings
 from qbslt.data.synth import SynthSample, kind_probabilities
 from qbslt.data.synth.plans import Entry, item_rng, unique_entries
 from qbslt.data.synth.render import SEGMENTS_NAME, SignRenderer, stable_code
@@ -189,23 +190,25 @@ def _split_counts(entries: Sequence[Entry], configured: int | None, frames: Mapp
 
 # --- public API ------------------------------------------------------------------------------
 
-def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: dict, frame_size: tuple[int, int],
+def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: SyntheticSettings | Mapping,
+                     frame_size: tuple[int, int],
                      threads: int = 1, progress: bool = True) -> dict:
     """Generate the embedded ``dataset`` (phoenix | csl) under ``out_base``; return the manifest.
 
     ``synthetic_cfg`` is ``data.synthetic`` of params.yaml; ``frame_size`` is (H, W).
     """
+    synthetic = SyntheticSettings.of(synthetic_cfg, "data.synthetic")
     spec = get_dataset(dataset)
     hooks = spec.synthetic()
     out_base = Path(out_base)
     root, qa_dir = spec.embedded_roots(out_base)
     _clear(out_base, root, qa_dir, f"qbslt generate_dataset {dataset}")
-    seed, sizes = int(synthetic_cfg["seed"]), synthetic_cfg[dataset]
-    kinds = kind_probabilities(synthetic_cfg["questions"])
-    plans = hooks.plan(seed, sizes, kinds, bool(synthetic_cfg["inject_defects"]))
+    seed, sizes = synthetic.seed, synthetic.sizes(dataset).to_dict()
+    kinds = kind_probabilities(synthetic.questions.to_dict())
+    plans = hooks.plan(seed, sizes, kinds, synthetic.inject_defects)
 
     grammar = hooks.grammar
-    renderer = SignRenderer(frame_size, render_settings(synthetic_cfg), seed, grammar.GLOSS_VOCAB, grammar.HOMONYMS)
+    renderer = SignRenderer(frame_size, synthetic.video_settings(), seed, grammar.GLOSS_VOCAB, grammar.HOMONYMS)
     videos = [v for split, entries in plans.items() for v in _videos(spec, root, split, entries)]
     frames = _render_all(renderer, videos, threads, progress, desc=f"{dataset} videos")
     _make_empty_folders(spec, root, plans)
@@ -215,21 +218,22 @@ def generate_dataset(dataset: str, out_base: Path, synthetic_cfg: dict, frame_si
     counts = {split: _split_counts(entries, int(sizes[split]), frames, written) for split, entries in plans.items()}
     return _write_manifest(out_base, _manifest(
         dataset, out_base, root, qa_dir, seed, frame_size, counts, sum(c["frames"] for c in counts.values()),
-        signers=int(sizes["signers"]), defects_injected=bool(synthetic_cfg["inject_defects"])))
+        signers=int(sizes["signers"]), defects_injected=synthetic.inject_defects))
 
 
-def render_settings(synthetic_cfg: Mapping) -> dict:
+def render_settings(synthetic_cfg: SyntheticSettings | Mapping) -> dict:
     """The renderer settings of the embedded data: ``render`` with ``hard_video`` on top (the ways real
     video is hard; :func:`render_annotations`, the realtext profile's renderer, uses ``render`` alone)."""
-    return {**synthetic_cfg["render"], **(synthetic_cfg.get("hard_video") or {})}
+    return SyntheticSettings.of(synthetic_cfg, "data.synthetic").video_settings()
 
 
-def plan_samples(dataset: str, synthetic_cfg: Mapping) -> dict[str, list[SynthSample]]:
+def plan_samples(dataset: str, synthetic_cfg: SyntheticSettings | Mapping) -> dict[str, list[SynthSample]]:
     """{split: samples} of the rows the question join keeps from :func:`generate_dataset`'s files,
     in file order, without rendering anything (defect rows are drawn from streams of their own,
     so they never change the regular rows). Used by ``qbslt data-stats``."""
-    plans = get_dataset(dataset).synthetic().plan(int(synthetic_cfg["seed"]), synthetic_cfg[dataset],
-                                                  kind_probabilities(synthetic_cfg["questions"]), False)
+    synthetic = SyntheticSettings.of(synthetic_cfg, "data.synthetic")
+    plans = get_dataset(dataset).synthetic().plan(synthetic.seed, synthetic.sizes(dataset).to_dict(),
+                                                  kind_probabilities(synthetic.questions.to_dict()), False)
     return {split: [entry.qa for entry in entries] for split, entries in plans.items()}
 
 
