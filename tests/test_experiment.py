@@ -69,6 +69,41 @@ def test_the_dag_runs_exactly_the_planned_jobs(profile):
     from_dag = sorted((j.rule, sorted(j.wildcards.items())) for j in dag if j.rule in JOB_KINDS)
     planned = sorted((j.kind, sorted(j.wildcards.items())) for j in experiment.jobs())
     assert from_dag == planned
+    # and each job reads and writes the files the plan says (Experiment.inputs / outputs)
+    for dag_job in (j for j in dag if j.rule in JOB_KINDS):
+        w = dag_job.wildcards
+        job = experiment.job(dag_job.rule, w.get("dataset"), w.get("variant", w.get("key", w.get("system"))),
+                             w.get("seed", 0))
+        assert dag_job.inputs and dag_job.outputs, dag_job
+        assert sorted(dag_job.inputs) == sorted(_files(experiment.inputs(job))), job
+        assert sorted(dag_job.outputs) == sorted(_files(experiment.outputs(job))), job
+
+
+def test_the_cached_feature_recipe_reads_each_stage_1_backbones_features(tmp_path):
+    """train.stage2.freeze_backbone on (paper): every stage-2 run that reads video reads the features its
+    stage-1 run's backbone computed, once per (run, seed, split): in the plan and in the DAG alike."""
+    tree = yaml.safe_load((REPO / "params.yaml").read_text())
+    tree["overrides"]["paper"].setdefault("train", {}).setdefault("stage2", {})["freeze_backbone"] = True
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tree, sort_keys=False))
+    experiment = Experiment.load(params, "paper")
+    reading = [j for j in experiment.jobs() if j.kind == "train" and experiment.reads_stage1_features(j.dataset, j.name)]
+    assert reading
+    job = next(j for j in reading if j.name == "ssl_ssaw")
+    key = experiment.stage1_key(job.dataset, job.name)
+    assert experiment.inputs(job)["video"] == [f"data/paper/features/{job.dataset}/stage1/{key}/seed{job.seed}/{s}.npy"
+                                               for s in ("train", "dev", "test")]
+    dag = dry_run("all", "paper", params, REPO / "Snakefile")
+    caches = {(j.dataset, experiment.stage1_key(j.dataset, j.name), j.seed) for j in reading}
+    assert sum(j.rule == "stage1_features" for j in dag) == 3 * len(caches)
+    for dag_job in (j for j in dag if j.rule == "train"):
+        w = dag_job.wildcards
+        planned = experiment.job("train", w["dataset"], w["variant"], w["seed"])
+        assert sorted(dag_job.inputs) == sorted(_files(experiment.inputs(planned)))
+
+
+def _files(named: dict) -> list[str]:
+    return [f for value in named.values() for f in (value if isinstance(value, list) else [value])]
 
 
 # --- validate-params rejects what the DAG rejects ---------------------------------------------------

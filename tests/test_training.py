@@ -290,6 +290,57 @@ def test_trained_backbone_on_raw_frames_with_crop(tiny, tmp_path):
     assert json.loads((tmp_path / "model" / "pipeline.json").read_text())["crop_size"] == 12
 
 
+def test_cached_feature_recipe_keeps_the_stage_1_backbone_and_reads_its_features(tiny, tmp_path):
+    """train.stage2.freeze_backbone: stage 1 trains the CNN on frames; `qbslt features --stage1` caches that
+    CNN's features (centre crop, eval mode); stage 2 reads them, and its model keeps the stage-1 CNN unchanged,
+    so the model folder translates raw frames through the backbone the features came from."""
+    import numpy as np
+
+    from qbslt.cli import main as cli_main
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel, stage1_backbone_weights
+    from qbslt.training.augment import crop_frames
+    from qbslt.training.checkpoint import load_weights
+
+    params = config.variant_config(tiny["params"], "ssl_ssaw")
+    params["model"]["freeze_backbone"] = False
+    params["train"]["crop_size"] = 12
+    params["train"]["stage1"].update(epochs=1)
+    params["train"]["stage2"].update(epochs=1, freeze_backbone=True)
+    frames_dir = tiny["base"] / "frames"  # {split}.npy: uint8 [N, 16, 16, 3]
+    frames_inputs = RunInputs("phoenix", tiny["examples"], frames_dir, tiny["tokenizer"], tiny["tokenizer"], (16, 16))
+    run_stage1(config.stage1_config(params), 0, frames_inputs, tmp_path / "s1", tmp_path / "ck1")
+    stage1 = tmp_path / "s1" / "model.safetensors"
+    cache = tmp_path / "cache"
+    for split in ("train", "dev", "test"):
+        assert cli_main(["features", "--backbone", "resnet18", "--frames", str(frames_dir / f"{split}.npy"),
+                         "--out", str(cache / f"{split}.npy"), "--stage1", str(stage1), "--crop-size", "12",
+                         "--device", "cpu", "--no-progress", "--cfg", '{"backbone_pretrained": false}']) == 0
+    backbone = stage1_backbone_weights(load_weights(stage1), str(stage1))
+    cached = np.load(cache / "dev.npy")
+    assert cached.shape[1] == 512
+
+    inputs = RunInputs("phoenix", tiny["examples"], cache, tiny["tokenizer"], tiny["tokenizer"], (16, 16))
+    out = {"metrics": tmp_path / "m.json", "predictions": tmp_path / "p.tsv", "dev_predictions": tmp_path / "p.dev.tsv",
+           "ssaw": tmp_path / "w.json", "model": tmp_path / "model"}
+    metrics = run_stage2(params, 0, inputs, stage1, out, tmp_path / "ck2", "ssl_ssaw")
+    assert metrics["test"]["bleu4"] >= 0
+    model = QBSLTModel.from_pretrained(tmp_path / "model")
+    kept = {k: v for k, v in model.video_embedding.backbone.state_dict().items()}
+    assert kept.keys() == backbone.keys() and all(torch.equal(kept[k], backbone[k]) for k in kept)
+    # the cached features are the saved backbone's features of the centre-cropped frames
+    frames = torch.from_numpy(np.load(frames_dir / "dev.npy", mmap_mode="r")[:5].copy())
+    again = model.video_embedding.backbone.extract_features(crop_frames(frames, 12, None))
+    assert torch.allclose(again, torch.from_numpy(cached[:5]), atol=1e-4)
+
+
+def test_stage_1_features_need_a_trained_backbone(tiny, tmp_path):
+    from qbslt.errors import ConfigError
+    from qbslt.ssl_ssaw.modeling_ssl_ssaw import stage1_backbone_weights
+
+    with pytest.raises(ConfigError, match="s1.safetensors: no trained backbone"):
+        stage1_backbone_weights({"video_embedding.temporal.proj.weight": torch.zeros(1)}, "s1.safetensors")
+
+
 def _regression_problem():
     """A linear regression in the collator protocol of ``fit``: (model factory, collator, rows)."""
     x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))

@@ -58,6 +58,45 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Trees:
+    """A profile's folders: every profile writes its own (dvc.yaml names them by ``${profile}`` too)."""
+
+    data: str
+    results: str
+    models: str
+    checkpoints: str
+
+    @classmethod
+    def of(cls, profile: str) -> "Trees":
+        return cls(f"data/{profile}", f"results/{profile}", f"models/{profile}", f"checkpoints/{profile}")
+
+
+SPLITS = ("train", "dev", "test")
+# What each training-level job writes, as its rule declares it: ``{dataset}`` ... are the rule's
+# wildcards, ``<results>`` / ``<models>`` the profile's trees (:meth:`Experiment.output_patterns`).
+# Sigma's and SL-SLR's jobs write one file per variant / encoder: their lists are built there.
+OUTPUT_PATTERNS = {
+    "pretrain": {"model": "<models>/{dataset}/stage1/{key}/seed{seed}/model.safetensors",
+                 "summary": "<models>/{dataset}/stage1/{key}/seed{seed}/stage1.json"},
+    "train": {"metrics": "<results>/metrics/{dataset}/{variant}/seed{seed}.json",
+              "predictions": "<results>/predictions/{dataset}/{variant}/seed{seed}.tsv",
+              # from the decoding pass that scores dev (the claims page's overlap terciles)
+              "dev_predictions": "<results>/predictions/{dataset}/{variant}/seed{seed}.dev.tsv",
+              "ssaw": "<results>/ssaw/{dataset}/{variant}/seed{seed}.json",
+              "model": "<models>/{dataset}/{variant}/seed{seed}"},
+    "reference": {"metrics": "<results>/metrics/{dataset}/{system}/seed0.json",
+                  "predictions": "<results>/predictions/{dataset}/{system}/seed0.tsv",
+                  "dev_predictions": "<results>/predictions/{dataset}/{system}/seed0.dev.tsv"},
+}
+# The outputs that are folders (Snakemake's ``directory()``).
+DIRECTORY_OUTPUTS = {("train", "model")}
+# An SL-SLR encoder: slslr_run writes it, a stage-0 variant's stage 1 starts from it.
+SLSLR_ENCODER = "<models>/slslr/{dataset}/{method}/seed{seed}/encoder.safetensors"
+# The cached-feature recipe (train.stage2.freeze_backbone): a stage-1 run's trained backbone's features.
+STAGE1_FEATURES = "<data>/features/{dataset}/stage1/{key}/seed{seed}/{split}.npy"
+
+
+@dataclass(frozen=True)
 class SlslrPlan:
     """SL-SLR's part of the experiment: its methods (checked), where its clips come from (None: no
     clips in this profile, so no SL-SLR jobs), the datasets it pre-trains on, its encoder's model keys,
@@ -105,6 +144,7 @@ class Experiment:
             "frame_store", {"format": "raw", "quality": frame_store.DEFAULT_QUALITY})
         self.keypoints = {**keypoints.DEFAULTS, **tree["data"].get("keypoints", {})}
         self.keypoint_extractor = keypoints.resolve_extractor(self.keypoints["extractor"], self.profile.name)
+        self.trees = Trees.of(self.profile.name)
         # (dataset, stage-1 key) -> SL-SLR method: a stage-0 variant's stage 1 is its own run (the
         # stage-1 config carries its stage0 key), so one method per run
         self._stage0_by_run = {(d, self.stage1_key(d, v)): m for (d, v), m in self.slslr.stage0.items()}
@@ -172,6 +212,103 @@ class Experiment:
             raise ConfigError(f"no {kind} job {wanted.wildcards} in the experiment of profile {self.profile}")
         return wanted
 
+    # -- each job's files ----------------------------------------------------------------------
+
+    def _tree(self, pattern: str) -> str:
+        return (pattern.replace("<data>", self.trees.data).replace("<results>", self.trees.results)
+                .replace("<models>", self.trees.models))
+
+    def frame_store_path(self, dataset: str, split: str) -> str:
+        """The frame store of one dataset and split, in the format of ``data.frame_store``."""
+        return f"{self.trees.data}/frames/{dataset}/{frame_store.store_name(split, self.frame_store['format'])}"
+
+    def video_path(self, dataset: str, model: dict, split: str) -> str:
+        """What a run reads as video: a frozen backbone's precomputed features, else the frame store."""
+        if model["freeze_backbone"]:
+            return f"{self.trees.data}/features/{dataset}/{model['backbone']}/{split}.npy"
+        return self.frame_store_path(dataset, split)
+
+    def reads_stage1_features(self, dataset: str, variant: str) -> bool:
+        """The cached-feature recipe (``train.stage2.freeze_backbone``): stage 2 of this variant keeps the
+        backbone its stage 1 trained and reads that backbone's cached features instead of the frames.
+        Without a trained backbone (``model.freeze_backbone``) or video input, the setting changes nothing."""
+        cfg = self.variants[(dataset, variant)]
+        model = cfg["model"]
+        return bool(cfg["train"]["stage2"].get("freeze_backbone")) and not model["freeze_backbone"] \
+            and model["sign_input"] == "video"
+
+    def stage1_features_pattern(self) -> str:
+        """What rule stage1_features writes (with its wildcards dataset, key, seed, split)."""
+        return self._tree(STAGE1_FEATURES)
+
+    def slslr_encoder(self, dataset: str, method: str, seed: int | str) -> str:
+        return self._tree(SLSLR_ENCODER).format(dataset=dataset, method=method, seed=seed)
+
+    def output_patterns(self, kind: str) -> dict[str, str | list[str]]:
+        """The outputs of a ``kind`` job as its rule declares them (with the rule's wildcards)."""
+        results = self.trees.results
+        if kind == "sigma":
+            return {"metrics": [f"{results}/sigma/metrics/{{dataset}}/{v}/seed{{seed}}.json" for v in self.sigma_variants],
+                    "predictions": [f"{results}/sigma/predictions/{{dataset}}/{v}/seed{{seed}}.tsv"
+                                    for v in self.sigma_variants]}
+        if kind == "slslr_run":
+            return {"run": f"{results}/slslr/seed{{seed}}.json",
+                    "encoders": [self._tree(SLSLR_ENCODER).replace("{dataset}", d).replace("{method}", m)
+                                 for d, m in self.stage0_encoders()]}
+        if kind not in OUTPUT_PATTERNS:
+            raise ConfigError(f"unknown job kind {kind!r} (known: {', '.join(JOB_KINDS)})")
+        return {name: self._tree(pattern) for name, pattern in OUTPUT_PATTERNS[kind].items()}
+
+    def stage0_encoders(self) -> list[tuple[str, str]]:
+        """(dataset, method) of every SL-SLR encoder a stage-0 variant starts from."""
+        return sorted({(d, m) for (d, _), m in self.slslr.stage0.items()})
+
+    def outputs(self, job: Job) -> dict[str, str | list[str]]:
+        """What ``job`` writes."""
+        return _format(self.output_patterns(job.kind), job.wildcards)
+
+    def inputs(self, job: Job) -> dict[str, str | list[str]]:
+        """What ``job`` reads (its rule's inputs)."""
+        data, d = self.trees.data, job.dataset
+        if job.kind in ("pretrain", "train"):
+            model = (self.stage1[(d, job.name)] if job.kind == "pretrain" else self.variants[(d, job.name)])["model"]
+            splits = ("train",) if job.kind == "pretrain" else SPLITS
+            if job.kind == "train" and self.reads_stage1_features(d, job.name):
+                key = self.stage1_key(d, job.name)
+                video = [self.stage1_features_pattern().format(dataset=d, key=key, seed=job.seed, split=split)
+                         for split in splits]
+            else:
+                video = [self.video_path(d, model, split) for split in splits]
+            out: dict[str, str | list[str]] = {
+                "examples": [f"{data}/examples/{d}/{split}.tsv" for split in splits],
+                "video": video,
+                "decoder_tokenizer": f"{data}/tokenizers/{d}/mbart",
+                "text_tokenizer": f"{data}/tokenizers/{d}/{model['text_model']}"}
+            if job.kind == "pretrain":
+                method = self.stage0_method(d, job.name)
+                out["stage0"] = [] if method is None else self.slslr_encoder(d, method, job.seed)
+            else:
+                key = self.stage1_key(d, job.name)
+                out["stage1"] = self.outputs(Job("pretrain", d, key, job.seed))["model"]
+                out["keypoints"] = [f"{data}/keypoints/{d}/{split}.npy" for split in SPLITS] if model["skeleton"] else []
+            return out
+        if job.kind == "reference":
+            return {"examples": [f"{data}/examples/{d}/{split}.tsv" for split in SPLITS]}
+        if job.kind == "sigma":
+            return {"examples": [f"{data}/examples/{d}/{split}.tsv" for split in SPLITS],
+                    "keypoints": [f"{data}/keypoints/{d}/{split}.npy" for split in SPLITS],
+                    "masks": [f"{data}/keypoints/{d}/{split}.mask.npy" for split in SPLITS],
+                    "index": [f"{data}/frames/{d}/{split}.index.tsv" for split in SPLITS],
+                    "tokenizer": f"{data}/tokenizers/{d}/mbart"}
+        if job.kind == "slslr_run":
+            datasets = self.slslr.datasets
+            return {"clips": [f"{data}/clips/{x}/clips.tsv" for x in datasets],
+                    "features": [f"{data}/features/{x}/{self.tree['model']['backbone']}/train.npy" for x in datasets],
+                    "keypoints": [f"{data}/keypoints/{x}/train.npy" for x in datasets],
+                    "keypoint_masks": [f"{data}/keypoints/{x}/train.mask.npy" for x in datasets],
+                    "keypoint_meta": [f"{data}/keypoints/{x}/train.json" for x in datasets]}
+        raise ConfigError(f"unknown job kind {job.kind!r} (known: {', '.join(JOB_KINDS)})")
+
     # -- each job's settings -------------------------------------------------------------------
 
     def settings(self, job: Job) -> dict:
@@ -221,3 +358,8 @@ class Experiment:
         if isinstance(job_or_step, Job):
             return encode_settings(self.settings(job_or_step))
         return encode_settings(self.step_settings(job_or_step))
+
+
+def _format(patterns: dict[str, str | list[str]], wildcards: dict[str, str]) -> dict[str, str | list[str]]:
+    return {name: [p.format(**wildcards) for p in value] if isinstance(value, list) else value.format(**wildcards)
+            for name, value in patterns.items()}

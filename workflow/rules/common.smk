@@ -69,11 +69,11 @@ except ConfigError as exc:
 
 CFG = EXPERIMENT.tree
 PROFILE = EXPERIMENT.profile.name
-DATA = f"data/{PROFILE}"
-# Every profile has its own tree, as DATA, MODELS and CHECKPOINTS: dvc.yaml names them by ${profile} too.
-RESULTS = f"results/{PROFILE}"
-MODELS = f"models/{PROFILE}"
-CHECKPOINTS = f"checkpoints/{PROFILE}"
+# Every profile has its own trees (qbslt.experiment.Trees): dvc.yaml names them by ${profile} too.
+DATA = EXPERIMENT.trees.data
+RESULTS = EXPERIMENT.trees.results
+MODELS = EXPERIMENT.trees.models
+CHECKPOINTS = EXPERIMENT.trees.checkpoints
 DATASETS = EXPERIMENT.datasets
 SPLITS = ["train", "dev", "test"]
 # slslr.isolated_dataset: an isolated-sign dataset whose frames and keypoints are stored as a
@@ -108,21 +108,38 @@ STAGE = (
     if CFG["cluster"]["stage_dir"]
     else ""
 )
-# An SL-SLR encoder (slslr.smk's slslr_run writes it; a stage-0 variant's stage 1 starts from it).
-SLSLR_ENCODER_FILE = (
-    f"{MODELS}/slslr/{{dataset}}/{{method}}/seed{{seed}}/encoder.safetensors"
-)
+
+
+def planned_job(kind, wildcards):
+    """The planned job of ``kind`` at these wildcards (qbslt.experiment.Experiment.job)."""
+    w = dict(wildcards.items())
+    name = w.get("variant", w.get("key", w.get("system")))
+    try:
+        return EXPERIMENT.job(kind, w.get("dataset"), name, w.get("seed", 0))
+    except ConfigError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 def job_settings(kind, wildcards):
     """The settings of the planned job of ``kind`` at these wildcards, encoded for its --cfg."""
-    w = dict(wildcards.items())
-    name = w.get("variant", w.get("key", w.get("system")))
-    try:
-        job = EXPERIMENT.job(kind, w.get("dataset"), name, w.get("seed", 0))
-    except ConfigError as exc:
-        raise WorkflowError(str(exc)) from None
-    return EXPERIMENT.encoded(job)
+    return EXPERIMENT.encoded(planned_job(kind, wildcards))
+
+
+def job_inputs(kind):
+    """A training rule's inputs, from the plan (Experiment.inputs), as a function of its wildcards."""
+    return lambda wildcards: EXPERIMENT.inputs(planned_job(kind, wildcards))
+
+
+def job_outputs(kind):
+    """A training rule's outputs, from the plan (Experiment.output_patterns); folders as directory()."""
+    return {
+        name: (
+            directory(pattern)
+            if (kind, name) in qbslt_experiment.DIRECTORY_OUTPUTS
+            else pattern
+        )
+        for name, pattern in EXPERIMENT.output_patterns(kind).items()
+    }
 
 
 def step_settings(step):
@@ -159,36 +176,7 @@ def planned(rule, resource, default):
 
 def frame_store_path(dataset, split):
     """The frame store of one dataset and split, in the format of data.frame_store."""
-    return f"{DATA}/frames/{dataset}/{qbslt_frame_store.store_name(split, FRAME_STORE['format'])}"
-
-
-def video_path(dataset, model_cfg, split):
-    """Frozen backbone: its precomputed features; trained backbone: the frame store."""
-    if model_cfg["freeze_backbone"]:
-        return f"{DATA}/features/{dataset}/{model_cfg['backbone']}/{split}.npy"
-    return frame_store_path(dataset, split)
-
-
-def run_inputs(dataset, model_cfg, splits):
-    return {
-        "examples": expand(f"{DATA}/examples/{dataset}/{{split}}.tsv", split=splits),
-        "video": [video_path(dataset, model_cfg, split) for split in splits],
-        "decoder_tokenizer": f"{DATA}/tokenizers/{dataset}/mbart",
-        "text_tokenizer": f"{DATA}/tokenizers/{dataset}/{model_cfg['text_model']}",
-    }
-
-
-def stage0_encoder(w):
-    """The SL-SLR encoder stage-1 run (dataset, key, seed) starts from; none for every other run."""
-    method = EXPERIMENT.stage0_method(w.dataset, w.key)
-    if method is None:
-        return []
-    return SLSLR_ENCODER_FILE.format(dataset=w.dataset, method=method, seed=w.seed)
-
-
-def stage1_model(w):
-    key = EXPERIMENT.stage1_key(w.dataset, w.variant)
-    return f"{MODELS}/{w.dataset}/stage1/{key}/seed{w.seed}/model.safetensors"
+    return EXPERIMENT.frame_store_path(dataset, split)
 
 
 # dataset -> the variants and reference systems the experiment runs on it.

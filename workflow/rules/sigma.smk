@@ -4,7 +4,6 @@
 # variant -> resolved settings (params.yaml's sigma section with the variant merged) of every variant
 # sigma.run names (qbslt.experiment: validated and checked there).
 SIGMA_VARIANTS = EXPERIMENT.sigma_variants
-SIGMA_RESULTS = f"{RESULTS}/sigma"
 # The RGB (+ skeleton) rows of Table 9 (table9.rgb_rows of the table layout), where the
 # experiment matrix runs them.
 SIGMA_RGB_ROWS = [
@@ -14,34 +13,21 @@ SIGMA_RGB_ROWS = [
 
 # Every Sigma metrics file of the experiment (datasets x seeds x variants).
 SIGMA_METRICS = [
-    f"{SIGMA_RESULTS}/metrics/{d}/{v}/seed{s}.json"
-    for d in DATASETS
-    for s in SEEDS
-    for v in SIGMA_VARIANTS
+    path
+    for job in EXPERIMENT.jobs()
+    if job.kind == "sigma"
+    for path in EXPERIMENT.outputs(job)["metrics"]
 ]
 
 
 rule sigma:
     """Every Sigma variant of one (dataset, seed): unified pre-training, translation fine-tuning (dev-selected), beam-search evaluation."""
     input:
-        examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
-        keypoints=expand(
-            f"{DATA}/keypoints/{{{{dataset}}}}/{{split}}.npy", split=SPLITS
-        ),
-        masks=expand(
-            f"{DATA}/keypoints/{{{{dataset}}}}/{{split}}.mask.npy", split=SPLITS
-        ),
-        index=expand(f"{DATA}/frames/{{{{dataset}}}}/{{split}}.index.tsv", split=SPLITS),
-        tokenizer=f"{DATA}/tokenizers/{{dataset}}/mbart",
+        # examples, keypoint stores and masks, frame indexes, the decoder tokenizer
+        unpack(job_inputs("sigma")),
     output:
-        metrics=[
-            f"{SIGMA_RESULTS}/metrics/{{dataset}}/{v}/seed{{seed}}.json"
-            for v in SIGMA_VARIANTS
-        ],
-        predictions=[
-            f"{SIGMA_RESULTS}/predictions/{{dataset}}/{v}/seed{{seed}}.tsv"
-            for v in SIGMA_VARIANTS
-        ],
+        # metrics and predictions of every Sigma variant
+        **job_outputs("sigma"),
     log:
         "logs/sigma/{dataset}_seed{seed}.log",
     benchmark:

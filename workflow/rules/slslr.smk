@@ -7,7 +7,7 @@ SLSLR = EXPERIMENT.slslr.source is not None
 SLSLR_DATASETS = EXPERIMENT.slslr.datasets
 SLSLR_SEEDS = EXPERIMENT.slslr.seeds
 # (dataset, method) encoders the stage-0 variants start from: saved by the seed's slslr_run job.
-STAGE0_ENCODERS = sorted({(d, m) for (d, _), m in EXPERIMENT.slslr.stage0.items()})
+STAGE0_ENCODERS = EXPERIMENT.stage0_encoders()
 
 
 rule slslr_clips:
@@ -76,20 +76,11 @@ if ISOLATED:
 rule slslr_run:
     """One seed: every SL-SLR method pre-trained on every dataset, linear / semi-supervised / transfer."""
     input:
-        clips=[f"{DATA}/clips/{d}/clips.tsv" for d in SLSLR_DATASETS],
-        features=[
-            f"{DATA}/features/{d}/{CFG['model']['backbone']}/train.npy"
-            for d in SLSLR_DATASETS
-        ],
-        keypoints=[f"{DATA}/keypoints/{d}/train.npy" for d in SLSLR_DATASETS],
-        keypoint_masks=[f"{DATA}/keypoints/{d}/train.mask.npy" for d in SLSLR_DATASETS],
-        keypoint_meta=[f"{DATA}/keypoints/{d}/train.json" for d in SLSLR_DATASETS],
+        # clips, frozen features and keypoint stores of every dataset SL-SLR pre-trains on
+        unpack(job_inputs("slslr_run")),
     output:
-        run=f"{RESULTS}/slslr/seed{{seed}}.json",
-        encoders=[
-            SLSLR_ENCODER_FILE.format(dataset=d, method=m, seed="{seed}")
-            for d, m in STAGE0_ENCODERS
-        ],
+        # the run's results and the encoders stage-0 variants start from
+        **job_outputs("slslr_run"),
     log:
         "logs/slslr_run/seed{seed}.log",
     benchmark:

@@ -58,16 +58,11 @@ rule features:
 rule pretrain:
     """Stage 1 (Eq. 1-2), once per (dataset, backbone, text model, alignment, seed)."""
     input:
-        unpack(
-            lambda w: run_inputs(
-                w.dataset, STAGE1[(w.dataset, w.key)]["model"], ["train"]
-            )
-        ),
-        # SL-SLR stage-0 variants only: the encoder stage 1 starts from (slslr.smk's slslr_run)
-        stage0=stage0_encoder,
+        # examples, video, tokenizers and, for SL-SLR stage-0 variants only, the encoder stage 1
+        # starts from (slslr.smk's slslr_run): qbslt.experiment.Experiment.inputs
+        unpack(job_inputs("pretrain")),
     output:
-        model=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/model.safetensors",
-        summary=f"{MODELS}/{{dataset}}/stage1/{{key}}/seed{{seed}}/stage1.json",
+        **job_outputs("pretrain"),
     log:
         "logs/pretrain/{dataset}_{key}_seed{seed}.log",
     benchmark:
@@ -98,28 +93,47 @@ rule pretrain:
         " {params.stage0} {params.stage} --checkpoint-dir {params.checkpoints} --out-dir {params.out_dir} --cfg {params.cfg:q} > {log} 2>&1"
 
 
+rule stage1_features:
+    """The cached-feature recipe (train.stage2.freeze_backbone): per-frame features of the backbone a
+    stage-1 run trained (centre crop, eval mode), once per (run, seed, split), for its stage-2 runs.
+    """
+    input:
+        model=EXPERIMENT.output_patterns("pretrain")["model"],
+        frames=frame_store_path("{dataset}", "{split}"),
+    output:
+        EXPERIMENT.stage1_features_pattern(),
+    log:
+        "logs/stage1_features/{dataset}_{key}_seed{seed}_{split}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stage1_features/{{dataset}}_{{key}}_seed{{seed}}_{{split}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: CFG["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    params:
+        cfg=step_settings("features"),
+        backbone=lambda w: STAGE1[(w.dataset, w.key)]["model"]["backbone"],
+        crop=lambda w: (
+            f"--crop-size {STAGE1[(w.dataset, w.key)]['train']['crop_size']}"
+            if STAGE1[(w.dataset, w.key)]["train"]["crop_size"]
+            else ""
+        ),
+    shell:
+        "python -m qbslt features --backbone {params.backbone} --frames {input.frames} --out {output}"
+        " --stage1 {input.model} {params.crop} --no-progress --cfg {params.cfg:q} > {log} 2>&1"
+
+
 rule train:
     """Stage 2 (Eq. 3-7) of one (dataset, variant, seed), then beam-search evaluation."""
     input:
-        unpack(
-            lambda w: run_inputs(
-                w.dataset, VARIANTS[(w.dataset, w.variant)]["model"], SPLITS
-            )
-        ),
-        stage1=stage1_model,
-        # RGB + skeleton variants (model.skeleton) read the keypoint stores beside the frames.
-        keypoints=lambda w: (
-            expand(f"{DATA}/keypoints/{w.dataset}/{{split}}.npy", split=SPLITS)
-            if VARIANTS[(w.dataset, w.variant)]["model"]["skeleton"]
-            else []
-        ),
+        # examples, video, tokenizers, the stage-1 weights and, for RGB + skeleton variants
+        # (model.skeleton), the keypoint stores: qbslt.experiment.Experiment.inputs
+        unpack(job_inputs("train")),
     output:
-        metrics=f"{RESULTS}/metrics/{{dataset}}/{{variant}}/seed{{seed}}.json",
-        predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.tsv",
-        # dev predictions, from the same decoding pass that scores dev (the claims page's terciles)
-        dev_predictions=f"{RESULTS}/predictions/{{dataset}}/{{variant}}/seed{{seed}}.dev.tsv",
-        ssaw=f"{RESULTS}/ssaw/{{dataset}}/{{variant}}/seed{{seed}}.json",
-        model=directory(f"{MODELS}/{{dataset}}/{{variant}}/seed{{seed}}"),
+        # metrics, test and dev predictions, SSAW weights, the model folder
+        **job_outputs("train"),
     log:
         "logs/train/{dataset}_{variant}_seed{seed}.log",
     benchmark:
@@ -173,11 +187,9 @@ rule train_all:
 rule reference:
     """Trivial references scored by the same evaluator: the question itself, nearest-question retrieval."""
     input:
-        examples=expand(f"{DATA}/examples/{{{{dataset}}}}/{{split}}.tsv", split=SPLITS),
+        unpack(job_inputs("reference")),
     output:
-        metrics=f"{RESULTS}/metrics/{{dataset}}/{{system}}/seed0.json",
-        predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.tsv",
-        dev_predictions=f"{RESULTS}/predictions/{{dataset}}/{{system}}/seed0.dev.tsv",
+        **job_outputs("reference"),
     log:
         "logs/reference/{dataset}_{system}.log",
     wildcard_constraints:

@@ -30,9 +30,17 @@ def cmd_features(args) -> int:
     from qbslt.training.loop import resolve_device
 
     model = subtree(args, "model")
+    weights = None
+    if args.stage1:  # the cached-feature recipe: the stage-1 run's trained backbone
+        from qbslt.ssl_ssaw.modeling_ssl_ssaw import stage1_backbone_weights
+        from qbslt.training.checkpoint import load_weights
+
+        weights = stage1_backbone_weights(load_weights(Path(args.stage1)), args.stage1)
     shape = write_features(Path(args.frames), Path(args.out), args.backbone, model["backbone_pretrained"],
-                           device=str(resolve_device(args.device)), progress=not args.no_progress)
-    log.info("%s features of %s: %s", args.backbone, args.frames, shape)
+                           device=str(resolve_device(args.device)), progress=not args.no_progress,
+                           weights=weights, crop=args.crop_size, source=args.stage1 or "weights")
+    log.info("%s features of %s%s: %s", args.backbone, args.frames,
+             f" (stage-1 backbone of {args.stage1})" if args.stage1 else "", shape)
     return 0
 
 
@@ -111,6 +119,9 @@ def register(sub) -> None:
     p.add_argument("--backbone", required=True, choices=["resnet18", "shufflenet_v2_x1_0"])
     p.add_argument("--frames", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--stage1", help="a stage-1 model (model.safetensors) whose trained backbone computes the "
+                                    "features (the cached-feature recipe, train.stage2.freeze_backbone)")
+    p.add_argument("--crop-size", type=int, help="centre-crop each frame to this size first (train.crop_size)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     add_cfg(p)

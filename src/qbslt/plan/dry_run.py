@@ -24,10 +24,13 @@ from qbslt.errors import QbsltError
 class Job:
     rule: str
     wildcards: dict[str, str] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)  # as the dry run prints them
+    outputs: list[str] = field(default_factory=list)
 
 
 def parse_dry_run(text: str) -> list[Job]:
-    """The jobs of ``snakemake -n`` output: each ``rule NAME:`` block and its ``wildcards:`` line.
+    """The jobs of ``snakemake -n`` output: each ``rule NAME:`` block and its ``wildcards:``, ``input:``
+    and ``output:`` lines.
     Checked against the run's own job-count table."""
     jobs: list[Job] = []
     stats: dict[str, int] = {}
@@ -37,6 +40,8 @@ def parse_dry_run(text: str) -> list[Job]:
             jobs.append(Job(m[1]))
         elif (m := re.match(r"^\s+wildcards: (.*)$", line)) and jobs:
             jobs[-1].wildcards = dict(part.split("=", 1) for part in m[1].split(", "))
+        elif (m := re.match(r"^\s+(input|output): (.*)$", line)) and jobs:
+            setattr(jobs[-1], m[1] + "s", m[2].split(", "))
         elif line.startswith("Job stats:"):
             in_stats, stats = True, {}
         elif in_stats:

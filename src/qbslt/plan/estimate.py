@@ -153,6 +153,7 @@ class Planner:
         self.tree, self.profile = experiment.tree, experiment.profile
         self.flops = FLOPS if flops is None else flops
         self.data_dir = Path(data_dir)
+        self.experiment = experiment
         self.variants = experiment.variants
         # (dataset, stage-1 key) -> the config of the first variant that shares that stage 1
         self.stage1 = {(d, key): self.variants[(d, experiment.stage1_variant(d, key))]
@@ -167,11 +168,13 @@ class Planner:
         return job.rule == "train" and not model["freeze_backbone"] and model["inputs"] != "question" and \
             model["sign_input"] == "video"
 
-    def run_cost(self, job: Job, cached: bool = False) -> RunCost:
+    def run_cost(self, job: Job, cached: bool | None = None) -> RunCost:
         """FLOPs and parameters of a run; ``cached``: a stage-2 run of the cached-feature recipe (its
         backbone frozen at the stage-1 weights and its features read from the cache: the backbone's
-        per-frame training cost left out)."""
+        per-frame training cost left out); None: as the run's ``train.stage2.freeze_backbone`` says."""
         d = job.wildcards["dataset"]
+        if cached is None:
+            cached = job.rule == "train" and self.experiment.reads_stage1_features(d, job.wildcards["variant"])
         if job.rule == "pretrain":
             cfg, objective, stage = self.stage1[(d, job.wildcards["key"])], "pretrain", "stage1"
         else:
@@ -315,6 +318,10 @@ class Planner:
             flops[name] = None if None in values else float(sum(values))
             notes += sorted({costs[id(j)].why_not for j in stage_jobs if costs[id(j)].why_not})
         cached = self._cached_recipe(stages["stage 2"])
+        if any(self.experiment.reads_stage1_features(j.wildcards["dataset"], j.wildcards["variant"])
+               for j in stages["stage 2"]):
+            notes.append("train.stage2.freeze_backbone is on: stage 2 is costed on the stage-1 backbones' cached "
+                         "features (the cached-feature recipe), without the caching itself (rule stage1_features)")
         if any(self.variants[(j.wildcards["dataset"], j.wildcards["variant"])]["train"]["stage2"].get("patience")
                for j in stages["stage 2"]):
             notes.append("stage 2 is costed at its cap (train.stage2.epochs): early stopping (patience) ends most "

@@ -90,8 +90,8 @@ def render(plans: list[TargetPlan], profile: str, params: Path, gpu_tflops: floa
     out.append(f"- JPEG frame store: bytes per frame measured by {FRAME_STORE_BENCHMARK} on a real photograph; "
                f"PHOENIX and CSL frames may compress differently.")
     if any(p.cached for p in plans):
-        out.append(f"- Cached-feature recipe: a deviation from the paper, priced here, not yet a setting. Stage 1 as "
-                   f"the paper's; its backbone's features of every frame cached once per split; stage 2 on them, the "
-                   f"backbone frozen at its stage-1 weights (no frame augmentation in stage 2). Backbone FLOPs per "
-                   f"frame: {BACKBONE_FLOPS_BENCHMARK}.")
+        out.append(f"- Cached-feature recipe (train.stage2.freeze_backbone: true; a deviation from the paper): stage 1 "
+                   f"as the paper's; its backbone's features of every frame cached once per split (centre crop, rule "
+                   f"stage1_features); stage 2 on them, the backbone frozen at its stage-1 weights (no frame "
+                   f"augmentation in stage 2). Backbone FLOPs per frame: {BACKBONE_FLOPS_BENCHMARK}.")
     return "\n".join(out) + "\n"

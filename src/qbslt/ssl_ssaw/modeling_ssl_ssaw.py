@@ -100,6 +100,7 @@ from transformers import AutoConfig, AutoModel, GenerationConfig, MBartForCondit
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.mbart.modeling_mbart import MBartScaledWordEmbedding
 
+from qbslt.errors import ConfigError
 from qbslt.model.configuration import hub_kwargs
 from qbslt.ssl_ssaw.configuration_ssl_ssaw import QBSLTConfig
 from qbslt.model.contrastive import gathered_world
@@ -112,6 +113,18 @@ from qbslt.model.video_embedding import VideoEmbedding
 STAGE1_TRANSFER_PREFIXES = ("video_embedding.", "seq2seq.", "text_embedding.")
 # Stage-2-only parts inside those (model.skeleton): stage 1 has no skeleton stream, they start fresh.
 STAGE2_ONLY_PREFIXES = ("video_embedding.skeleton.",)
+# The frame CNN of a model with a trained backbone (model.freeze_backbone: false).
+BACKBONE_PREFIX = "video_embedding.backbone."
+
+
+def stage1_backbone_weights(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """The frame CNN's weights (a FrameBackbone state dict) of a stage-1 model's ``state_dict``; a
+    ConfigError naming ``source`` when it has none (its backbone was frozen: nothing was trained)."""
+    weights = {k[len(BACKBONE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(BACKBONE_PREFIX)}
+    if not weights:
+        raise ConfigError(f"{source}: no trained backbone in this stage-1 model (model.freeze_backbone was true: "
+                          f"the frozen features are the backbone's features)")
+    return weights
 
 # segment ids of the SSL decoder sequence
 SEG_PAD, SEG_QUESTION, SEG_SEP, SEG_TRANSLATION = -1, 0, 1, 2

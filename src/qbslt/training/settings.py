@@ -1,4 +1,4 @@
-"""The typed ``train`` block: what a training run reads of params.yaml (docs/params.md names each key).
+"""The typed ``train`` block: what a training run reads of params.yaml (params.yaml's comments say what each key does).
 
 :class:`TrainSettings` is the whole block as an SSL-SSAW run gets it (a stage-1 run's block has no
 ``stage2``); :class:`LoopSettings` is the part :func:`qbslt.training.loop.fit` reads, which Sigma
@@ -27,6 +27,9 @@ class StageSettings(Settings):
     eval_every: int | None = absent_ok()  # dev evaluation every k epochs (absent: every epoch)
     patience: int | None = absent_ok()  # stop after P evaluations without a better dev score (absent: never)
     min_epochs: int | None = absent_ok()  # no early stop before this epoch (absent: 0)
+    # stage 2: keep a backbone trained in stage 1 at its stage-1 weights and read its cached features
+    # (the cached-feature recipe; absent: false)
+    freeze_backbone: bool | None = absent_ok()
 
     @property
     def evaluation_period(self) -> int:
