@@ -295,4 +295,4 @@ def test_plan_cli_paper_table5(tmp_path):
         return float(line.split("|")[2].strip(" *~").replace(",", ""))
 
     assert 0 < gpu_hours(cached) < gpu_hours(hours) / 2
-    assert "Cached-feature recipe: a deviation from the paper" in out
+    assert "Cached-feature recipe (train.stage2.freeze_backbone: true; a deviation from the paper)" in out
