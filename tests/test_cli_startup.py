@@ -36,6 +36,14 @@ def test_building_the_parser_imports_no_heavy_library():
     assert not imported_after("from qbslt.cli import build_parser\nbuild_parser()") & set(HEAVY)
 
 
+def test_building_the_parser_leaves_the_experiment_plan_unloaded():
+    """`qbslt plan`'s options read the plan's default figures only; the plan loads when a plan is made."""
+    probe = ("from qbslt.cli import build_parser\nbuild_parser()\nimport sys\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('qbslt.experiment', 'qbslt.plan.estimate'))))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_metrics_module_imports_its_scorers_when_scoring():
     assert not imported_after("import qbslt.eval.metrics") & {"nltk", "rouge_score", "sacrebleu", "scipy"}
     assert {"rouge_score", "sacrebleu"} <= imported_after(

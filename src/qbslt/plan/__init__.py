@@ -12,17 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from qbslt.errors import QbsltError
-from qbslt.experiment import Experiment
-from qbslt.plan.dry_run import DryRun, dry_run
-from qbslt.plan.estimate import Planner, measure_flops
 from qbslt.plan.figures import DEFAULT_GPU_TFLOPS, DEFAULT_MFU
-from qbslt.plan.render import render
+
+# The package imports only its figures, so that building the CLI's parser (`qbslt --help`, which reads
+# the defaults) does not load the experiment plan; plan_targets loads the rest.
 
 
 def plan_targets(params: Path, profile: str | None, targets: list[str], snakefile: Path = Path("Snakefile"),
                  gpu_tflops: float = DEFAULT_GPU_TFLOPS, mfu: float = DEFAULT_MFU, measure: bool = False,
                  data_dir: Path = Path("data")) -> str:
     """The plan of ``targets`` (Snakemake targets or rule names) under ``profile``, as markdown."""
+    from qbslt.experiment import Experiment
+    from qbslt.plan.dry_run import DryRun, dry_run
+    from qbslt.plan.estimate import Planner, measure_flops
+    from qbslt.plan.render import render
+
     if gpu_tflops <= 0 or not 0 < mfu <= 1:
         raise QbsltError(f"--gpu-tflops must be > 0 and --mfu in (0, 1] (got {gpu_tflops}, {mfu})")
     params, snakefile = Path(params), Path(snakefile)
