@@ -48,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", default="HEAD", help="commit of this repository to clone (default HEAD)")
     parser.add_argument("--record", action="store_true", help=f"write {KEY} into docs/measurements.yaml")
+    parser.add_argument("--hardware", help="with --record: the machine, in words (default: this machine's, and "
+                                           "say in it what else ran)")
     args = parser.parse_args()
 
     ref = subprocess.run(["git", "rev-parse", "--short", args.ref], cwd=REPO, check=True, capture_output=True,
@@ -66,7 +68,7 @@ def main() -> None:
         if not summary.ok:
             sys.exit(f"not recorded: the suite did not pass ({summary.count('failed')} failed, "
                      f"{summary.count('errors')} errors)")
-        hardware = m.hardware_description()
+        hardware = args.hardware or m.hardware_description()
         m.record_measurement(MEASUREMENTS, KEY, m.format_test_suite(summary), command_line(), hardware)
         print(f"recorded in {MEASUREMENTS} ({hardware}); `qbslt docs` copies it into README.md")
 
