@@ -40,7 +40,12 @@ def run_suite(work: Path) -> str:
 
 def command_line() -> str:
     """The command as run, for the measurements file (the docs name no commit: the code is the file's own)."""
-    argv = " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+    args = sys.argv[1:]
+    if "--hardware" in args:  # the machine's description goes in its own field
+        i = args.index("--hardware")
+        args = args[:i] + args[i + 2:]
+    args = [a for a in args if not a.startswith("--hardware=")]
+    argv = " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0], REPO), *args])
     return f"{argv}  (`pytest` in a fresh clone in a temporary folder, packages already installed)"
 
 
