@@ -1,13 +1,13 @@
 """How much the runs that reached the cap still gained: is the stage-2 cap limiting them?
 
-    python benchmarks/cap_gains.py [--results results] [--profile embedded]
+    python benchmarks/cap_gains.py [--results results] [--profile embedded] [--record]
 
 Reads every stage-2 metrics file's training budget (``budget``: cap, patience P, the dev curve) under
 ``RESULTS/PROFILE/metrics``. A run "still improving at the cap" (the reliance table's count) ran to the
 cap with its best dev score among its last P evaluations. For each such run this prints what those last
 P evaluations gained over the best before them (dev BLEU-4, greedy): near 0, the best near the cap is
 the cosine schedule's polish; a gain of a point or more, the cap cut a run that was still learning.
-Reads files only: no training.
+Reads files only: no training. ``--record`` writes ``<profile>.cap_gains`` into ``docs/measurements.yaml``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+
+from qbslt.reports import measurements as m
+
+MEASUREMENTS = Path(__file__).resolve().parents[1] / "docs" / "measurements.yaml"
 
 
 def cap_gain(budget: dict) -> float | None:
@@ -34,6 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results")
     parser.add_argument("--profile", default="embedded")
+    parser.add_argument("--record", action="store_true")
+    parser.add_argument("--hardware", help="with --record: where the results came from, in words")
     args = parser.parse_args()
     runs, gains = 0, {}
     for path in sorted((Path(args.results) / args.profile / "metrics").glob("*/*/seed*.json")):
@@ -48,12 +54,17 @@ def main() -> None:
         print(f"{runs} trained runs; none reached the cap still improving")
         return
     values = sorted(gains.values())
-    print(f"{runs} trained runs; {len(values)} reached the cap with their best among the last P evaluations")
-    print(f"what those evaluations gained over the best before them (dev BLEU-4): median "
-          f"{statistics.median(values):.2f}, mean {statistics.mean(values):.2f}, max {values[-1]:.2f}; "
-          f"{sum(v < 0.5 for v in values)} under 0.5, {sum(v < 1.0 for v in values)} under 1.0")
+    value = (f"{len(values)} of {runs} trained runs reached the cap with their best among their last P "
+             f"evaluations, which gained a median {statistics.median(values):.2f} dev BLEU-4 over the best before "
+             f"them (mean {statistics.mean(values):.2f}, max {values[-1]:.2f}; {sum(v < 0.5 for v in values)} "
+             f"under 0.5)")
+    print(value)
     for name, gain in sorted(gains.items(), key=lambda item: -item[1])[:10]:
         print(f"  {name}: +{gain:.2f}")
+    if args.record:
+        m.record_measurement(MEASUREMENTS, f"{args.profile}.cap_gains", value,
+                             f"python benchmarks/cap_gains.py --profile {args.profile}",
+                             args.hardware or m.hardware_description())
 
 
 if __name__ == "__main__":
