@@ -38,8 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results")
     parser.add_argument("--profile", default="embedded")
-    parser.add_argument("--record", action="store_true")
-    parser.add_argument("--hardware", help="with --record: where the results came from, in words")
+    m.add_record_options(parser, "<profile>.cap_gains")
     args = parser.parse_args()
     runs, gains = 0, {}
     for path in sorted((Path(args.results) / args.profile / "metrics").glob("*/*/seed*.json")):
@@ -61,10 +60,8 @@ def main() -> None:
     print(value)
     for name, gain in sorted(gains.items(), key=lambda item: -item[1])[:10]:
         print(f"  {name}: +{gain:.2f}")
-    if args.record:
-        m.record_measurement(MEASUREMENTS, f"{args.profile}.cap_gains", value,
-                             f"python benchmarks/cap_gains.py --profile {args.profile}",
-                             args.hardware or m.hardware_description())
+    m.record_if_asked(args, MEASUREMENTS, f"{args.profile}.cap_gains", value,
+                      f"python benchmarks/cap_gains.py --profile {args.profile}")
 
 
 if __name__ == "__main__":

@@ -60,8 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", default=".", help="a folder on the disk the checkpoints go to")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--record", action="store_true")
-    parser.add_argument("--hardware", help="with --record: the machine and its disk, in words")
+    m.add_record_options(parser, KEY)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="qbslt-ckpt-", dir=args.dir) as tmp:
@@ -74,10 +73,8 @@ def main() -> None:
                         f"(checkpoint_seconds for 1 %: {math.ceil(seconds / OVERHEAD)})")
             print(rows[-1], flush=True)
             del state
-    if args.record:
-        m.record_measurement(MEASUREMENTS, KEY, "; ".join(rows),
-                             f"python benchmarks/checkpoint_write.py --repeats {args.repeats}",
-                             args.hardware or m.hardware_description())
+    m.record_if_asked(args, MEASUREMENTS, KEY, "; ".join(rows),
+                      f"python benchmarks/checkpoint_write.py --repeats {args.repeats}")
 
 
 if __name__ == "__main__":

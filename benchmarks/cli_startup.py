@@ -38,8 +38,7 @@ def median_seconds(command: list[str], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--record", action="store_true")
-    parser.add_argument("--hardware", help="with --record: the machine, in words (default: this machine's)")
+    m.add_record_options(parser, KEY)
     args = parser.parse_args()
     script = Path(sys.executable).parent / "qbslt"
     if not script.exists():
@@ -52,9 +51,7 @@ def main() -> None:
     value = "; ".join(f"`{name}` {seconds:.2f} s" for name, seconds in times.items()) + \
         f" (medians of {args.repeats} runs, `qbslt plan` of {max(1, args.repeats // 3)})"
     print(value)
-    if args.record:
-        m.record_measurement(MEASUREMENTS, KEY, value, f"python benchmarks/cli_startup.py --repeats {args.repeats}",
-                             args.hardware or m.hardware_description())
+    m.record_if_asked(args, MEASUREMENTS, KEY, value, f"python benchmarks/cli_startup.py --repeats {args.repeats}")
 
 
 if __name__ == "__main__":

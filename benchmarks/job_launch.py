@@ -44,9 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", default="HEAD")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--record", action="store_true")
-    parser.add_argument("--hardware", help="with --record: the machine, in words (default: this machine's, and "
-                                           "say in it what else ran)")
+    m.add_record_options(parser, KEY)
     args = parser.parse_args()
     seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="qbslt-launch-") as tmp:
@@ -60,9 +58,7 @@ def main() -> None:
     value = ("`.test/` DAG from scratch, --cores 2: "
              + "; ".join(f"{mode} {', '.join(f'{s:.0f}' for s in runs)} s" for mode, runs in seconds.items()))
     print(value)
-    if args.record:
-        m.record_measurement(MEASUREMENTS, KEY, value, f"python benchmarks/job_launch.py --repeats {args.repeats}",
-                             args.hardware or m.hardware_description())
+    m.record_if_asked(args, MEASUREMENTS, KEY, value, f"python benchmarks/job_launch.py --repeats {args.repeats}")
 
 
 if __name__ == "__main__":

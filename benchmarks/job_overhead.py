@@ -49,8 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="embedded")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--record", action="store_true")
-    parser.add_argument("--hardware", help="with --record: the machine, in words (default: this machine's)")
+    m.add_record_options(parser, KEY)
     args = parser.parse_args()
 
     launcher = [sys.executable, "-m", "qbslt", "--version"]
@@ -69,9 +68,7 @@ def main() -> None:
     value = (f"per-job start: launcher {through:.2f} s, direct {direct:.2f} s; {args.profile}: one job per "
              f"variant for all seeds would merge {merged} of {len(per_seed)} training jobs, saving at most "
              f"{merged * through:.0f} s through the launcher")
-    if args.record:
-        m.record_measurement(MEASUREMENTS, KEY, value, f"python benchmarks/job_overhead.py --repeats {args.repeats}",
-                             args.hardware or m.hardware_description())
+    m.record_if_asked(args, MEASUREMENTS, KEY, value, f"python benchmarks/job_overhead.py --repeats {args.repeats}")
 
 
 if __name__ == "__main__":

@@ -221,3 +221,17 @@ def test_full_run_measured_values_from_a_run_tree(tmp_path: Path) -> None:
         in values["embedded.job_times"]
     assert set(values) <= set(load_measurements(MEASUREMENTS)) & set(full_run.RECORDED["embedded"])
     assert full_run.measured_values("paper", tmp_path, 1.0, 1.0, None, 2) == {}
+
+
+def test_a_benchmark_records_only_when_asked_and_names_the_machine_it_is_told(copy: Path) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    m.add_record_options(parser, "jobs.grain")
+    before = copy.read_text()
+    m.record_if_asked(parser.parse_args([]), copy, "jobs.grain", "1 s", "python benchmarks/x.py")
+    assert copy.read_text() == before
+    m.record_if_asked(parser.parse_args(["--record", "--hardware", "a test machine"]), copy, "jobs.grain", "1 s",
+                      "python benchmarks/x.py")
+    entry = load_measurements(copy)["jobs.grain"]
+    assert entry["value"] == "1 s" and entry["hardware"] == "a test machine"

@@ -76,6 +76,19 @@ def _entry_span(lines: list[str], key: str) -> tuple[int, int] | None:
     return start, end
 
 
+def add_record_options(parser, key: str) -> None:
+    """A benchmark's ``--record`` (write ``key`` into docs/measurements.yaml) and ``--hardware`` options."""
+    parser.add_argument("--record", action="store_true", help=f"write {key} into docs/measurements.yaml")
+    parser.add_argument("--hardware", help="with --record: the machine, in words (default: this machine's; "
+                                           "say in it what else ran)")
+
+
+def record_if_asked(args, path: str | os.PathLike, key: str, value: str, command: str) -> None:
+    """:func:`record_measurement` when the benchmark ran with ``--record`` (:func:`add_record_options`)."""
+    if args.record:
+        record_measurement(path, key, value, command, args.hardware or hardware_description())
+
+
 def record_measurement(path: str | os.PathLike, key: str, value: str, command: str, hardware: str,
                        date: datetime.date | None = None) -> None:
     """Write ``key``'s entry of the measurements file at ``path``: replace it in place, or append it
