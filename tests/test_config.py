@@ -208,3 +208,20 @@ def test_realtext_runs_three_seeds_for_every_trained_row(raw):
     for name in compared:
         assert config.variant_seeds(tree, name) == [0, 1, 2], name
     assert config.variant_seeds(config.resolve(raw, "embedded"), "gloss_text") == [0]
+
+
+@pytest.mark.parametrize("path", [REPO / "params.yaml", config.SCHEMA, config.LAYOUT,
+                                  REPO / "src" / "qbslt" / "reports" / "paper_results.yaml"])
+def test_the_cached_yaml_reader_gives_what_pyyaml_gives(path):
+    expected = yaml.safe_load(open(path, encoding="utf-8"))
+    assert config.load_yaml_file(path) == expected
+    assert config.load_yaml_file(path) == expected  # from the cache
+
+
+def test_the_cached_yaml_reader_hands_out_copies_and_rereads_a_changed_file(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("a: {b: 1}\n")
+    config.load_yaml_file(path)["a"]["b"] = 99
+    assert config.load_yaml_file(path) == {"a": {"b": 1}}
+    path.write_text("a: {b: 22}\n")  # another size: a new stamp
+    assert config.load_yaml_file(path) == {"a": {"b": 22}}

@@ -13,6 +13,7 @@ Tables 1-8. Under Snakemake, :func:`resolve_layers` names the config layer (para
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -43,12 +44,31 @@ def _key_path(parts) -> str:
     return ".".join(str(p) for p in parts) or "<root>"
 
 
+# libyaml's parser where PyYAML was built with it: the same objects, several times faster. The workflow
+# reads the schema and the layout at every `snakemake` call, where the pure-Python parser was a third
+# of a dry run's time.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_yaml(path: str, stamp: tuple[int, int]) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=_SAFE_LOADER)
+
+
+def load_yaml_file(path: Path | str) -> Any:
+    """The YAML file ``path`` as Python objects (a fresh copy: the caller may change it), parsed once
+    per content stamp (size and modification time) however often the DAG's code asks for it."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return copy.deepcopy(_parsed_yaml(str(path), (stat.st_mtime_ns, stat.st_size)))
+
+
 def load_schema(path: Path | str | None = None) -> dict:
-    with (open(path, encoding="utf-8") if path else SCHEMA.open(encoding="utf-8")) as f:
-        return yaml.safe_load(f)
+    return load_yaml_file(path or SCHEMA)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(_SAFE_LOADER):
     """yaml.SafeLoader that refuses a key repeated within one mapping: PyYAML (and so Snakemake's
     config loading) silently keeps the second, and an error then names a key the first block had."""
 
@@ -264,8 +284,7 @@ def table_variants(spec: dict, optional: bool = True) -> set[str]:
 def table_needs(layout_path: Path | None = None) -> list[tuple[int, str, set[str]]]:
     """(table number, dataset, variants it needs) of every table; Table 8 once per dataset it may use.
     A table is rendered when the experiment runs all its needs on its dataset."""
-    with (open(layout_path, encoding="utf-8") if layout_path else LAYOUT.open(encoding="utf-8")) as f:
-        layout = yaml.safe_load(f) or {}
+    layout = load_yaml_file(layout_path or LAYOUT) or {}
     needs = [(int(key.removeprefix("table")), spec["dataset"], table_variants(spec, optional=False))
              for key, spec in layout["tables"].items()]
     if layout.get("table8"):

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from qbslt.config import layout_entries, table_variants
+from qbslt.config import layout_entries, load_yaml_file, table_variants
 from qbslt.config import renderable_tables as config_renderable_tables
 from qbslt.errors import ConfigError
 
@@ -19,8 +17,7 @@ DEFAULT_PAPER = HERE / "paper_results.yaml"
 
 
 def load_yaml(path: Path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+    return load_yaml_file(path) or {}
 
 
 def renderable_tables(runs: dict[str, set[str]], layout_path: Path = DEFAULT_LAYOUT) -> list[int]:
@@ -64,7 +61,7 @@ def table_runs(number: int, runs: dict[str, set[str]], layout_path: Path = DEFAU
 def table9_layout(layout_path: Path | str = DEFAULT_LAYOUT) -> dict:
     """``table9`` of the layout, plus ``paper_rows``: {dataset: (paper table, group, row)} of the
     SSL-SSAW paper row that each dataset's comparison table sets beside ``ssl_ssaw``."""
-    layout = yaml.safe_load(Path(layout_path).read_text(encoding="utf-8"))
+    layout = load_yaml(Path(layout_path))
     paper_rows = {spec["dataset"]: (spec["paper"], m["paper_group"], m["paper_row"])
                   for spec in layout["tables"].values() if "paper" in spec
                   for m in spec.get("measured", []) if m["variant"] == "ssl_ssaw"}

@@ -27,13 +27,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from qbslt.atomic import atomic_write_text
 from qbslt.data.datasets import DATASETS
 from qbslt.errors import ResultError
 from qbslt.reports.rendering import latex_table, markdown_table
-from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, table9_layout
+from qbslt.reports.layout import DEFAULT_LAYOUT, DEFAULT_PAPER, load_yaml, table9_layout
 from qbslt.reports.results import METRICS, summarize
 from qbslt.reports.tables import data_statement
 
@@ -159,7 +158,7 @@ def write_table9(sigma_metrics: list[Path | str], rgb_metrics: list[Path | str],
                  datasets: list[str], out_dir: Path | str, profile: str = "embedded",
                  paper_path: Path | str = DEFAULT_PAPER, layout_path: Path | str = DEFAULT_LAYOUT) -> list[Path]:
     """Render table9.{md,csv,tex} into ``out_dir`` from exactly the metrics files given."""
-    paper = yaml.safe_load(Path(paper_path).read_text(encoding="utf-8")) or {}
+    paper = load_yaml(Path(paper_path))
     rows = build_rows(sigma_variants, datasets, read_runs(sigma_metrics), read_runs(rgb_metrics), paper,
                       table9_layout(layout_path))
     text, lines = caption(profile, datasets, rows), _lines(rows)
