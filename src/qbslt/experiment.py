@@ -270,6 +270,10 @@ class Experiment:
     def inputs(self, job: Job) -> dict[str, str | list[str]]:
         """What ``job`` reads (its rule's inputs)."""
         data, d = self.trees.data, job.dataset
+
+        def per_split(pattern: str, splits: tuple[str, ...] = SPLITS) -> list[str]:
+            return [f"{data}/" + pattern.format(d=d, split=split) for split in splits]
+
         if job.kind in ("pretrain", "train"):
             model = (self.stage1[(d, job.name)] if job.kind == "pretrain" else self.variants[(d, job.name)])["model"]
             splits = ("train",) if job.kind == "pretrain" else SPLITS
@@ -280,7 +284,7 @@ class Experiment:
             else:
                 video = [self.video_path(d, model, split) for split in splits]
             out: dict[str, str | list[str]] = {
-                "examples": [f"{data}/examples/{d}/{split}.tsv" for split in splits],
+                "examples": per_split("examples/{d}/{split}.tsv", splits),
                 "video": video,
                 "decoder_tokenizer": f"{data}/tokenizers/{d}/mbart",
                 "text_tokenizer": f"{data}/tokenizers/{d}/{model['text_model']}"}
@@ -290,15 +294,15 @@ class Experiment:
             else:
                 key = self.stage1_key(d, job.name)
                 out["stage1"] = self.outputs(Job("pretrain", d, key, job.seed))["model"]
-                out["keypoints"] = [f"{data}/keypoints/{d}/{split}.npy" for split in SPLITS] if model["skeleton"] else []
+                out["keypoints"] = per_split("keypoints/{d}/{split}.npy") if model["skeleton"] else []
             return out
         if job.kind == "reference":
-            return {"examples": [f"{data}/examples/{d}/{split}.tsv" for split in SPLITS]}
+            return {"examples": per_split("examples/{d}/{split}.tsv")}
         if job.kind == "sigma":
-            return {"examples": [f"{data}/examples/{d}/{split}.tsv" for split in SPLITS],
-                    "keypoints": [f"{data}/keypoints/{d}/{split}.npy" for split in SPLITS],
-                    "masks": [f"{data}/keypoints/{d}/{split}.mask.npy" for split in SPLITS],
-                    "index": [f"{data}/frames/{d}/{split}.index.tsv" for split in SPLITS],
+            return {"examples": per_split("examples/{d}/{split}.tsv"),
+                    "keypoints": per_split("keypoints/{d}/{split}.npy"),
+                    "masks": per_split("keypoints/{d}/{split}.mask.npy"),
+                    "index": per_split("frames/{d}/{split}.index.tsv"),
                     "tokenizer": f"{data}/tokenizers/{d}/mbart"}
         if job.kind == "slslr_run":
             datasets = self.slslr.datasets
