@@ -1,10 +1,13 @@
 """Per-rule wall times of the last full run, from Snakemake's `benchmark:` files, the share of
 each stage, and the no-op rerun time as a share of the full run.
 
-    python benchmarks/rule_times.py [--full-run-seconds S] [--noop] [--results results/realtext]
+    python benchmarks/rule_times.py [--full-run-seconds S] [--noop] [--results results/realtext] [--record]
 
 --full-run-seconds: the measured wall time of `snakemake --cores all` (e.g. from /usr/bin/time);
---noop: also time `snakemake --cores all` once more (nothing to do) and report its share.
+--noop: also time `snakemake --cores all` once more (nothing to do) and report its share;
+--record (realtext results): write ``realtext.job_times`` into docs/measurements.yaml, the job time
+per part of a run that was not timed in one piece (stopped and resumed: each job's own time is
+still measured; ``benchmarks/full_run.py --profile realtext --record`` also records its wall time).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from qbslt.reports import measurements as m
 from qbslt.reports.measurements import jobs_from_benchmarks
+
+MEASUREMENTS = Path(__file__).resolve().parents[1] / "docs" / "measurements.yaml"
 
 STAGES = {"generate_embedded": "data", "realtext_data": "data", "fetch_real": "data", "extract_frames": "data",
           "keypoints": "data", "join_questions": "data",
@@ -54,7 +60,10 @@ def main() -> None:
     parser.add_argument("--noop", action="store_true")
     parser.add_argument("--results", type=Path, default=Path("results/embedded"),
                         help="results folder of the profile (results/<profile>/)")
+    m.add_record_options(parser, "realtext.job_times")
     args = parser.parse_args()
+    if args.record and args.results.name != "realtext":
+        parser.error(f"--record: only realtext job times are recorded from a results folder (got {args.results})")
 
     total = print_rule_times(args.results / "benchmarks")
     if args.noop:
@@ -64,6 +73,16 @@ def main() -> None:
         noop = time.perf_counter() - start
         reference = args.full_run_seconds or total
         print(f"\nno-op rerun: {noop:.1f} s = {100 * noop / reference:.1f} % of the full run ({reference:.0f} s)")
+    if args.record:
+        # results/realtext -> the run's folder, where data/realtext/examples lies
+        work = args.results.resolve().parents[1]
+        value = m.realtext_job_times(
+            jobs_from_benchmarks(args.results / "benchmarks"),
+            videos=m.count_examples(work / "data" / "realtext" / "examples") or None,
+            sigma_variants=m.count_sigma_variants(args.results / "sigma" / "metrics") or None)
+        command = f"python benchmarks/rule_times.py --results {args.results} --record  (job seconds per rule from Snakemake's benchmark files)"
+        m.record_if_asked(args, MEASUREMENTS, "realtext.job_times", value, command)
+        print(f"\nrecorded realtext.job_times in {MEASUREMENTS}")
 
 
 if __name__ == "__main__":
