@@ -7,12 +7,14 @@ each stage, and the no-op rerun time as a share of the full run.
 --noop: also time `snakemake --cores all` once more (nothing to do) and report its share;
 --record (realtext results): write ``realtext.job_times`` into docs/measurements.yaml, the job time
 per part of a run that was not timed in one piece (stopped and resumed: each job's own time is
-still measured; ``benchmarks/full_run.py --profile realtext --record`` also records its wall time).
+still measured), and ``realtext.wall_time`` as that total over the cores (jobs run one a core);
+``benchmarks/full_run.py --profile realtext --record`` records a wall time measured in one piece.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -81,8 +83,12 @@ def main() -> None:
             videos=m.count_examples(work / "data" / "realtext" / "examples") or None,
             sigma_variants=m.count_sigma_variants(args.results / "sigma" / "metrics") or None)
         command = f"python benchmarks/rule_times.py --results {args.results} --record  (job seconds per rule from Snakemake's benchmark files)"
+        cores = os.cpu_count() or 1
+        wall = (f"not timed in one piece (the run was stopped and resumed): its jobs took {total:,.0f} s, "
+                f"about {total / cores / 3600:.1f} hours {m.number_words(cores)} jobs at a time")
         m.record_if_asked(args, MEASUREMENTS, "realtext.job_times", value, command)
-        print(f"\nrecorded realtext.job_times in {MEASUREMENTS}")
+        m.record_if_asked(args, MEASUREMENTS, "realtext.wall_time", wall, command)
+        print(f"\nrecorded realtext.job_times and realtext.wall_time in {MEASUREMENTS}")
 
 
 if __name__ == "__main__":
