@@ -2,6 +2,10 @@
 machine's measured fp32 matmul rate; then the wall time of one full stage-1 + stage-2 run.
 
     python benchmarks/training_throughput.py [--profile realtext] [--variant ssl_ssaw] [--dataset phoenix] [--steps 20]
+        [--threads 1] [--batch-sizes 32 64 128] [--no-run]
+
+``--batch-sizes``: the step time of each batch size (default: the profile's ``train.stage2.batch_size``),
+each on seeded random batches of the training split; ``--no-run``: only the step times, not the full run.
 
 Reads the prepared embedded data (run `snakemake --cores all prepare` and the variant's
 tokenizer/features first, e.g. `snakemake --cores all results/embedded/metrics/phoenix/ssl_ssaw/seed0.json`).
@@ -45,6 +49,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="phoenix")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="step times of these batch sizes too")
+    parser.add_argument("--no-run", action="store_true", help="skip the full stage-1 + stage-2 run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -60,7 +66,7 @@ def main() -> None:
     train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
     collator = make_collator(train, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]), training=True)
     batch_size = cfg["train"]["stage2"]["batch_size"]
-    batch = to_device(collator(list(range(batch_size))), torch.device("cpu"))
+    batch = to_device(collator(list(range(batch_size)), torch.Generator().manual_seed(0)), torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     with FlopCounterMode(display=False) as counter:
@@ -83,6 +89,23 @@ def main() -> None:
     print(f"achieved:               {flops_per_step / seconds / 1e9:8.2f} GFLOP/s")
     print(f"fp32 matmul rate:       {peak / 1e9:8.2f} GFLOP/s (1024x1024, measured)")
     print(f"MFU:                    {100 * flops_per_step / seconds / peak:8.1f} %")
+    generator = torch.Generator().manual_seed(0)
+    for size in args.batch_sizes or []:
+        step_seconds = []
+        for step in range(args.steps + 1):  # the first step of a new shape is a warm-up, not timed
+            rows = torch.randperm(len(train), generator=generator)[:size].tolist()
+            sized = to_device(collator(rows, generator), torch.device("cpu"))
+            start = time.perf_counter()
+            loss = model.translation_losses(sized)["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step:
+                step_seconds.append(time.perf_counter() - start)
+        mean = sum(step_seconds) / len(step_seconds)
+        print(f"batch {size:4d} (random rows): {mean * 1000:8.1f} ms a step, {size / mean:8.1f} samples/s")
+    if args.no_run:
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
