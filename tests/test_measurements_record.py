@@ -235,3 +235,36 @@ def test_a_benchmark_records_only_when_asked_and_names_the_machine_it_is_told(co
                       "python benchmarks/x.py")
     entry = load_measurements(copy)["jobs.grain"]
     assert entry["value"] == "1 s" and entry["hardware"] == "a test machine"
+
+
+def test_rule_times_records_a_realtext_run_timed_per_job(tmp_path: Path, copy: Path, monkeypatch) -> None:
+    """A realtext run stopped and resumed has no wall time of its own: `rule_times.py --record` writes its
+    job times per part and their total over the cores, from the run's benchmark files."""
+    rule_times = load_script("rule_times")
+    results = tmp_path / "run" / "results" / "realtext"
+    for rule, name, seconds in [("train", "phoenix_ssl_ssaw_seed0", 900.0), ("train", "phoenix_sign_only_seed0", 300.0),
+                                ("pretrain", "phoenix_seed0", 100.0), ("realtext_data", "realtext", 60.0)]:
+        path = results / "benchmarks" / rule / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\n{seconds}\t0:00:00\n", encoding="utf-8")
+    examples = tmp_path / "run" / "data" / "realtext" / "examples" / "phoenix"
+    examples.mkdir(parents=True)
+    for split, rows in (("train", 5), ("dev", 2), ("test", 2)):
+        (examples / f"{split}.tsv").write_text("header\n" + "row\n" * rows, encoding="utf-8")
+    monkeypatch.setattr(rule_times, "MEASUREMENTS", copy)
+    monkeypatch.setattr(rule_times.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("sys.argv", ["rule_times.py", "--results", str(results), "--record", "--hardware", HARDWARE])
+    rule_times.main()
+    entries = load_measurements(copy)
+    assert entries["realtext.wall_time"]["value"] == ("not timed in one piece (the run was stopped and resumed): its jobs "
+                                                      "took 1,360 s, about 0.2 hours two jobs at a time")
+    table = entries["realtext.job_times"]["value"]
+    assert "rendering the 9 videos" in table and "1,200 s" in table and "**1,360 s**" in table
+    assert entries["realtext.job_times"]["hardware"] == HARDWARE
+
+
+def test_rule_times_records_only_realtext(tmp_path: Path, monkeypatch) -> None:
+    rule_times = load_script("rule_times")
+    monkeypatch.setattr("sys.argv", ["rule_times.py", "--results", str(tmp_path / "results" / "embedded"), "--record"])
+    with pytest.raises(SystemExit):
+        rule_times.main()
