@@ -2,6 +2,7 @@
 file ends in one line naming the file, line or key, with no traceback."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -306,3 +307,43 @@ def test_a_number_that_yaml_reads_as_text_is_explained():
     set_key(tree, "train.stage2.lr", raw["train"]["stage2"]["lr"])
     with pytest.raises(ConfigError, match=r"train.stage2.lr.*YAML reads 1e-3 as text.*1\.0e-3"):
         config.resolve(tree)
+
+
+# --- 8. qbslt translate: the inputs the model reads -------------------------------------------------------
+
+@pytest.mark.parametrize("inputs, has_video, question, outcome", [
+    ("both", True, "Wird es regnen", []),
+    ("both", False, "Wird es regnen", "reads the sign video (model.inputs = both): give --frames or --video"),
+    ("both", True, "  ", "reads the question asked before the answer (model.inputs = both): give --question"),
+    ("question", False, "Wird es regnen", []),
+    ("question", True, "Wird es regnen", ["this model reads no video (model.inputs = question): the video is not read"]),
+    ("question", False, "", "reads the question asked before the answer (model.inputs = question)"),
+    ("sign", True, "", []),
+    ("sign", True, "Wird es regnen", ["this model reads no question (model.inputs = sign): the question is not read"]),
+    ("sign", False, "", "reads the sign video (model.inputs = sign)"),
+])
+def test_translate_asks_for_the_inputs_the_model_reads(inputs, has_video, question, outcome):
+    from types import SimpleNamespace
+
+    from qbslt.translate import Translator
+
+    translator = Translator(SimpleNamespace(config=SimpleNamespace(inputs=inputs)), {}, None, None)
+    if isinstance(outcome, str):
+        with pytest.raises(QbsltError, match=re.escape(outcome)):
+            translator.check_inputs(has_video, question)
+    else:
+        assert translator.check_inputs(has_video, question) == outcome
+
+
+def test_translate_without_a_video_reaches_the_model_folder_check(tmp_path, capsys):
+    """No --frames / --video is not an argument error (a question-only model reads none); the folder is checked."""
+    assert main(["translate", "--checkpoint", str(tmp_path), "--question", "Wird es regnen"]) == 2
+    err = capsys.readouterr().err
+    assert "not a model folder written by the pipeline" in err and "Traceback" not in err
+
+
+def test_docs_refuses_a_results_folder_that_is_not_there(tmp_path, capsys):
+    """A mistyped --results would otherwise skip every block and report success."""
+    assert main(["docs", "--results", str(tmp_path / "reslts"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert f"--results {tmp_path / 'reslts'}: no such folder" in err and "Traceback" not in err

@@ -84,14 +84,40 @@ class Translator:
             video = backbone.extract_features(video)
         return video.unsqueeze(0)
 
+    @property
+    def reads_video(self) -> bool:
+        return self.model.config.inputs != "question"
+
+    @property
+    def reads_question(self) -> bool:
+        return self.model.config.inputs != "sign"
+
+    def check_inputs(self, has_video: bool, question: str) -> list[str]:
+        """QbsltError when an input the model reads is missing; else notes on inputs it would ignore."""
+        inputs = self.model.config.inputs
+        if self.reads_video and not has_video:
+            raise QbsltError(f"this model reads the sign video (model.inputs = {inputs}): give --frames or --video")
+        if self.reads_question and not question.strip():
+            raise QbsltError(f"this model reads the question asked before the answer (model.inputs = {inputs}): "
+                             f"give --question")
+        notes = []
+        if has_video and not self.reads_video:
+            notes.append(f"this model reads no video (model.inputs = {inputs}): the video is not read")
+        if question.strip() and not self.reads_question:
+            notes.append(f"this model reads no question (model.inputs = {inputs}): the question is not read")
+        return notes
+
     @torch.no_grad()
-    def translate(self, frames: np.ndarray, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+    def translate(self, frames: np.ndarray | None, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+        """The translation of ``frames`` (None for a question-only model) given ``question``."""
         if num_beams is not None and num_beams < 1:  # 0 would silently mean "the default"
             raise QbsltError(f"num_beams must be >= 1, got {num_beams}")
-        if len(frames) == 0:
+        self.check_inputs(frames is not None, question)
+        if frames is not None and len(frames) == 0:
             raise QbsltError("the video has no frames")
         level, cut = self.pipeline["level"], self.pipeline["max_text_tokens"] - 1
-        video = self.video_input(frames)
+        # A question-only model never reads the video (QBSLTModel.encode): one empty frame stands in.
+        video = self.video_input(frames) if self.reads_video else torch.zeros(1, 1, 1)
         q_text = encode(self.text_tok, [question], level)[0][:cut]
         q_dec = encode(self.decoder_tok, [question], level)[0][:cut]
         batch = {"video": video, "video_mask": torch.ones(video.shape[:2], dtype=torch.bool),
@@ -108,8 +134,12 @@ class Translator:
                        "weights": info["weights"][0].mean(dim=1).tolist()}
         return decode(self.decoder_tok, ids[0], self.pipeline["level"]), weights
 
-    def translate_source(self, source: Path, question: str, num_beams: int | None = None) -> tuple[str, dict]:
-        """Frames from a folder of images or a video file, resized to the training frame size."""
+    def translate_source(self, source: Path | None, question: str, num_beams: int | None = None) -> tuple[str, dict]:
+        """Frames from a folder of images or a video file, resized to the training frame size (no source:
+        a question-only model)."""
+        if source is None or not self.reads_video:
+            self.check_inputs(source is not None, question)
+            return self.translate(None, question, num_beams)
         if not source.exists():
             raise QbsltError(f"{source}: no such frame folder or video file")
         if source.is_file() and source.suffix.lower() not in VIDEO_SUFFIXES:

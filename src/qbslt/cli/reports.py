@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from qbslt.cli.common import log
+from qbslt.errors import QbsltError
 from qbslt.profiles import PROFILE_NAMES
 
 
@@ -69,7 +70,11 @@ def cmd_docs(args) -> int:
     from qbslt.reports.docs import RESULTS_DIFFER_NOTE, default_docs, fill
 
     docs = [Path(d) for d in args.doc] if args.doc else default_docs(Path("."))
-    report = fill(docs, Path(args.results), Path(args.measurements), check=args.check)
+    # The default results/ may be absent (a fresh clone: its blocks are skipped); a folder named on the
+    # command line must be there, or a mistyped path would skip every block without a word.
+    if args.results is not None and not Path(args.results).is_dir():
+        raise QbsltError(f"--results {args.results}: no such folder (the results tree: results/<profile>/tables/...)")
+    report = fill(docs, Path(args.results or "results"), Path(args.measurements), check=args.check)
     for label in report.skipped:
         print(f"skipped (no such results file): {label}")
     verb = "differs" if args.check else "filled"
@@ -85,7 +90,7 @@ def cmd_docs(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("docs", help="fill (or --check) the generated blocks of README.md and docs/*.md from the results",
                        epilog=DOCS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results", help="the results tree: results/<profile>/tables/... (default results)")
+    p.add_argument("--results", help="the results tree: results/<profile>/tables/... (default results)")
     p.add_argument("--measurements", default="docs/measurements.yaml",
                    help="the measured figures quoted in the docs (default docs/measurements.yaml)")
     p.add_argument("--doc", nargs="+", help="these markdown files only (default README.md and docs/*.md)")

@@ -23,7 +23,9 @@ def cmd_translate(args) -> int:
     if rendered:
         print(f"warning: {args.checkpoint} was trained on rendered (synthetic) 40x32 video ({rendered} profile); "
               f"it does not translate filmed signing", file=sys.stderr)
-    source = Path(args.frames or args.video)
+    source = Path(args.frames or args.video) if (args.frames or args.video) else None
+    for note in translator.check_inputs(source is not None, args.question):
+        print(f"note: {note}", file=sys.stderr)
     text, weights = translator.translate_source(source, args.question, num_beams=args.beams)
     print(text)
     if args.weights:
@@ -47,7 +49,7 @@ def register(sub) -> None:
     p = sub.add_parser("translate", help="translate one sign video, given its question, with a trained model",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a model folder the pipeline wrote (models/<profile>/...)")
-    source = p.add_mutually_exclusive_group(required=True)
+    source = p.add_mutually_exclusive_group()  # one of them unless the model reads no video
     source.add_argument("--frames", help="folder of frame images (PNG/JPG, sorted by name)")
     source.add_argument("--video", help="video file (mp4, avi, ...)")
     p.add_argument("--question", default="", help="the question asked before the signed answer")
