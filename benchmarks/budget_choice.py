@@ -8,7 +8,17 @@ Prints, per (k, P): the mean dev BLEU-4 of the weights kept, its loss against th
 whole curve, the mean epochs run (training cost), the dev evaluations made (decoding cost), and how
 many runs reach the cap still improving (their best among the last P evaluations). Only dev is read.
 
+``--min-delta D ...`` replays a rule ``fit`` does not have (a what-if for choosing one): an evaluation
+counts as an improvement only when it beats the score of the last counted one by more than D (Keras'
+``min_delta``), so P evaluations of smaller gains stop the run and a run is "still improving" at the
+cap only after a gain above D; the weights kept are still the dev-best ones. D = 0 is ``fit``'s rule.
+``--metrics DIR`` replays the recorded curves of a full run instead (``DIR/*/*/seed*.json``, e.g.
+``results/realtext/metrics``): each at its own evaluation epochs, ``--k`` aside; a rule that would
+evaluate past where the run stopped counts that run as unknown (a D > 0 at the run's own P never does).
+
     python benchmarks/budget_choice.py sweep.log [more.log ...] [--k 1 2 3] [--patience 2 3 4 5] [--min-epochs 10]
+        [--min-delta 0 0.5 1]
+    python benchmarks/budget_choice.py --metrics results/realtext/metrics --patience 2 --min-epochs 12 --min-delta 0 0.5
 """
 
 from __future__ import annotations
@@ -19,18 +29,27 @@ import statistics
 from pathlib import Path
 
 
-def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs: int = 0) -> dict:
-    """Where ``fit`` with eval_every ``k``, ``patience`` and ``min_epochs`` stops on this per-epoch dev ``curve``."""
-    evaluated = [e for e in range(1, cap + 1) if e % k == 0 or e == cap]
+def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs: int = 0,
+           min_delta: float = 0.0, evaluated: list[int] | None = None) -> dict:
+    """Where ``fit`` with eval_every ``k``, ``patience`` and ``min_epochs`` stops on this per-epoch dev ``curve``
+    (``min_delta``: the what-if rule of the module's docstring; ``evaluated``: these evaluation epochs instead
+    of every k-th, a recorded run's). ``run`` is None when the curve ends before the rule would stop."""
+    evaluated = evaluated or [e for e in range(1, cap + 1) if e % k == 0 or e == cap]
     scores: list[tuple[int, float]] = []
+    reference, since = None, 0  # the score of the last counted improvement; evaluations after it
     for epoch in evaluated:
+        if epoch not in curve:
+            return {"run": None, "best": None, "evaluations": len(scores), "improving": False}
         scores.append((epoch, curve[epoch]))
-        best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))  # the first of equal bests
-        if len(scores) - 1 - best >= patience and min_epochs <= epoch < cap:
+        if reference is None or curve[epoch] > reference + min_delta:
+            reference, since = curve[epoch], 0
+        else:
+            since += 1
+        best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))  # the first of equal bests: kept
+        if since >= patience and min_epochs <= epoch < cap:
             return {"run": epoch, "best": scores[best][1], "evaluations": len(scores), "improving": False}
     best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))
-    return {"run": cap, "best": scores[best][1], "evaluations": len(scores),
-            "improving": len(scores) - 1 - best < patience}
+    return {"run": cap, "best": scores[best][1], "evaluations": len(scores), "improving": since < patience}
 
 
 def read_runs(paths: list[Path]) -> list[dict]:
@@ -50,29 +69,57 @@ def read_runs(paths: list[Path]) -> list[dict]:
     return runs
 
 
+def read_metrics(root: Path) -> list[dict]:
+    """The recorded dev curves of a full run's metrics files (``root/DATASET/VARIANT/seedN.json``)."""
+    runs = []
+    for path in sorted(root.glob("*/*/seed*.json")):
+        budget = json.loads(path.read_text(encoding="utf-8")).get("budget")
+        if budget and budget.get("dev_curve"):
+            curve = {int(e): float(s) for e, s in budget["dev_curve"]}
+            # A run stopped early has no score after its stop: its cap stands for the evaluations it did not
+            # make, so a rule that would go on reads "unknown" there.
+            evaluated = sorted(curve) + ([budget["cap"]] if budget["cap"] not in curve else [])
+            runs.append({"name": str(path.relative_to(root).with_suffix("")), "cap": budget["cap"], "curve": curve,
+                         "evaluated": evaluated})
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("logs", nargs="+", type=Path)
+    parser.add_argument("logs", nargs="*", type=Path)
+    parser.add_argument("--metrics", type=Path, help="replay a full run's recorded curves (results/<profile>/metrics)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--min-epochs", type=int, default=0, help="no stop before this epoch (train.stage2.min_epochs)")
+    parser.add_argument("--min-delta", type=float, nargs="+", default=[0.0],
+                        help="what-if: the gain over the last counted improvement that counts as one (0: fit's rule)")
     args = parser.parse_args()
-    runs = read_runs(args.logs)
+    if bool(args.logs) == bool(args.metrics):
+        parser.error("give sweep logs or --metrics DIR (one of them)")
+    runs = read_metrics(args.metrics) if args.metrics else read_runs(args.logs)
     if not runs:
-        raise SystemExit("no run with a per-epoch dev curve in these logs")
+        raise SystemExit("no run with a dev curve there" if args.metrics else
+                         "no run with a per-epoch dev curve in these logs")
     print(f"{len(runs)} runs: " + ", ".join(f"{r['name']} (best epoch {max(r['curve'], key=r['curve'].get)} "
                                            f"of {r['cap']})" for r in runs))
-    print("| k | P | mean dev BLEU-4 kept | loss vs curve's best | mean epochs run | dev evaluations | "
+    print("| k | P | min gain | mean dev BLEU-4 kept | loss vs curve's best | mean epochs run | dev evaluations | "
           "still improving at cap |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for k in args.k:
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in ([None] if args.metrics else args.k):
         for p in args.patience:
-            out = [replay(r["curve"], r["cap"], k, p, args.min_epochs) for r in runs]
-            kept = statistics.fmean(o["best"] for o in out)
-            loss = statistics.fmean(max(r["curve"].values()) - o["best"] for r, o in zip(runs, out))
-            print(f"| {k} | {p} | {kept:.2f} | {loss:.2f} | {statistics.fmean(o['run'] for o in out):.1f} | "
-                  f"{statistics.fmean(o['evaluations'] for o in out):.1f} | "
-                  f"{sum(o['improving'] for o in out)} / {len(out)} |")
+            for delta in args.min_delta:
+                out = [replay(r["curve"], r["cap"], k or 1, p, args.min_epochs, delta, r.get("evaluated")) for r in runs]
+                unknown = sum(o["run"] is None for o in out)
+                if unknown:
+                    print(f"| {k or 'own'} | {p} | {delta:g} | {unknown} of {len(out)} runs stop beyond their recorded "
+                          f"curve | | | | |")
+                    continue
+                kept = statistics.fmean(o["best"] for o in out)
+                loss = statistics.fmean(max(r["curve"].values()) - o["best"] for r, o in zip(runs, out))
+                print(f"| {k or 'own'} | {p} | {delta:g} | {kept:.2f} | {loss:.2f} | "
+                      f"{statistics.fmean(o['run'] for o in out):.1f} | "
+                      f"{statistics.fmean(o['evaluations'] for o in out):.1f} | "
+                      f"{sum(o['improving'] for o in out)} / {len(out)} |")
 
 
 if __name__ == "__main__":

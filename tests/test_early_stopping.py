@@ -158,3 +158,52 @@ def test_no_early_stop_before_min_epochs(tmp_path):
     result = fit(Regression(), rows, n, "regression", {**stage, "min_epochs": 5}, _train_cfg(), {}, 0, tmp_path / "b",
                  torch.device("cpu"), evaluate=evaluate)
     assert result.epochs == 7 and result.best_epoch == 5 and result.budget()["min_epochs"] == 5
+
+
+def _budget_choice():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "budget_choice.py"
+    spec = importlib.util.spec_from_file_location("budget_choice", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_budget_choice_min_delta_counts_only_gains_above_it():
+    """The what-if rule: gains of D or less are no improvement (the run stops on them), the dev-best
+    weights are still the ones kept, and 'still improving' at the cap needs a gain above D."""
+    replay = _budget_choice().replay
+    curve = {1: 10.0, 2: 10.3, 3: 10.4, 4: 10.45, 5: 12.0, 6: 12.2}
+    assert replay(curve, 6, 1, 2, min_delta=0.0) == {"run": 6, "best": 12.2, "evaluations": 6, "improving": True}
+    # +0.3, +0.1: no gain above 0.5 in 2 evaluations after epoch 1 -> stop at 3, keeping the best (10.4)
+    assert replay(curve, 6, 1, 2, min_delta=0.5) == {"run": 3, "best": 10.4, "evaluations": 3, "improving": False}
+    # gains are counted from the last counted improvement (10.0 at epoch 1), not from each small step:
+    # P 3 stops at epoch 4; with P 4 the gain of epoch 5 (+2.0) counts and, 1 evaluation back, is "improving"
+    assert replay(curve, 6, 1, 3, min_delta=0.5)["run"] == 4
+    assert replay(curve, 6, 1, 4, min_delta=0.5) == {"run": 6, "best": 12.2, "evaluations": 6, "improving": True}
+    assert replay(curve, 6, 1, 3, min_delta=2.0) == {"run": 4, "best": 10.45, "evaluations": 4, "improving": False}
+
+
+def test_budget_choice_replays_a_full_runs_recorded_curves(tmp_path, capsys, monkeypatch):
+    """--metrics: each run at its own evaluation epochs; a rule that would go on past where a run stopped
+    early is unknown, not guessed."""
+    import json
+
+    module = _budget_choice()
+    runs = {"phoenix/a/seed0": {"cap": 8, "stopped": "early", "dev_curve": [[2, 1.0], [4, 2.0], [6, 1.9], [8, 1.8]]},
+            "phoenix/b/seed0": {"cap": 8, "stopped": "early", "dev_curve": [[2, 1.0], [4, 1.2], [6, 1.1]]}}
+    runs["phoenix/a/seed0"]["stopped"] = "cap"
+    for name, budget in runs.items():
+        path = tmp_path / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"budget": budget}))
+    monkeypatch.setattr("sys.argv", ["budget_choice.py", "--metrics", str(tmp_path), "--patience", "1", "3",
+                                     "--min-delta", "0", "0.5"])
+    module.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| own")]
+    # P 1, D 0: a stops at 6 (1.9 < 2.0), b at 6; kept 2.0 and 1.2
+    assert rows[0] == "| own | 1 | 0 | 1.60 | 0.00 | 6.0 | 3.0 | 0 / 2 |"
+    # P 3: b stopped early at 6, so P 3 would evaluate at 8, which it never did
+    assert rows[2] == "| own | 3 | 0 | 1 of 2 runs stop beyond their recorded curve | | | | |"
