@@ -8,10 +8,10 @@ Prints, per (k, P): the mean dev BLEU-4 of the weights kept, its loss against th
 whole curve, the mean epochs run (training cost), the dev evaluations made (decoding cost), and how
 many runs reach the cap still improving (their best among the last P evaluations). Only dev is read.
 
-``--min-delta D ...`` replays a rule ``fit`` does not have (a what-if for choosing one): an evaluation
-counts as an improvement only when it beats the score of the last counted one by more than D (Keras'
-``min_delta``), so P evaluations of smaller gains stop the run and a run is "still improving" at the
-cap only after a gain above D; the weights kept are still the dev-best ones. D = 0 is ``fit``'s rule.
+``--min-delta D ...`` replays ``train.stage2.min_delta`` = D (Keras' ``min_delta``): an evaluation
+counts as an improvement only when it beats the score of the last counted one by more than D, so P
+evaluations of smaller gains stop the run and a run is "still improving" at the cap only after a gain
+above D; the weights kept are still the dev-best ones. D = 0 (the key absent) counts any gain.
 ``--metrics DIR`` replays the recorded curves of a full run instead (``DIR/*/*/seed*.json``, e.g.
 ``results/realtext/metrics``): each at its own evaluation epochs, ``--k`` aside; a rule that would
 evaluate past where the run stopped counts that run as unknown (a D > 0 at the run's own P never does).
@@ -31,9 +31,9 @@ from pathlib import Path
 
 def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs: int = 0,
            min_delta: float = 0.0, evaluated: list[int] | None = None) -> dict:
-    """Where ``fit`` with eval_every ``k``, ``patience`` and ``min_epochs`` stops on this per-epoch dev ``curve``
-    (``min_delta``: the what-if rule of the module's docstring; ``evaluated``: these evaluation epochs instead
-    of every k-th, a recorded run's). ``run`` is None when the curve ends before the rule would stop."""
+    """Where ``fit`` with eval_every ``k``, ``patience``, ``min_epochs`` and ``min_delta`` stops on this
+    per-epoch dev ``curve`` (``evaluated``: these evaluation epochs instead of every k-th, a recorded run's).
+    ``run`` is None when the curve ends before the rule would stop."""
     evaluated = evaluated or [e for e in range(1, cap + 1) if e % k == 0 or e == cap]
     scores: list[tuple[int, float]] = []
     reference, since = None, 0  # the score of the last counted improvement; evaluations after it
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--min-epochs", type=int, default=0, help="no stop before this epoch (train.stage2.min_epochs)")
     parser.add_argument("--min-delta", type=float, nargs="+", default=[0.0],
-                        help="what-if: the gain over the last counted improvement that counts as one (0: fit's rule)")
+                        help="train.stage2.min_delta values to replay (default 0: any gain counts)")
     args = parser.parse_args()
     if bool(args.logs) == bool(args.metrics):
         parser.error("give sweep logs or --metrics DIR (one of them)")

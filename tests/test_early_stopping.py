@@ -117,9 +117,10 @@ def test_reliance_table_shows_each_rows_budget(tmp_path):
     assert frame.loc["sign_only", "still_improving"] == 1 and frame.loc["sign_only", "epochs_run"] == "10 20"
 
 
-@pytest.mark.parametrize("k, patience, min_epochs", [(1, 1, 0), (1, 3, 0), (2, 2, 0), (3, 1, 0), (4, 5, 0), (1, 1, 6),
-                                                     (2, 1, 8)])
-def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience, min_epochs):
+@pytest.mark.parametrize("k, patience, min_epochs, min_delta", [
+    (1, 1, 0, 0.0), (1, 3, 0, 0.0), (2, 2, 0, 0.0), (3, 1, 0, 0.0), (4, 5, 0, 0.0), (1, 1, 6, 0.0), (2, 1, 8, 0.0),
+    (1, 2, 0, 0.5), (1, 3, 0, 0.5), (2, 2, 0, 0.4), (1, 3, 0, 1.0), (1, 4, 0, 0.3), (1, 2, 0, 0.1), (2, 2, 4, 0.25)])
+def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience, min_epochs, min_delta):
     """benchmarks/budget_choice.py chooses k and P by replaying per-epoch dev curves: its stopping
     epoch, kept score and 'still improving' must be those of fit itself."""
     import importlib.util
@@ -132,16 +133,20 @@ def test_budget_choice_replays_fit_exactly(tmp_path, monkeypatch, k, patience, m
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     curve = [1.0, 3.0, 2.0, 2.5, 3.0, 4.0, 3.5, 3.9, 3.2, 3.1, 4.2, 4.0]
+    if min_delta:  # a curve of small gains, where a minimum gain decides when the run stops
+        curve = [1.0, 2.0, 2.2, 2.3, 2.35, 2.9, 2.92, 2.95, 3.0, 3.6, 3.62, 3.65]
     trained = []  # epochs started (0-based), so that the dev score is the curve at the epoch just trained
     original = loop.epoch_batches
     monkeypatch.setattr(loop, "epoch_batches", lambda *a, **kw: trained.append(a[3]) or original(*a, **kw))
     Regression, rows, n = _regression_problem()
-    stage = {**STAGE, "epochs": len(curve), "eval_every": k, "patience": patience, "min_epochs": min_epochs}
+    stage = {**STAGE, "epochs": len(curve), "eval_every": k, "patience": patience, "min_epochs": min_epochs,
+             **({"min_delta": min_delta} if min_delta else {})}
     result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
                  evaluate=lambda model: curve[trained[-1]])
-    replayed = module.replay({e + 1: s for e, s in enumerate(curve)}, len(curve), k, patience, min_epochs)
+    replayed = module.replay({e + 1: s for e, s in enumerate(curve)}, len(curve), k, patience, min_epochs, min_delta)
     assert replayed["run"] == result.epochs and replayed["best"] == result.best_score
     assert replayed["improving"] == result.still_improving
+    assert result.budget().get("min_delta") == (min_delta or None)  # recorded only when set
 
 
 def test_no_early_stop_before_min_epochs(tmp_path):

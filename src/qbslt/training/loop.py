@@ -250,13 +250,18 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def evaluations_since_best(history: list[dict]) -> int | None:
-    """How many dev evaluations of ``history`` came after its best one (the first of equal bests);
+def evaluations_since_best(history: list[dict], min_delta: float = 0.0) -> int | None:
+    """How many dev evaluations of ``history`` came after the last one that improved: beat the score of
+    the improving one before it by more than ``min_delta`` (0: any gain, so the first of equal bests);
     None before any evaluation."""
     scores = [r["dev_score"] for r in history if "dev_score" in r]
     if not scores:
         return None
-    return len(scores) - 1 - scores.index(max(scores))
+    reference, last = scores[0], 0
+    for i, score in enumerate(scores[1:], start=1):
+        if score > reference + min_delta:
+            reference, last = score, i
+    return len(scores) - 1 - last
 
 
 @dataclass
@@ -271,6 +276,7 @@ class FitResult:
     stopped_early: bool = False
     patience: int | None = None
     min_epochs: int = 0
+    min_delta: float = 0.0
 
     @property
     def samples_per_second(self) -> float:
@@ -285,12 +291,13 @@ class FitResult:
     def still_improving(self) -> bool:
         """Ran to the cap with its best dev score among the last ``patience`` evaluations (the last one
         without patience): more epochs might have helped, so the cap was too small for this run."""
-        since = evaluations_since_best(self.history)
+        since = evaluations_since_best(self.history, self.min_delta)
         return not self.stopped_early and since is not None and since < (self.patience or 1)
 
     def budget(self) -> dict:
         """What the metrics record of the training budget (docs/evaluation.md, "Training budget")."""
         return {"cap": self.cap, "patience": self.patience, "min_epochs": self.min_epochs,
+                **({"min_delta": self.min_delta} if self.min_delta else {}),  # absent: 0 (files as before)
                 "epochs_run": self.epochs, "best_epoch": self.best_epoch,
                 "stopped": "early" if self.stopped_early else "cap", "still_improving": self.still_improving,
                 "dev_curve": self.dev_curve}
@@ -317,7 +324,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     epoch's weights are the result (``best_epoch`` = ``epochs``, no best file).
 
     Early stopping: with ``stage.patience`` = P, training stops after the evaluation that is
-    the P-th since the best one (not before epoch ``stage.min_epochs``), and ``epochs`` is
+    the P-th since the last improving one (not before epoch ``stage.min_epochs``; an evaluation
+    improves when it beats the previous improving one by more than ``stage.min_delta``, default 0:
+    any gain, so the last improving one is the best), and ``epochs`` is
     only the cap. The learning-rate schedule is that of the cap (so a run's first epochs do not
     depend on when it stops). A stopped run's ``last.pt`` says so: a rerun trains no further.
 
@@ -484,7 +493,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
                     save_weights(best_path, model.state_dict())
             history.append(record)
             if patience is not None and "dev_score" in record and min_epochs <= epoch + 1 < epochs:
-                stopped = evaluations_since_best(history) >= patience
+                stopped = evaluations_since_best(history, stage.improvement) >= patience
             if world > 1 and patience is not None:  # rank 0 evaluated: every rank stops with it
                 flag = torch.tensor([int(stopped)], device=device)
                 dist.broadcast(flag, 0)
@@ -523,4 +532,4 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     run = history[-1]["epoch"] if history else 0
     return FitResult(epochs=run, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
                      samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience,
-                     min_epochs=min_epochs)
+                     min_epochs=min_epochs, min_delta=stage.improvement)

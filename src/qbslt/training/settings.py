@@ -27,6 +27,8 @@ class StageSettings(Settings):
     eval_every: int | None = absent_ok()  # dev evaluation every k epochs (absent: every epoch)
     patience: int | None = absent_ok()  # stop after P evaluations without a better dev score (absent: never)
     min_epochs: int | None = absent_ok()  # no early stop before this epoch (absent: 0)
+    # an evaluation improves only when it beats the last improving one by more than this (absent: 0)
+    min_delta: float | None = absent_ok()
     # stage 2: keep a backbone trained in stage 1 at its stage-1 weights and read its cached features
     # (the cached-feature recipe; absent: false)
     freeze_backbone: bool | None = absent_ok()
@@ -38,6 +40,10 @@ class StageSettings(Settings):
     @property
     def earliest_stop(self) -> int:
         return self.min_epochs or 0
+
+    @property
+    def improvement(self) -> float:
+        return self.min_delta or 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
