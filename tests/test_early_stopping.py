@@ -115,6 +115,10 @@ def test_reliance_table_shows_each_rows_budget(tmp_path):
 
     frame = pd.read_csv(csv).set_index("variant")
     assert frame.loc["sign_only", "still_improving"] == 1 and frame.loc["sign_only", "epochs_run"] == "10 20"
+    assert "min_delta" not in text  # no run set it: the caption as it was
+    metrics[("phoenix", "sign_only")][1]["budget"]["min_delta"] = 0.5
+    md, _ = render_reliance(metrics, tmp_path)
+    assert "more than train.stage2.min_delta = 0.5 dev BLEU-4 points" in md.read_text()
 
 
 @pytest.mark.parametrize("k, patience, min_epochs, min_delta", [

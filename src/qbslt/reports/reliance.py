@@ -125,6 +125,12 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
     md, csv = out_dir / "reliance.md", out_dir / "reliance.csv"
     text = markdown_table(caption, header, lines, numeric=len(header) - 2)
     budget = _budget_lines(frame)
+    # train.stage2.min_delta, where a run set it: what counts as an improvement (absent: any gain)
+    deltas = sorted({b["min_delta"] for runs in metrics.values() for run in runs.values()
+                     if (b := run.get("budget")) and b.get("min_delta")})
+    improvement = (f" An evaluation improves only when it beats the last improving one by more than "
+                   f"train.stage2.min_delta = {' / '.join(f'{d:g}' for d in deltas)} dev BLEU-4 points, for "
+                   f"stopping and for \"still improving\" alike." if deltas else "")
     if budget:
         text += "\n" + markdown_table(
             "Training budget: dev BLEU-4 (greedy) is evaluated every train.stage2.eval_every epochs; a run stops "
@@ -133,7 +139,7 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
             "dev-best epoch and the epochs run. \"Still improving\": runs that reached the cap with their best "
             "among the last `patience` evaluations; the cap may have limited them, though with a cosine schedule "
             "that ends at the cap a best near the cap is partly the schedule's doing (docs/model-choices.md, "
-            "\"Training budget\").",
+            "\"Training budget\")." + improvement,
             ["Dataset", "Variant", "Seeds", "Cap", "Patience", "Best epoch", "Epochs run", "Stopped early",
              "Still improving at cap"], budget, numeric=0)
     atomic_write_text(md, text)
