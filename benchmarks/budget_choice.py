@@ -28,6 +28,8 @@ import json
 import statistics
 from pathlib import Path
 
+from qbslt.training.loop import evaluations_since_best
+
 
 def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs: int = 0,
            min_delta: float = 0.0, evaluated: list[int] | None = None) -> dict:
@@ -35,21 +37,17 @@ def replay(curve: dict[int, float], cap: int, k: int, patience: int, min_epochs:
     per-epoch dev ``curve`` (``evaluated``: these evaluation epochs instead of every k-th, a recorded run's).
     ``run`` is None when the curve ends before the rule would stop."""
     evaluated = evaluated or [e for e in range(1, cap + 1) if e % k == 0 or e == cap]
-    scores: list[tuple[int, float]] = []
-    reference, since = None, 0  # the score of the last counted improvement; evaluations after it
+    history: list[dict] = []  # as fit records it: the rule itself is fit's (evaluations_since_best)
     for epoch in evaluated:
         if epoch not in curve:
-            return {"run": None, "best": None, "evaluations": len(scores), "improving": False}
-        scores.append((epoch, curve[epoch]))
-        if reference is None or curve[epoch] > reference + min_delta:
-            reference, since = curve[epoch], 0
-        else:
-            since += 1
-        best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))  # the first of equal bests: kept
-        if since >= patience and min_epochs <= epoch < cap:
-            return {"run": epoch, "best": scores[best][1], "evaluations": len(scores), "improving": False}
-    best = max(range(len(scores)), key=lambda i: (scores[i][1], -i))
-    return {"run": cap, "best": scores[best][1], "evaluations": len(scores), "improving": since < patience}
+            return {"run": None, "best": None, "evaluations": len(history), "improving": False}
+        history.append({"epoch": epoch, "dev_score": curve[epoch]})
+        best = max(history, key=lambda r: r["dev_score"])["dev_score"]  # max keeps the first of equal bests
+        if evaluations_since_best(history, min_delta) >= patience and min_epochs <= epoch < cap:
+            return {"run": epoch, "best": best, "evaluations": len(history), "improving": False}
+    best = max(r["dev_score"] for r in history)
+    return {"run": cap, "best": best, "evaluations": len(history),
+            "improving": evaluations_since_best(history, min_delta) < patience}
 
 
 def read_runs(paths: list[Path]) -> list[dict]:

@@ -137,8 +137,7 @@ class Translator:
     def translate_source(self, source: Path | None, question: str, num_beams: int | None = None) -> tuple[str, dict]:
         """Frames from a folder of images or a video file, resized to the training frame size (no source:
         a question-only model)."""
-        if source is None or not self.reads_video:
-            self.check_inputs(source is not None, question)
+        if source is None or not self.reads_video:  # translate() says what is missing
             return self.translate(None, question, num_beams)
         if not source.exists():
             raise QbsltError(f"{source}: no such frame folder or video file")
