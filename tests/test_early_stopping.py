@@ -216,3 +216,107 @@ def test_budget_choice_replays_a_full_runs_recorded_curves(tmp_path, capsys, mon
     assert rows[0] == "| own | 1 | 0 | 1.60 | 0.00 | 6.0 | 3.0 | 0 / 2 |"
     # P 3: b stopped early at 6, so P 3 would evaluate at 8, which it never did
     assert rows[2] == "| own | 3 | 0 | 1 of 2 runs stop beyond their recorded curve | | | | |"
+
+
+# --- the learning rate's floor (train.stage2.decay_epochs, min_lr_ratio) ----------------------------------------
+
+def _lrs(stage, steps_per_epoch, steps):
+    from qbslt.training.loop import learning_rate_schedule
+    from qbslt.training.settings import StageSettings
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = learning_rate_schedule(optimizer, StageSettings.of(stage, "stage"), steps_per_epoch)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_default_schedule_is_transformers_cosine_over_the_cap():
+    from transformers import get_cosine_schedule_with_warmup
+
+    stage = {**STAGE, "epochs": 6, "warmup_steps": 3}
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    reference = get_cosine_schedule_with_warmup(optimizer, 3, 6 * 5)
+    expected = []
+    for _ in range(30):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert _lrs(stage, 5, 30) == expected
+    # the floor's curve with floor 0 over the cap is the same curve
+    assert _lrs({**stage, "decay_epochs": 6, "min_lr_ratio": 1e-300}, 5, 30) == pytest.approx(expected, abs=1e-12)
+
+
+def test_schedule_decays_to_its_floor_and_stays_there():
+    rates = _lrs({**STAGE, "epochs": 10, "warmup_steps": 2, "decay_epochs": 4, "min_lr_ratio": 0.1}, 5, 50)
+    assert rates[0] == 0.0 and rates[1] == 0.5 and rates[2] == 1.0  # linear warm-up over 2 steps
+    assert all(a >= b for a, b in zip(rates[2:20], rates[3:21]))  # the cosine decays over 4 epochs (20 steps)
+    assert rates[10] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + __import__("math").cos(__import__("math").pi * 8 / 18)))
+    assert rates[20:] == [pytest.approx(0.1)] * 30  # then the floor, to the cap
+
+
+def test_epochs_after_the_decay_run_while_dev_improves(tmp_path):
+    """decay_epochs under the cap: a run still improving when the decay ends trains on at the floor until dev
+    stops improving (patience); the cap is only a safety net, and the budget records the schedule."""
+    Regression, rows, n = _regression_problem()
+    evaluate, calls = _scripted([1.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 9.0])
+    stage = {**STAGE, "epochs": 12, "eval_every": 1, "patience": 2, "min_epochs": 2, "decay_epochs": 3,
+             "min_lr_ratio": 0.1}
+    result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
+                 evaluate=evaluate)
+    assert len(calls) == 7 and result.epochs == 7 and result.best_epoch == 5 and result.stopped_early
+    budget = result.budget()
+    assert budget["decay_epochs"] == 3 and budget["min_lr_ratio"] == 0.1 and budget["cap"] == 12
+    assert not result.still_improving
+
+
+@pytest.mark.parametrize("stage2, key", [
+    ({"decay_epochs": 40}, "train.stage2.decay_epochs"),
+    ({"decay_epochs": 10}, "train.stage2.min_lr_ratio"),
+    ({"decay_epochs": 10, "min_lr_ratio": 0.0}, "train.stage2.min_lr_ratio"),
+])
+def test_a_schedule_that_does_not_fit_its_cap_is_refused(stage2, key):
+    import yaml
+
+    from qbslt import config
+    from qbslt.errors import ConfigError
+
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["train"]["stage2"].update(stage2)
+    with pytest.raises(ConfigError, match=f"key '{key}'"):
+        config.resolve(raw)
+
+
+def test_a_variant_schedule_that_does_not_fit_is_refused():
+    import yaml
+
+    from qbslt import config
+    from qbslt.errors import ConfigError
+
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["train"]["stage2"].update(decay_epochs=10, min_lr_ratio=0.1)
+    raw["experiment"]["variants"]["sign_only"]["train"] = {"stage2": {"epochs": 8}}
+    with pytest.raises(ConfigError, match="key 'experiment.variants.sign_only.train.stage2.decay_epochs'"):
+        config.resolve(raw)
+    raw["experiment"]["variants"]["sign_only"]["train"] = {"stage2": {"min_lr_ratio": 0.0}}
+    with pytest.raises(ConfigError, match="key 'experiment.variants.sign_only.train.stage2.min_lr_ratio'"):
+        config.resolve(raw)
+    del raw["experiment"]["variants"]["sign_only"]["train"]
+    config.resolve(raw)  # the base with a floor under its cap is fine
+
+
+def test_reliance_caption_states_the_floor_where_a_run_set_it(tmp_path):
+    from qbslt.reports.reliance import render_reliance
+
+    split = {"bleu4": 10.0, "shuffled_video": {"bleu4": 2.0}}
+    budget = {"cap": 36, "patience": 2, "epochs_run": 26, "best_epoch": 22, "stopped": "early",
+              "still_improving": False, "dev_curve": []}
+    metrics = {("phoenix", "sign_only"): {0: {"dev": split, "test": split, "budget": budget}}}
+    md, _ = render_reliance(metrics, tmp_path)
+    assert "decay_epochs" not in md.read_text()
+    budget.update(decay_epochs=24, min_lr_ratio=0.1)
+    md, _ = render_reliance(metrics, tmp_path)
+    assert "decay_epochs = 24 epochs to lr × train.stage2.min_lr_ratio = 0.1" in md.read_text()

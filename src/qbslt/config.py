@@ -235,6 +235,7 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml", 
     validate(merged, schema, source=f"{source} (profile {active})")
     _check_revisions(merged["model"], f"{source} (profile {active})")
     _check_experiment(merged, schema, source)
+    _check_lr_schedule(merged, source)
     _check_sigma(merged, schema, source)
     _check_renders_a_table(merged, f"{source} (profile {active})")
     if check is not None:
@@ -347,6 +348,24 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
             if name not in variants:
                 raise ConfigError(f"{source}: key 'experiment.datasets.{dataset}': unknown variant '{name}' "
                                   f"(defined: {', '.join(variants)})")
+
+
+def _check_lr_schedule(tree: dict, source: str) -> None:
+    """Stage 2's learning-rate schedule fits its cap, in the base tree and in every variant: the decay
+    ends at the cap at the latest, and epochs after it train at a learning rate above 0."""
+    for name, override in [(None, {})] + list(tree["experiment"]["variants"].items()):
+        stage = deep_merge(tree["train"], override.get("train", {}))["stage2"]
+        where = "train.stage2" if name is None else f"experiment.variants.{name}.train.stage2"
+        decay = stage.get("decay_epochs")
+        if decay is None:
+            continue
+        if decay > stage["epochs"]:
+            raise ConfigError(f"{source}: key '{where}.decay_epochs': {decay} is beyond the cap "
+                              f"(train.stage2.epochs = {stage['epochs']})")
+        if decay < stage["epochs"] and not stage.get("min_lr_ratio"):
+            raise ConfigError(f"{source}: key '{where}.min_lr_ratio': needed above 0 when decay_epochs "
+                              f"({decay}) is under the cap ({stage['epochs']}): the epochs after the decay "
+                              f"would train at learning rate 0")
 
 
 def _sigma_base(tree: dict) -> dict:

@@ -15,6 +15,7 @@ whose exit status is ``EXIT_PREEMPTED`` (75); a rerun resumes from that step, wi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -250,6 +251,28 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _cosine_to_floor(step: int, warmup: int, decay_steps: int, floor: float) -> float:
+    """The learning rate's factor at optimiser ``step``: linear warm-up over ``warmup`` steps, a cosine
+    from 1 to ``floor`` at ``decay_steps``, then ``floor`` (nanoGPT's schedule with min_lr = floor * lr)."""
+    if step < warmup:
+        return step / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, decay_steps - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, stage: StageSettings,
+                           steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm-up for ``stage.warmup_steps`` steps, then a cosine decay over ``stage.decay_length`` epochs to
+    ``lr * stage.lr_floor``, constant after it. The default (decay over the cap to 0) is transformers'
+    cosine schedule; the other cases the same curve stopped at its floor."""
+    decay_steps = max(1, stage.decay_length * steps_per_epoch)  # one per global batch (epoch_batches)
+    warmup = min(stage.warmup_steps, decay_steps)
+    if stage.decay_length == stage.epochs and not stage.lr_floor:
+        return get_cosine_schedule_with_warmup(optimizer, warmup, decay_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
+        _cosine_to_floor, warmup=warmup, decay_steps=decay_steps, floor=stage.lr_floor))
+
+
 def evaluations_since_best(history: list[dict], min_delta: float = 0.0) -> int | None:
     """How many dev evaluations of ``history`` came after the last one that improved: beat the score of
     the improving one before it by more than ``min_delta`` (0: any gain, so the first of equal bests);
@@ -277,6 +300,8 @@ class FitResult:
     patience: int | None = None
     min_epochs: int = 0
     min_delta: float = 0.0
+    decay_epochs: int | None = None  # stage.decay_epochs when set (the cosine's length, under the cap)
+    min_lr_ratio: float = 0.0  # the learning rate's floor, a share of lr
 
     @property
     def samples_per_second(self) -> float:
@@ -298,6 +323,8 @@ class FitResult:
         """What the metrics record of the training budget (docs/evaluation.md, "Training budget")."""
         return {"cap": self.cap, "patience": self.patience, "min_epochs": self.min_epochs,
                 **({"min_delta": self.min_delta} if self.min_delta else {}),  # absent: 0 (files as before)
+                **({"decay_epochs": self.decay_epochs} if self.decay_epochs is not None else {}),
+                **({"min_lr_ratio": self.min_lr_ratio} if self.min_lr_ratio else {}),
                 "epochs_run": self.epochs, "best_epoch": self.best_epoch,
                 "stopped": "early" if self.stopped_early else "cap", "still_improving": self.still_improving,
                 "dev_curve": self.dev_curve}
@@ -327,8 +354,9 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     the P-th since the last improving one (not before epoch ``stage.min_epochs``; an evaluation
     improves when it beats the previous improving one by more than ``stage.min_delta``, default 0:
     any gain, so the last improving one is the best), and ``epochs`` is
-    only the cap. The learning-rate schedule is that of the cap (so a run's first epochs do not
-    depend on when it stops). A stopped run's ``last.pt`` says so: a rerun trains no further.
+    only the cap. The learning-rate schedule is fixed in advance (:func:`learning_rate_schedule`: a
+    cosine over the cap, or over ``stage.decay_epochs`` to a floor), so a run's first epochs do not
+    depend on when it stops. A stopped run's ``last.pt`` says so: a rerun trains no further.
 
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
     ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's
@@ -352,13 +380,12 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     epochs, batch_size = stage.epochs, stage.batch_size
     patience = stage.patience if evaluate is not None else None
     min_epochs = stage.earliest_stop  # no early stop before: dev can stall early in training
-    steps = max(1, epochs * math.ceil(n_train / batch_size))  # one per global batch (epoch_batches)
     if world > 1 and hasattr(model, "freeze_unused"):
         frozen = model.freeze_unused(objective)
         if frozen and rank == 0:
             log.info("%s: %d parameter tensors unused by %s are frozen", desc, len(frozen), objective)
     optimizer = make_optimizer(model, stage)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, min(stage.warmup_steps, steps), steps)
+    scheduler = learning_rate_schedule(optimizer, stage, math.ceil(n_train / batch_size))
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.safetensors"
 
     start_epoch, best_score, best_epoch, seconds, samples, history = 0, None, None, 0.0, 0, []
@@ -532,4 +559,5 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     run = history[-1]["epoch"] if history else 0
     return FitResult(epochs=run, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
                      samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience,
-                     min_epochs=min_epochs, min_delta=stage.improvement)
+                     min_epochs=min_epochs, min_delta=stage.improvement, decay_epochs=stage.decay_epochs,
+                     min_lr_ratio=stage.lr_floor)

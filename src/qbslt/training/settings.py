@@ -29,6 +29,10 @@ class StageSettings(Settings):
     min_epochs: int | None = absent_ok()  # no early stop before this epoch (absent: 0)
     # an evaluation improves only when it beats the last improving one by more than this (absent: 0)
     min_delta: float | None = absent_ok()
+    # the cosine learning rate decays over this many epochs (absent: ``epochs``) to ``lr * min_lr_ratio``
+    # (absent: 0) and stays there; epochs after the decay run only while dev improves (early stopping)
+    decay_epochs: int | None = absent_ok()
+    min_lr_ratio: float | None = absent_ok()
     # stage 2: keep a backbone trained in stage 1 at its stage-1 weights and read its cached features
     # (the cached-feature recipe; absent: false)
     freeze_backbone: bool | None = absent_ok()
@@ -44,6 +48,14 @@ class StageSettings(Settings):
     @property
     def improvement(self) -> float:
         return self.min_delta or 0.0
+
+    @property
+    def decay_length(self) -> int:
+        return self.decay_epochs if self.decay_epochs is not None else self.epochs
+
+    @property
+    def lr_floor(self) -> float:
+        return self.min_lr_ratio or 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
