@@ -46,7 +46,7 @@ def flops_per_example(tree: dict, variant: str, dataset: str, batches: int) -> t
     data, m = Path("data") / tree["profile"], cfg["model"]
     inputs = RunInputs(dataset, data / "examples" / dataset, data / "features" / dataset / m["backbone"],
                        data / "tokenizers" / dataset / "mbart", data / "tokenizers" / dataset / m["text_model"],
-                       tuple(tree["data"]["frame_size"]))
+                       tuple(tree["data"]["frame_size"]), keypoints_dir=data / "keypoints" / dataset)
     decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
     gloss_tok = gloss_tokenizer(cfg, inputs)  # the text reference systems read glosses instead of video
     model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok, gloss_tok))

@@ -320,3 +320,39 @@ def test_reliance_caption_states_the_floor_where_a_run_set_it(tmp_path):
     budget.update(decay_epochs=24, min_lr_ratio=0.1)
     md, _ = render_reliance(metrics, tmp_path)
     assert "decay_epochs = 24 epochs to lr × train.stage2.min_lr_ratio = 0.1" in md.read_text()
+
+
+def _write_run(root, variant, seed, dev, epochs, improving, test=99.0):
+    import json
+
+    path = root / "metrics" / "phoenix" / variant / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"dev": {"bleu4": dev}, "test": {"bleu4": test},
+                                "budget": {"epochs_run": epochs, "still_improving": improving}}))
+
+
+def test_compare_budgets_applies_the_stated_rule_on_dev_only(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_budgets.py"
+    spec = importlib.util.spec_from_file_location("compare_budgets", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    for seed, dev in enumerate([20.0, 21.0]):
+        _write_run(base, "ssl_ssaw", seed, dev, 24, seed == 0)
+    _write_run(base, "sign_only", 0, 18.0, 20, False)
+    (base / "metrics" / "phoenix" / "gloss").mkdir()  # a reference system: no budget, not a trained run
+    _write_run(cand, "ssl_ssaw", 0, 20.3, 28, False, test=0.0)  # test is never read
+    _write_run(cand, "ssl_ssaw", 1, 20.5, 30, False)
+    _write_run(cand, "sign_only", 0, 17.6, 22, False)
+    runs = module.compare(module.read_runs(base), module.read_runs(cand), 0.25)
+    assert runs["runs"] == 3 and runs["baseline_improving"] == 1 and runs["candidate_improving"] == 0
+    assert runs["baseline_dev"] == pytest.approx(59 / 3) and runs["candidate_dev"] == pytest.approx(58.4 / 3)
+    assert runs["adopt"]  # 0.2 less on average, within 0.25, none still improving
+    assert not module.compare(module.read_runs(base), module.read_runs(cand), 0.1)["adopt"]
+    _write_run(cand, "sign_only", 0, 19.0, 36, True)  # better, but a run still improving at its cap
+    assert not module.compare(module.read_runs(base), module.read_runs(cand), 0.25)["adopt"]
+    row = {r["variant"]: r for r in runs["rows"]}["ssl_ssaw"]
+    assert row["seeds"] == 2 and row["candidate_epochs"] == 29 and row["baseline_improving"] == 1
