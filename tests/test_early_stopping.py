@@ -356,3 +356,37 @@ def test_compare_budgets_applies_the_stated_rule_on_dev_only(tmp_path):
     assert not module.compare(module.read_runs(base), module.read_runs(cand), 0.25)["adopt"]
     row = {r["variant"]: r for r in runs["rows"]}["ssl_ssaw"]
     assert row["seeds"] == 2 and row["candidate_epochs"] == 29 and row["baseline_improving"] == 1
+
+
+def test_floor_schedule_resumes_from_a_checkpoint(tmp_path):
+    """The schedule's state goes through last.pt (weights_only load) and continues the same curve."""
+    from qbslt.training.checkpoint import load_checkpoint, save_checkpoint
+    from qbslt.training.loop import learning_rate_schedule
+    from qbslt.training.settings import StageSettings
+
+    stage = StageSettings.of({**STAGE, "epochs": 10, "warmup_steps": 2, "decay_epochs": 4, "min_lr_ratio": 0.1},
+                             "stage")
+
+    def schedule():
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return optimizer, learning_rate_schedule(optimizer, stage, 5)
+
+    optimizer, scheduler = schedule()
+    rates = []
+    for step in range(40):
+        if step == 13:
+            save_checkpoint(tmp_path / "last.pt", {"run_config": {}, "optimizer": optimizer.state_dict(),
+                                                   "scheduler": scheduler.state_dict()})
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    state = load_checkpoint(tmp_path / "last.pt", {})
+    optimizer, scheduler = schedule()
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    resumed = []
+    for _ in range(13, 40):
+        resumed.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert resumed == rates[13:]
