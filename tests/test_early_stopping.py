@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -218,7 +220,7 @@ def test_budget_choice_replays_a_full_runs_recorded_curves(tmp_path, capsys, mon
     assert rows[2] == "| own | 3 | 0 | 1 of 2 runs stop beyond their recorded curve | | | | |"
 
 
-# --- the learning rate's floor (train.stage2.decay_epochs, min_lr_ratio) ----------------------------------------
+# --- the learning rate's floor (train.stage2.min_lr_ratio, extra_epochs) ------------------------------------------
 
 def _lrs(stage, steps_per_epoch, steps):
     from qbslt.training.loop import learning_rate_schedule
@@ -234,7 +236,7 @@ def _lrs(stage, steps_per_epoch, steps):
     return rates
 
 
-def test_default_schedule_is_transformers_cosine_over_the_cap():
+def test_default_schedule_is_transformers_cosine_over_the_epochs():
     from transformers import get_cosine_schedule_with_warmup
 
     stage = {**STAGE, "epochs": 6, "warmup_steps": 3}
@@ -246,39 +248,44 @@ def test_default_schedule_is_transformers_cosine_over_the_cap():
         optimizer.step()
         reference.step()
     assert _lrs(stage, 5, 30) == expected
-    # the floor's curve with floor 0 over the cap is the same curve
-    assert _lrs({**stage, "decay_epochs": 6, "min_lr_ratio": 1e-300}, 5, 30) == pytest.approx(expected, abs=1e-12)
+    assert _lrs({**stage, "min_lr_ratio": 0.0, "extra_epochs": 0}, 5, 30) == expected  # the keys at 0: the same
+    # the floor's curve with a floor of ~0 is the same curve
+    assert _lrs({**stage, "min_lr_ratio": 1e-300}, 5, 30) == pytest.approx(expected, abs=1e-12)
 
 
 def test_schedule_decays_to_its_floor_and_stays_there():
-    rates = _lrs({**STAGE, "epochs": 10, "warmup_steps": 2, "decay_epochs": 4, "min_lr_ratio": 0.1}, 5, 50)
+    rates = _lrs({**STAGE, "epochs": 4, "warmup_steps": 2, "min_lr_ratio": 0.1, "extra_epochs": 6}, 5, 50)
     assert rates[0] == 0.0 and rates[1] == 0.5 and rates[2] == 1.0  # linear warm-up over 2 steps
     assert all(a >= b for a, b in zip(rates[2:20], rates[3:21]))  # the cosine decays over 4 epochs (20 steps)
-    assert rates[10] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + __import__("math").cos(__import__("math").pi * 8 / 18)))
+    assert rates[10] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 8 / 18)))
     assert rates[20:] == [pytest.approx(0.1)] * 30  # then the floor, to the cap
 
 
 def test_epochs_after_the_decay_run_while_dev_improves(tmp_path):
-    """decay_epochs under the cap: a run still improving when the decay ends trains on at the floor until dev
-    stops improving (patience); the cap is only a safety net, and the budget records the schedule."""
+    """extra_epochs: a run still improving when the decay ends trains on at the floor until dev stops
+    improving (patience); the cap (epochs + extra_epochs) is only a safety net, and the budget records it."""
     Regression, rows, n = _regression_problem()
     evaluate, calls = _scripted([1.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 9.0])
-    stage = {**STAGE, "epochs": 12, "eval_every": 1, "patience": 2, "min_epochs": 2, "decay_epochs": 3,
-             "min_lr_ratio": 0.1}
+    stage = {**STAGE, "epochs": 3, "eval_every": 1, "patience": 2, "min_epochs": 2, "min_lr_ratio": 0.1,
+             "extra_epochs": 9}
     result = fit(Regression(), rows, n, "regression", stage, _train_cfg(), {}, 0, tmp_path, torch.device("cpu"),
                  evaluate=evaluate)
     assert len(calls) == 7 and result.epochs == 7 and result.best_epoch == 5 and result.stopped_early
     budget = result.budget()
-    assert budget["decay_epochs"] == 3 and budget["min_lr_ratio"] == 0.1 and budget["cap"] == 12
+    assert budget["extra_epochs"] == 9 and budget["min_lr_ratio"] == 0.1 and budget["cap"] == 12
     assert not result.still_improving
+    # still improving at the end of the extra epochs: flagged, as at any cap
+    evaluate, calls = _scripted([float(i) for i in range(1, 9)])
+    result = fit(Regression(), rows, n, "regression", {**stage, "extra_epochs": 5}, _train_cfg(), {}, 0,
+                 tmp_path / "again", torch.device("cpu"), evaluate=evaluate)
+    assert result.epochs == 8 and result.budget()["stopped"] == "cap" and result.still_improving
 
 
 @pytest.mark.parametrize("stage2, key", [
-    ({"decay_epochs": 40}, "train.stage2.decay_epochs"),
-    ({"decay_epochs": 10}, "train.stage2.min_lr_ratio"),
-    ({"decay_epochs": 10, "min_lr_ratio": 0.0}, "train.stage2.min_lr_ratio"),
+    ({"extra_epochs": 10}, "train.stage2.min_lr_ratio"),
+    ({"extra_epochs": 10, "min_lr_ratio": 0.1, "patience": None}, "train.stage2.extra_epochs"),
 ])
-def test_a_schedule_that_does_not_fit_its_cap_is_refused(stage2, key):
+def test_extra_epochs_without_a_floor_or_early_stopping_are_refused(stage2, key):
     import yaml
 
     from qbslt import config
@@ -297,15 +304,11 @@ def test_a_variant_schedule_that_does_not_fit_is_refused():
     from qbslt.errors import ConfigError
 
     raw = yaml.safe_load(open("params.yaml"))
-    raw["train"]["stage2"].update(decay_epochs=10, min_lr_ratio=0.1)
-    raw["experiment"]["variants"]["sign_only"]["train"] = {"stage2": {"epochs": 8}}
-    with pytest.raises(ConfigError, match="key 'experiment.variants.sign_only.train.stage2.decay_epochs'"):
-        config.resolve(raw)
+    raw["train"]["stage2"].update(extra_epochs=10, min_lr_ratio=0.1)
+    config.resolve(raw)  # the base with extra epochs at a floor is fine
     raw["experiment"]["variants"]["sign_only"]["train"] = {"stage2": {"min_lr_ratio": 0.0}}
     with pytest.raises(ConfigError, match="key 'experiment.variants.sign_only.train.stage2.min_lr_ratio'"):
         config.resolve(raw)
-    del raw["experiment"]["variants"]["sign_only"]["train"]
-    config.resolve(raw)  # the base with a floor under its cap is fine
 
 
 def test_reliance_caption_states_the_floor_where_a_run_set_it(tmp_path):
@@ -316,10 +319,11 @@ def test_reliance_caption_states_the_floor_where_a_run_set_it(tmp_path):
               "still_improving": False, "dev_curve": []}
     metrics = {("phoenix", "sign_only"): {0: {"dev": split, "test": split, "budget": budget}}}
     md, _ = render_reliance(metrics, tmp_path)
-    assert "decay_epochs" not in md.read_text()
-    budget.update(decay_epochs=24, min_lr_ratio=0.1)
+    assert "extra_epochs" not in md.read_text()
+    budget.update(extra_epochs=12, min_lr_ratio=0.1)
     md, _ = render_reliance(metrics, tmp_path)
-    assert "decay_epochs = 24 epochs to lr × train.stage2.min_lr_ratio = 0.1" in md.read_text()
+    assert ("over train.stage2.epochs = 24 to lr × train.stage2.min_lr_ratio = 0.1 and stays there for at most "
+            "train.stage2.extra_epochs = 12 more") in md.read_text()
 
 
 def _write_run(root, variant, seed, dev, epochs, improving, test=99.0):
@@ -364,8 +368,7 @@ def test_floor_schedule_resumes_from_a_checkpoint(tmp_path):
     from qbslt.training.loop import learning_rate_schedule
     from qbslt.training.settings import StageSettings
 
-    stage = StageSettings.of({**STAGE, "epochs": 10, "warmup_steps": 2, "decay_epochs": 4, "min_lr_ratio": 0.1},
-                             "stage")
+    stage = StageSettings.of({**STAGE, "epochs": 4, "warmup_steps": 2, "min_lr_ratio": 0.1, "extra_epochs": 6}, "stage")
 
     def schedule():
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

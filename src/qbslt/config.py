@@ -351,21 +351,18 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
 
 
 def _check_lr_schedule(tree: dict, source: str) -> None:
-    """Stage 2's learning-rate schedule fits its cap, in the base tree and in every variant: the decay
-    ends at the cap at the latest, and epochs after it train at a learning rate above 0."""
+    """Epochs after stage 2's decay (``extra_epochs``), in the base tree and in every variant, train at a
+    learning rate above 0 and only while dev improves, so they need a floor and early stopping."""
     for name, override in [(None, {})] + list(tree["experiment"]["variants"].items()):
         stage = deep_merge(tree["train"], override.get("train", {}))["stage2"]
         where = "train.stage2" if name is None else f"experiment.variants.{name}.train.stage2"
-        decay = stage.get("decay_epochs")
-        if decay is None:
-            continue
-        if decay > stage["epochs"]:
-            raise ConfigError(f"{source}: key '{where}.decay_epochs': {decay} is beyond the cap "
-                              f"(train.stage2.epochs = {stage['epochs']})")
-        if decay < stage["epochs"] and not stage.get("min_lr_ratio"):
-            raise ConfigError(f"{source}: key '{where}.min_lr_ratio': needed above 0 when decay_epochs "
-                              f"({decay}) is under the cap ({stage['epochs']}): the epochs after the decay "
-                              f"would train at learning rate 0")
+        extra = stage.get("extra_epochs") or 0
+        if extra and not stage.get("min_lr_ratio"):
+            raise ConfigError(f"{source}: key '{where}.min_lr_ratio': needed above 0 with extra_epochs ({extra}): "
+                              f"the epochs after the decay would train at learning rate 0")
+        if extra and stage.get("patience") is None:
+            raise ConfigError(f"{source}: key '{where}.extra_epochs': {extra} needs early stopping "
+                              f"(train.stage2.patience): they run only while dev improves")
 
 
 def _sigma_base(tree: dict) -> dict:

@@ -200,9 +200,9 @@ class Planner:
             return min(figures.frames[split] / figures.videos[split], max_frames) if figures.videos[split] else 0.0
 
         stage_settings = train.stage1 if stage == "stage1" else train.stage2
-        flops = training_flops(figures.videos["train"], mean("train"), stage_settings.epochs, per_frame, per_video)
+        flops = training_flops(figures.videos["train"], mean("train"), stage_settings.cap, per_frame, per_video)
         if stage == "stage2":
-            for split, n in (("dev", dev_evaluations(stage_settings.epochs, stage_settings.evaluation_period) + 1),
+            for split, n in (("dev", dev_evaluations(stage_settings.cap, stage_settings.evaluation_period) + 1),
                              ("test", 1)):
                 flops += evaluation_flops(n, figures.videos[split], mean(split), per_frame, per_video)
         return RunCost(flops, params)
@@ -324,7 +324,7 @@ class Planner:
                          "features (the cached-feature recipe), without the caching itself (rule stage1_features)")
         if any(self.variants[(j.wildcards["dataset"], j.wildcards["variant"])]["train"]["stage2"].get("patience")
                for j in stages["stage 2"]):
-            notes.append("stage 2 is costed at its cap (train.stage2.epochs): early stopping (patience) ends most "
+            notes.append("stage 2 is costed at its cap (train.stage2.epochs + extra_epochs): early stopping (patience) ends most "
                          "runs sooner, so its figures are upper bounds")
         for d in sorted({j.wildcards.get("dataset") for j in jobs if j.wildcards.get("dataset")}):
             if self.figures.get(d) is not None:

@@ -131,14 +131,16 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
     improvement = (f" An evaluation improves only when it beats the last improving one by more than "
                    f"train.stage2.min_delta = {' / '.join(f'{d:g}' for d in deltas)} dev BLEU-4 points, for "
                    f"stopping and for \"still improving\" alike." if deltas else "")
-    # train.stage2.decay_epochs / min_lr_ratio, where a run set them: the cap is then a safety net
-    decays = sorted({(b["decay_epochs"], b.get("min_lr_ratio", 0.0)) for runs in metrics.values()
-                     for run in runs.values() if (b := run.get("budget")) and b.get("decay_epochs") is not None})
-    if decays:
-        improvement += (" The learning rate decays (cosine) over train.stage2.decay_epochs = "
-                        f"{' / '.join(str(d) for d, _ in decays)} epochs to lr × train.stage2.min_lr_ratio = "
-                        f"{' / '.join(f'{r:g}' for _, r in decays)} and stays there: the epochs after the decay "
-                        "run only while dev improves, and the cap is a safety net.")
+    # train.stage2.extra_epochs / min_lr_ratio, where a run set them: the cap is then a safety net
+    floors = sorted({(b["cap"] - b["extra_epochs"], b["extra_epochs"], b.get("min_lr_ratio", 0.0))
+                     for runs in metrics.values() for run in runs.values()
+                     if (b := run.get("budget")) and b.get("extra_epochs")})
+    if floors:
+        improvement += (" The learning rate decays (cosine) over train.stage2.epochs = "
+                        f"{' / '.join(str(d) for d, _, _ in floors)} to lr × train.stage2.min_lr_ratio = "
+                        f"{' / '.join(f'{r:g}' for _, _, r in floors)} and stays there for at most "
+                        f"train.stage2.extra_epochs = {' / '.join(str(e) for _, e, _ in floors)} more, run only "
+                        "while dev improves: the cap is their sum, a safety net.")
     if budget:
         text += "\n" + markdown_table(
             "Training budget: dev BLEU-4 (greedy) is evaluated every train.stage2.eval_every epochs; a run stops "

@@ -262,12 +262,12 @@ def _cosine_to_floor(step: int, warmup: int, decay_steps: int, floor: float) -> 
 
 def learning_rate_schedule(optimizer: torch.optim.Optimizer, stage: StageSettings,
                            steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Warm-up for ``stage.warmup_steps`` steps, then a cosine decay over ``stage.decay_length`` epochs to
-    ``lr * stage.lr_floor``, constant after it. The default (decay over the cap to 0) is transformers'
-    cosine schedule; the other cases the same curve stopped at its floor."""
-    decay_steps = max(1, stage.decay_length * steps_per_epoch)  # one per global batch (epoch_batches)
+    """Warm-up for ``stage.warmup_steps`` steps, then a cosine decay over ``stage.epochs`` epochs to
+    ``lr * stage.lr_floor``, constant after it (``stage.extra_epochs``). Without a floor it is transformers'
+    cosine schedule; with one, the same curve stopped at its floor."""
+    decay_steps = max(1, stage.epochs * steps_per_epoch)  # one per global batch (epoch_batches)
     warmup = min(stage.warmup_steps, decay_steps)
-    if stage.decay_length == stage.epochs and not stage.lr_floor:
+    if not stage.lr_floor and not stage.extra_epochs:  # after its end transformers' curve would rise again
         return get_cosine_schedule_with_warmup(optimizer, warmup, decay_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
         _cosine_to_floor, warmup=warmup, decay_steps=decay_steps, floor=stage.lr_floor))
@@ -300,7 +300,7 @@ class FitResult:
     patience: int | None = None
     min_epochs: int = 0
     min_delta: float = 0.0
-    decay_epochs: int | None = None  # stage.decay_epochs when set (the cosine's length, under the cap)
+    extra_epochs: int = 0  # epochs after the decay, at the floor, while dev improves (in the cap)
     min_lr_ratio: float = 0.0  # the learning rate's floor, a share of lr
 
     @property
@@ -323,7 +323,7 @@ class FitResult:
         """What the metrics record of the training budget (docs/evaluation.md, "Training budget")."""
         return {"cap": self.cap, "patience": self.patience, "min_epochs": self.min_epochs,
                 **({"min_delta": self.min_delta} if self.min_delta else {}),  # absent: 0 (files as before)
-                **({"decay_epochs": self.decay_epochs} if self.decay_epochs is not None else {}),
+                **({"extra_epochs": self.extra_epochs} if self.extra_epochs else {}),
                 **({"min_lr_ratio": self.min_lr_ratio} if self.min_lr_ratio else {}),
                 "epochs_run": self.epochs, "best_epoch": self.best_epoch,
                 "stopped": "early" if self.stopped_early else "cap", "still_improving": self.still_improving,
@@ -355,8 +355,8 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     improves when it beats the previous improving one by more than ``stage.min_delta``, default 0:
     any gain, so the last improving one is the best), and ``epochs`` is
     only the cap. The learning-rate schedule is fixed in advance (:func:`learning_rate_schedule`: a
-    cosine over the cap, or over ``stage.decay_epochs`` to a floor), so a run's first epochs do not
-    depend on when it stops. A stopped run's ``last.pt`` says so: a rerun trains no further.
+    cosine over ``stage.epochs``, to 0 or to a floor that ``stage.extra_epochs`` more train at, the cap
+    being ``stage.cap``), so a run's first epochs do not depend on when it stops. A stopped run's ``last.pt`` says so: a rerun trains no further.
 
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
     ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's
@@ -377,7 +377,7 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     """
     stage, loop = StageSettings.of(stage, "stage"), LoopSettings.of(loop, "train")
     rank, world = distributed()
-    epochs, batch_size = stage.epochs, stage.batch_size
+    epochs, batch_size = stage.cap, stage.batch_size
     patience = stage.patience if evaluate is not None else None
     min_epochs = stage.earliest_stop  # no early stop before: dev can stall early in training
     if world > 1 and hasattr(model, "freeze_unused"):
@@ -559,5 +559,5 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     run = history[-1]["epoch"] if history else 0
     return FitResult(epochs=run, best_epoch=best_epoch, best_score=best_score, train_seconds=seconds,
                      samples_seen=samples, history=history, cap=epochs, stopped_early=stopped, patience=patience,
-                     min_epochs=min_epochs, min_delta=stage.improvement, decay_epochs=stage.decay_epochs,
+                     min_epochs=min_epochs, min_delta=stage.improvement, extra_epochs=stage.extra_epochs or 0,
                      min_lr_ratio=stage.lr_floor)

@@ -17,7 +17,7 @@ from qbslt.settings import Settings, absent_ok
 class StageSettings(Settings):
     """One stage's optimisation (``train.stage1``, ``train.stage2``, Sigma's ``pretrain`` / ``finetune``)."""
 
-    epochs: int  # the cap; early stopping may end a run before it
+    epochs: int  # the learning-rate schedule's length, and the cap but for extra_epochs; early stopping may end a run sooner
     batch_size: int  # the global batch, under DDP too
     optimizer: str
     lr: float
@@ -29,10 +29,10 @@ class StageSettings(Settings):
     min_epochs: int | None = absent_ok()  # no early stop before this epoch (absent: 0)
     # an evaluation improves only when it beats the last improving one by more than this (absent: 0)
     min_delta: float | None = absent_ok()
-    # the cosine learning rate decays over this many epochs (absent: ``epochs``) to ``lr * min_lr_ratio``
-    # (absent: 0) and stays there; epochs after the decay run only while dev improves (early stopping)
-    decay_epochs: int | None = absent_ok()
+    # the cosine learning rate decays over ``epochs`` to ``lr * min_lr_ratio`` (absent: 0); up to
+    # ``extra_epochs`` (absent: 0) more at that floor run only while dev improves (early stopping)
     min_lr_ratio: float | None = absent_ok()
+    extra_epochs: int | None = absent_ok()
     # stage 2: keep a backbone trained in stage 1 at its stage-1 weights and read its cached features
     # (the cached-feature recipe; absent: false)
     freeze_backbone: bool | None = absent_ok()
@@ -50,8 +50,9 @@ class StageSettings(Settings):
         return self.min_delta or 0.0
 
     @property
-    def decay_length(self) -> int:
-        return self.decay_epochs if self.decay_epochs is not None else self.epochs
+    def cap(self) -> int:
+        """The most epochs a run trains: the schedule's, and the extra ones at its floor."""
+        return self.epochs + (self.extra_epochs or 0)
 
     @property
     def lr_floor(self) -> float:
