@@ -49,14 +49,14 @@ def main() -> None:
         gain = cap_gain(budget)
         if gain is not None:
             gains[f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"] = gain
-    if not gains:
-        print(f"{runs} trained runs; none reached the cap still improving")
-        return
     values = sorted(gains.values())
-    value = (f"{len(values)} of {runs} trained runs reached the cap with their best among their last P "
-             f"evaluations, which gained a median {statistics.median(values):.2f} dev BLEU-4 over the best before "
-             f"them (mean {statistics.mean(values):.2f}, max {values[-1]:.2f}; {sum(v < 0.5 for v in values)} "
-             f"under 0.5)")
+    if not values:
+        value = f"none of {runs} trained runs reached the cap with its best among its last P evaluations"
+    else:
+        value = (f"{len(values)} of {runs} trained runs reached the cap with their best among their last P "
+                 f"evaluations, which gained a median {statistics.median(values):.2f} dev BLEU-4 over the best "
+                 f"before them (mean {statistics.mean(values):.2f}, max {values[-1]:.2f}; "
+                 f"{sum(v < 0.5 for v in values)} under 0.5)")
     print(value)
     for name, gain in sorted(gains.items(), key=lambda item: -item[1])[:10]:
         print(f"  {name}: +{gain:.2f}")

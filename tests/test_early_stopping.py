@@ -393,3 +393,30 @@ def test_floor_schedule_resumes_from_a_checkpoint(tmp_path):
         optimizer.step()
         scheduler.step()
     assert resumed == rates[13:]
+
+
+def test_cap_gains_counts_runs_still_improving_at_their_cap(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cap_gains.py"
+    spec = importlib.util.spec_from_file_location("cap_gains", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def write(seed, stopped, improving, curve):
+        path = tmp_path / "embedded" / "metrics" / "phoenix" / "ssl_ssaw" / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"budget": {"stopped": stopped, "still_improving": improving, "patience": 2,
+                                               "dev_curve": curve}}))
+
+    write(0, "early", False, [[2, 1.0], [4, 3.0], [6, 2.0], [8, 2.5]])
+    monkeypatch.setattr(sys, "argv", ["cap_gains.py", "--results", str(tmp_path)])
+    module.main()
+    assert "none of 1 trained runs reached the cap" in capsys.readouterr().out
+    write(1, "cap", True, [[2, 1.0], [4, 3.0], [6, 2.0], [8, 3.5]])
+    module.main()
+    out = capsys.readouterr().out
+    assert "1 of 2 trained runs reached the cap" in out and "median 0.50 dev BLEU-4" in out  # 3.5 over 3.0
