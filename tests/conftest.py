@@ -49,7 +49,7 @@ def tiny_prepared(tmp_path_factory):
     raw["data"]["frame_size"] = [16, 16]
     raw["model"].update(d_model=32, ffn_dim=64, contrastive_dim=32)
     raw["train"]["stage1"].update(epochs=2, batch_size=8)
-    raw["train"]["stage2"].update(epochs=4, batch_size=8, eval_every=2)
+    raw["train"]["stage2"].update(epochs=4, batch_size=8, eval_every=2, extra_epochs=0)  # tests count the epochs
     raw["eval"].update(num_beams=2, max_new_tokens=20)
     params = config.resolve(raw)
     generate_dataset("phoenix", base / "raw", params["data"]["synthetic"], (16, 16), progress=False)

@@ -282,7 +282,7 @@ def test_epochs_after_the_decay_run_while_dev_improves(tmp_path):
 
 
 @pytest.mark.parametrize("stage2, key", [
-    ({"extra_epochs": 10}, "train.stage2.min_lr_ratio"),
+    ({"extra_epochs": 10, "min_lr_ratio": 0.0}, "train.stage2.min_lr_ratio"),
     ({"extra_epochs": 10, "min_lr_ratio": 0.1, "patience": None}, "train.stage2.extra_epochs"),
 ])
 def test_extra_epochs_without_a_floor_or_early_stopping_are_refused(stage2, key):
