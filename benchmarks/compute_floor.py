@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,15 +28,8 @@ from qbslt.training.augment import VideoAugment
 from qbslt.training.loop import to_device
 from qbslt.training.tokenizer import load_tokenizer
 
-
-def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
-    """Measured fp32 matmul FLOP/s of one thread."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training_throughput import matmul_rate  # noqa: E402 - the one measure of the matmul rate
 
 
 def flops_per_example(tree: dict, variant: str, dataset: str, batches: int) -> tuple[float, int]:
