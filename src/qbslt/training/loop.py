@@ -356,7 +356,8 @@ def fit(model: torch.nn.Module, collator, n_train: int, objective: str,
     any gain, so the last improving one is the best), and ``epochs`` is
     only the cap. The learning-rate schedule is fixed in advance (:func:`learning_rate_schedule`: a
     cosine over ``stage.epochs``, to 0 or to a floor that ``stage.extra_epochs`` more train at, the cap
-    being ``stage.cap``), so a run's first epochs do not depend on when it stops. A stopped run's ``last.pt`` says so: a rerun trains no further.
+    being ``stage.cap``), so a run's first epochs do not depend on when it stops. A stopped run's
+    ``last.pt`` says so: a rerun trains no further.
 
     Under torchrun (several processes) the model is wrapped in DistributedDataParallel and
     ``batch_size`` stays the global batch: every optimiser step takes the next batch of the epoch's

@@ -17,7 +17,7 @@ from qbslt.settings import Settings, absent_ok
 class StageSettings(Settings):
     """One stage's optimisation (``train.stage1``, ``train.stage2``, Sigma's ``pretrain`` / ``finetune``)."""
 
-    epochs: int  # the learning-rate schedule's length, and the cap but for extra_epochs; early stopping may end a run sooner
+    epochs: int  # the learning-rate schedule's length; the cap with extra_epochs; early stopping may end a run sooner
     batch_size: int  # the global batch, under DDP too
     optimizer: str
     lr: float
