@@ -22,29 +22,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from qbslt import config
-from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
-from qbslt.ssl_ssaw.run import RunInputs, gloss_tokenizer, load_split, make_collator, run_model_config
-from qbslt.training.augment import VideoAugment
 from qbslt.training.loop import to_device
-from qbslt.training.tokenizer import load_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_throughput import matmul_rate  # noqa: E402 - the one measure of the matmul rate
+from training_throughput import matmul_rate, prepared_run  # noqa: E402 - one measure, one setup
 
 
 def flops_per_example(tree: dict, variant: str, dataset: str, batches: int) -> tuple[float, int]:
     """Mean training FLOPs per example of ``variant`` (forward + backward over ``batches`` seeded random
     training batches of the stage-2 batch size) and the training split's size."""
-    cfg = config.variant_config(tree, variant)
-    data, m = Path("data") / tree["profile"], cfg["model"]
-    inputs = RunInputs(dataset, data / "examples" / dataset, data / "features" / dataset / m["backbone"],
-                       data / "tokenizers" / dataset / "mbart", data / "tokenizers" / dataset / m["text_model"],
-                       tuple(tree["data"]["frame_size"]), keypoints_dir=data / "keypoints" / dataset)
-    decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    gloss_tok = gloss_tokenizer(cfg, inputs)  # the text reference systems read glosses instead of video
-    model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok, gloss_tok))
-    train = load_split(inputs, "train", cfg, decoder_tok, text_tok, gloss_tok)
-    collator = make_collator(train, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]), training=True)
+    cfg, _, model, train, collator = prepared_run(tree, variant, dataset)
     generator, size, total = torch.Generator().manual_seed(0), cfg["train"]["stage2"]["batch_size"], 0.0
     for _ in range(batches):
         rows = torch.randperm(len(train), generator=generator)[:size].tolist()

@@ -25,8 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from qbslt import config
 from qbslt.training.loop import to_device
 from qbslt.training.augment import VideoAugment
-from qbslt.ssl_ssaw.run import (RunInputs, load_split, make_collator, run_model_config, run_stage1,
-                                 run_stage2)
+from qbslt.ssl_ssaw.run import (RunInputs, gloss_tokenizer, load_split, make_collator, run_model_config,
+                                 run_stage1, run_stage2)
 from qbslt.training.tokenizer import load_tokenizer
 from qbslt.ssl_ssaw.modeling_ssl_ssaw import QBSLTModel
 
@@ -39,6 +39,23 @@ def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
     for _ in range(repeats):
         a @ b
     return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def prepared_run(tree: dict, variant: str, dataset: str):
+    """``variant``'s settings, inputs, a fresh model, training split and training collator, from the prepared
+    ``data/<profile>`` (the text reference systems with their gloss tokenizer, the skeleton variant with its
+    keypoints), as a stage-2 run builds them."""
+    cfg = config.variant_config(tree, variant)
+    data, m = Path("data") / tree["profile"], cfg["model"]
+    inputs = RunInputs(dataset, data / "examples" / dataset, data / "features" / dataset / m["backbone"],
+                       data / "tokenizers" / dataset / "mbart", data / "tokenizers" / dataset / m["text_model"],
+                       tuple(tree["data"]["frame_size"]), keypoints_dir=data / "keypoints" / dataset)
+    decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
+    gloss_tok = gloss_tokenizer(cfg, inputs)  # the text reference systems read glosses instead of video
+    model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok, gloss_tok))
+    train = load_split(inputs, "train", cfg, decoder_tok, text_tok, gloss_tok)
+    collator = make_collator(train, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]), training=True)
+    return cfg, inputs, model, train, collator
 
 
 def main() -> None:
@@ -55,16 +72,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tree = config.load(args.params, profile=args.profile)
-    cfg = config.variant_config(tree, args.variant)
-    data = Path("data") / tree["profile"]
-    m = cfg["model"]
-    inputs = RunInputs(args.dataset, data / "examples" / args.dataset, data / "features" / args.dataset / m["backbone"],
-                       data / "tokenizers" / args.dataset / "mbart", data / "tokenizers" / args.dataset / m["text_model"],
-                       tuple(tree["data"]["frame_size"]))
-    decoder_tok, text_tok = load_tokenizer(inputs.decoder_tokenizer), load_tokenizer(inputs.text_tokenizer)
-    model = QBSLTModel(run_model_config(cfg, inputs, decoder_tok, text_tok))
-    train = load_split(inputs, "train", cfg, decoder_tok, text_tok)
-    collator = make_collator(train, decoder_tok, text_tok, augment=VideoAugment.from_config(cfg["train"]), training=True)
+    cfg, inputs, model, train, collator = prepared_run(tree, args.variant, args.dataset)
     batch_size = cfg["train"]["stage2"]["batch_size"]
     batch = to_device(collator(list(range(batch_size)), torch.Generator().manual_seed(0)), torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -234,8 +234,8 @@ def resolve(raw: dict, profile: str | None = None, source: str = "params.yaml", 
     merged["overrides"] = raw.get("overrides", {})
     validate(merged, schema, source=f"{source} (profile {active})")
     _check_revisions(merged["model"], f"{source} (profile {active})")
+    _check_lr_schedule(merged["train"]["stage2"], "train.stage2", source)
     _check_experiment(merged, schema, source)
-    _check_lr_schedule(merged, source)
     _check_sigma(merged, schema, source)
     _check_renders_a_table(merged, f"{source} (profile {active})")
     if check is not None:
@@ -338,7 +338,9 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
                                  ["experiment", "variants", name])
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-        validate(deep_merge(tree, override), schema, source=f"{source} (variant {name})")
+        variant = deep_merge(tree, override)
+        validate(variant, schema, source=f"{source} (variant {name})")
+        _check_lr_schedule(variant["train"]["stage2"], f"experiment.variants.{name}.train.stage2", source)
     for name in tree["experiment"]["variant_seeds"]:
         if name not in variants:
             raise ConfigError(f"{source}: key 'experiment.variant_seeds.{name}': unknown variant '{name}' "
@@ -350,19 +352,16 @@ def _check_experiment(tree: dict, schema: dict, source: str) -> None:
                                   f"(defined: {', '.join(variants)})")
 
 
-def _check_lr_schedule(tree: dict, source: str) -> None:
-    """Epochs after stage 2's decay (``extra_epochs``), in the base tree and in every variant, train at a
-    learning rate above 0 and only while dev improves, so they need a floor and early stopping."""
-    for name, override in [(None, {})] + list(tree["experiment"]["variants"].items()):
-        stage = deep_merge(tree["train"], override.get("train", {}))["stage2"]
-        where = "train.stage2" if name is None else f"experiment.variants.{name}.train.stage2"
-        extra = stage.get("extra_epochs") or 0
-        if extra and not stage.get("min_lr_ratio"):
-            raise ConfigError(f"{source}: key '{where}.min_lr_ratio': needed above 0 with extra_epochs ({extra}): "
-                              f"the epochs after the decay would train at learning rate 0")
-        if extra and stage.get("patience") is None:
-            raise ConfigError(f"{source}: key '{where}.extra_epochs': {extra} needs early stopping "
-                              f"(train.stage2.patience): they run only while dev improves")
+def _check_lr_schedule(stage2: dict, where: str, source: str) -> None:
+    """Epochs after stage 2's decay (``extra_epochs``) train at a learning rate above 0 and only while dev
+    improves, so they need a floor and early stopping; ``where``: the block's key path."""
+    extra = stage2.get("extra_epochs") or 0
+    if extra and not stage2.get("min_lr_ratio"):
+        raise ConfigError(f"{source}: key '{where}.min_lr_ratio': needed above 0 with extra_epochs ({extra}): "
+                          f"the epochs after the decay would train at learning rate 0")
+    if extra and stage2.get("patience") is None:
+        raise ConfigError(f"{source}: key '{where}.extra_epochs': {extra} needs early stopping "
+                          f"(train.stage2.patience): they run only while dev improves")
 
 
 def _sigma_base(tree: dict) -> dict:

@@ -324,8 +324,8 @@ class Planner:
                          "features (the cached-feature recipe), without the caching itself (rule stage1_features)")
         if any(self.variants[(j.wildcards["dataset"], j.wildcards["variant"])]["train"]["stage2"].get("patience")
                for j in stages["stage 2"]):
-            notes.append("stage 2 is costed at its cap (train.stage2.epochs + extra_epochs): early stopping (patience) ends most "
-                         "runs sooner, so its figures are upper bounds")
+            notes.append("stage 2 is costed at its cap (train.stage2.epochs + extra_epochs): early stopping "
+                         "(patience) ends most runs sooner, so its figures are upper bounds")
         for d in sorted({j.wildcards.get("dataset") for j in jobs if j.wildcards.get("dataset")}):
             if self.figures.get(d) is not None:
                 notes.append(f"{d}: {self.figures[d].source}")

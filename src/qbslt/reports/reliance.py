@@ -128,15 +128,15 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
     # train.stage2.min_delta, where a run set it: what counts as an improvement (absent: any gain)
     deltas = sorted({b["min_delta"] for runs in metrics.values() for run in runs.values()
                      if (b := run.get("budget")) and b.get("min_delta")})
-    improvement = (f" An evaluation improves only when it beats the last improving one by more than "
-                   f"train.stage2.min_delta = {' / '.join(f'{d:g}' for d in deltas)} dev BLEU-4 points, for "
-                   f"stopping and for \"still improving\" alike." if deltas else "")
+    budget_notes = (f" An evaluation improves only when it beats the last improving one by more than "
+                    f"train.stage2.min_delta = {' / '.join(f'{d:g}' for d in deltas)} dev BLEU-4 points, for "
+                    f"stopping and for \"still improving\" alike." if deltas else "")
     # train.stage2.extra_epochs / min_lr_ratio, where a run set them: the cap is then a safety net
     floors = sorted({(b["cap"] - b["extra_epochs"], b["extra_epochs"], b.get("min_lr_ratio", 0.0))
                      for runs in metrics.values() for run in runs.values()
                      if (b := run.get("budget")) and b.get("extra_epochs")})
     if floors:
-        improvement += (" The learning rate decays (cosine) over train.stage2.epochs = "
+        budget_notes += (" The learning rate decays (cosine) over train.stage2.epochs = "
                         f"{' / '.join(str(d) for d, _, _ in floors)} to lr × train.stage2.min_lr_ratio = "
                         f"{' / '.join(f'{r:g}' for _, _, r in floors)} and stays there for at most "
                         f"train.stage2.extra_epochs = {' / '.join(str(e) for _, e, _ in floors)} more, run only "
@@ -149,7 +149,7 @@ def render_reliance(metrics: dict[tuple[str, str], dict[int, dict]], out_dir: Pa
             "dev-best epoch and the epochs run. \"Still improving\": runs that reached the cap with their best "
             "among the last `patience` evaluations; the cap may have limited them, though with a cosine schedule "
             "that ends at the cap a best near the cap is partly the schedule's doing (docs/model-choices.md, "
-            "\"Training budget\")." + improvement,
+            "\"Training budget\")." + budget_notes,
             ["Dataset", "Variant", "Seeds", "Cap", "Patience", "Best epoch", "Epochs run", "Stopped early",
              "Still improving at cap"], budget, numeric=0)
     atomic_write_text(md, text)
